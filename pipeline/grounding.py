@@ -1,0 +1,100 @@
+"""Pure text checks behind the summary validators: language, placeholders, grounding.
+
+Core module: no I/O. Grounding means an evidence quote occurs verbatim in the text the model was
+given (compared case-, whitespace-, ligature- and quote-style-insensitively), and every number in
+an English bullet occurs in that text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‐": "-", "‑": "-",
+                         "–": "-", "—": "-", "−": "-"})
+_PLACEHOLDERS = re.compile(
+    r"^\s*(n/?a|none|null|todo|tbd|tba|\.{2,}|…+|-+|待补充|暂无|无)\s*[.。]?\s*$"
+    r"|summary generation failed|lorem ipsum|placeholder|\bto be (?:added|filled|written)\b|\bTODO\b",
+    re.IGNORECASE,
+)
+
+
+def normalize(text: str) -> str:
+    """Fold text for verbatim comparison: NFKC, one quote/dash style, lower case, single spaces.
+
+    Line-end hyphenation is joined too ("segmen- tation" -> "segmentation").
+    """
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
+    text = re.sub(r"(\w)-\s*\n\s*(\w)", r"\1\2", text)
+    return " ".join(text.split())
+
+
+def cjk_count(text: str) -> int:
+    """Number of CJK ideographs in ``text``."""
+    return len(_CJK.findall(text))
+
+
+def cjk_share(text: str) -> float:
+    """Share of CJK ideographs among all letters (CJK ideographs plus Latin letters)."""
+    cjk = cjk_count(text)
+    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    return cjk / (cjk + latin) if cjk + latin else 0.0
+
+
+def longest_latin_run(text: str) -> int:
+    """Longest run of consecutive Latin words not interrupted by a CJK character."""
+    best = 0
+    for chunk in _CJK.split(text):
+        words = _LATIN_WORD.findall(chunk)
+        best = max(best, len(words))
+    return best
+
+
+def chinese_problem(text: str) -> str | None:
+    """Why ``text`` is not acceptable Chinese, or None.
+
+    Latin technical terms may stay in English: each Latin word counts as one unit, and the text
+    is Chinese when CJK characters are at least 60% of the units and no English clause (six or
+    more Latin words in a row) appears.
+    """
+    cjk = cjk_count(text)
+    if cjk == 0:
+        return "has no Chinese characters"
+    words = len(_LATIN_WORD.findall(text))
+    if cjk / (cjk + words) < 0.6:
+        return "is mostly English; write it in Chinese, keeping only technical terms in English"
+    run = longest_latin_run(text)
+    if run >= 6:
+        return f"contains an English clause of {run} words; translate it, keep only technical terms"
+    return None
+
+
+def is_placeholder(text: str) -> bool:
+    """True for filler that must never be published (N/A, TODO, '...', 'Summary generation failed')."""
+    return bool(_PLACEHOLDERS.search(text))
+
+
+def word_count(text: str) -> int:
+    """Whitespace-separated words."""
+    return len(text.split())
+
+
+def quote_found(quote: str, normalized_source: str) -> bool:
+    """True when ``quote`` occurs in the already-normalized source text."""
+    needle = normalize(quote).strip(" \"'.,;:")
+    return bool(needle) and needle in normalized_source
+
+
+def numbers_in(text: str) -> list[str]:
+    """Numbers written in ``text`` (integers and decimals), in order."""
+    return _NUMBER.findall(unicodedata.normalize("NFKC", text))
+
+
+def missing_numbers(text: str, normalized_source: str) -> list[str]:
+    """Numbers in ``text`` that do not occur as numbers in the normalized source."""
+    source_numbers = set(_NUMBER.findall(normalized_source))
+    source_numbers |= {n.replace(",", "") for n in source_numbers}
+    return [n for n in numbers_in(text) if n not in source_numbers and n.replace(",", "") not in source_numbers]

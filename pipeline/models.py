@@ -1,0 +1,391 @@
+"""Core data types: metadata, extracted text, the LLM contract and the stored summary record.
+
+Core module: no I/O. Field descriptions are part of the JSON schema the model reads, so they are
+written as instructions to it.
+
+Validation that needs the paper's text (grounding) reads it from the pydantic validation context:
+``LLMSummary.model_validate(data, context={"source_text": text})``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from pipeline import grounding
+
+Dim = Literal["2D", "3D", "2D+3D", "N/A"]
+Setting = Literal[
+    "semi-supervised", "weakly-supervised", "active-learning", "zero-shot", "few-shot",
+    "fully-supervised", "unsupervised", "other",
+]
+Status = Literal["draft", "approved", "rejected", "needs-changes"]
+Backend = Literal["remote", "local", "imported"]
+SectionKind = Literal[
+    "title", "abstract", "introduction", "related", "method", "experiments", "discussion",
+    "conclusion", "references", "acknowledgements", "appendix", "other",
+]
+FIELDS: tuple[str, ...] = ("problems", "motivation", "framework")
+FIELD_TITLES_ZH = {"problems": "文章考虑的问题", "motivation": "文章的动机和思路", "framework": "文章的整体框架"}
+FIELD_TITLES_EN = {"problems": "Problems addressed", "motivation": "Motivation and idea",
+                   "framework": "Overall framework"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- metadata and text
+
+
+class PaperMetadata(_Strict):
+    """Bibliographic facts about one paper, from arXiv's API or the PDF itself; never from an LLM."""
+
+    key: str = Field(description="Filesystem-safe key, e.g. 2209.08575 or hep-th_9901001.")
+    arxiv_id: str | None = Field(None, description="Canonical arXiv id without version.")
+    version: int | None = Field(None, description="arXiv version number, if known.")
+    title: str
+    authors: list[str] = Field(default_factory=list)
+    published: dt.date | None = None
+    updated: dt.date | None = None
+    abstract: str = ""
+    primary_category: str | None = None
+    categories: list[str] = Field(default_factory=list)
+    comment: str | None = None
+    journal_ref: str | None = None
+    doi: str | None = None
+    pdf_url: str | None = None
+    abs_url: str | None = None
+    withdrawn: bool = False
+
+    @property
+    def first_author(self) -> str | None:
+        return self.authors[0] if self.authors else None
+
+    @property
+    def last_author(self) -> str | None:
+        return self.authors[-1] if self.authors else None
+
+
+class Section(_Strict):
+    """One section of a paper's cleaned text."""
+
+    title: str = Field(description="Heading as printed, e.g. '3.2 Decoder' or 'Abstract'.")
+    kind: SectionKind = Field(description="Canonical kind used by the budgeted selection.")
+    number: str | None = Field(None, description="Section number as printed ('3.2', 'II'), if any.")
+    level: int = Field(1, ge=1, description="1 for a top-level section, 2 for a subsection, ...")
+    text: str
+    tokens: int = Field(0, ge=0, description="Estimated tokens of title and text.")
+    page: int | None = Field(None, description="1-based page where the heading appears.")
+
+
+class ExtractedDocument(_Strict):
+    """The cleaned, sectioned text of one PDF."""
+
+    sha256: str = Field(description="sha256 of the PDF bytes.")
+    pages: int
+    chars: int
+    sections: list[Section]
+    title: str | None = Field(None, description="Title guessed from the PDF when no metadata has one.")
+    removed: dict[str, int] = Field(default_factory=dict,
+                                    description="What cleaning removed, e.g. {'running_header': 9}.")
+
+    @property
+    def text(self) -> str:
+        """All kept sections (references and appendices already cut) as one string."""
+        return "\n\n".join(f"{s.title}\n{s.text}" if s.title else s.text for s in self.sections)
+
+
+class SelectionPart(_Strict):
+    """One section's fate in the budgeted selection."""
+
+    title: str
+    kind: SectionKind
+    tokens: int
+    kept: bool
+    trimmed_to: int | None = Field(None, description="Token count after trimming, when partly kept.")
+
+
+class TextSelection(_Strict):
+    """The budgeted text sent to the model and what was used or cut to fit."""
+
+    text: str
+    tokens: int
+    budget: int
+    parts: list[SelectionPart]
+
+    @property
+    def used(self) -> list[str]:
+        return [p.title for p in self.parts if p.kept]
+
+    @property
+    def cut(self) -> list[str]:
+        return [p.title for p in self.parts if not p.kept or p.trimmed_to is not None]
+
+
+# --------------------------------------------------------------------------- the LLM contract
+
+EN_BULLET = ("One complete English sentence (8-80 words) in your own words. "
+             "Every number you write must appear in the paper text.")
+EVIDENCE = ("A verbatim quote of 6-60 consecutive words copied exactly from the paper text above "
+            "that supports the bullet. Copy it character for character; do not paraphrase or join "
+            "separate sentences.")
+ZH_BULLET = ("One complete sentence in Simplified Chinese. Keep method names, dataset names and "
+             "technical terms in English (e.g. SAM, mean teacher, CLIP).")
+
+
+class EvidencedBullet(_Strict):
+    """An English bullet with the quote from the paper that supports it."""
+
+    text: Annotated[str, Field(min_length=20, max_length=600, description=EN_BULLET)]
+    evidence: Annotated[str, Field(min_length=20, max_length=600, description=EVIDENCE)]
+
+    @field_validator("text")
+    @classmethod
+    def _english(cls, value: str) -> str:
+        _no_placeholder(value)
+        if grounding.cjk_count(value):
+            raise ValueError("English bullet contains Chinese characters; write it in English only")
+        return value
+
+    @field_validator("evidence")
+    @classmethod
+    def _evidence_shape(cls, value: str) -> str:
+        words = grounding.word_count(value)
+        if not 6 <= words <= 60:
+            raise ValueError(f"evidence must be a quote of 6-60 words, got {words}")
+        return value
+
+
+def _no_placeholder(value: str) -> None:
+    if grounding.is_placeholder(value):
+        raise ValueError(f"placeholder text is not a summary: {value!r}")
+
+
+ZhBullet = Annotated[str, Field(min_length=6, max_length=400, description=ZH_BULLET)]
+
+
+class EnglishSummary(_Strict):
+    """The three questions, answered in English with evidence."""
+
+    problems: list[EvidencedBullet] = Field(
+        min_length=1, max_length=6,
+        description="What problems or gaps in prior work the paper addresses (1-6 bullets).")
+    motivation: list[EvidencedBullet] = Field(
+        min_length=1, max_length=6,
+        description="The paper's motivation and key idea: why its approach should work (1-6 bullets).")
+    framework: list[EvidencedBullet] = Field(
+        min_length=1, max_length=6,
+        description="The overall framework: its components and how they fit together (1-6 bullets).")
+
+    @model_validator(mode="after")
+    def _no_duplicates(self) -> EnglishSummary:
+        _check_duplicates({f: [b.text for b in getattr(self, f)] for f in FIELDS})
+        return self
+
+
+class ChineseSummary(_Strict):
+    """The same three questions in Simplified Chinese: 文章考虑的问题 / 文章的动机和思路 / 文章的整体框架."""
+
+    problems: list[ZhBullet] = Field(min_length=1, max_length=6, description="文章考虑的问题 (1-6 bullets).")
+    motivation: list[ZhBullet] = Field(min_length=1, max_length=6, description="文章的动机和思路 (1-6 bullets).")
+    framework: list[ZhBullet] = Field(min_length=1, max_length=6, description="文章的整体框架 (1-6 bullets).")
+
+    @field_validator("problems", "motivation", "framework")
+    @classmethod
+    def _chinese(cls, bullets: list[str]) -> list[str]:
+        for i, bullet in enumerate(bullets, 1):
+            _no_placeholder(bullet)
+            if problem := grounding.chinese_problem(bullet):
+                raise ValueError(f"bullet {i} {problem}: {bullet[:60]!r}")
+        return bullets
+
+    @model_validator(mode="after")
+    def _no_duplicates(self) -> ChineseSummary:
+        _check_duplicates({f: list(getattr(self, f)) for f in FIELDS})
+        return self
+
+
+def _check_duplicates(fields: dict[str, list[str]]) -> None:
+    seen: dict[str, str] = {}
+    for name, bullets in fields.items():
+        for bullet in bullets:
+            folded = grounding.normalize(bullet)
+            if folded in seen:
+                raise ValueError(f"duplicate bullet in {seen[folded]} and {name}: {bullet[:60]!r}")
+            seen[folded] = name
+
+
+Tags = Annotated[list[Annotated[str, Field(min_length=1, max_length=40)]],
+                 Field(max_length=5, description="Up to 5 short tags, e.g. 'SAM', 'consistency'.")]
+DIM_DESCRIPTION = "Data dimensionality the method works on: 2D images, 3D volumes, both, or N/A."
+SETTING_DESCRIPTION = "The learning setting of the paper's main method."
+
+
+class EnglishPass(_Strict):
+    """First pass of translate mode: English with evidence, plus the classification fields."""
+
+    en: EnglishSummary
+    dim: Dim = Field(description=DIM_DESCRIPTION)
+    setting: Setting = Field(description=SETTING_DESCRIPTION)
+    tags: Tags = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _grounded(self, info: ValidationInfo) -> EnglishPass:
+        check_grounding(self.en, info.context)
+        return self
+
+
+class ChinesePass(_Strict):
+    """Second pass of translate mode: the Chinese translation of the English bullets."""
+
+    zh: ChineseSummary
+
+
+class LLMSummary(_Strict):
+    """Everything the model writes in one pass: both languages and the classification fields."""
+
+    en: EnglishSummary
+    zh: ChineseSummary
+    dim: Dim = Field(description=DIM_DESCRIPTION)
+    setting: Setting = Field(description=SETTING_DESCRIPTION)
+    tags: Tags = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _parallel_and_grounded(self, info: ValidationInfo) -> LLMSummary:
+        check_parallel(self.en, self.zh)
+        check_grounding(self.en, info.context)
+        return self
+
+
+def check_parallel(en: EnglishSummary, zh: ChineseSummary) -> None:
+    """Raise ValueError unless both languages have the same number of bullets per field."""
+    for name in FIELDS:
+        n_en, n_zh = len(getattr(en, name)), len(getattr(zh, name))
+        if n_en != n_zh:
+            raise ValueError(f"{name}: en has {n_en} bullets but zh has {n_zh}; they must be parallel")
+
+
+def grounding_failures(en: EnglishSummary, source_text: str) -> list[str]:
+    """One message per ungrounded English bullet (evidence not in the text, or a number not in it)."""
+    source = grounding.normalize(source_text)
+    problems: list[str] = []
+    for name in FIELDS:
+        for i, bullet in enumerate(getattr(en, name), 1):
+            if not grounding.quote_found(bullet.evidence, source):
+                problems.append(f"en.{name}[{i}].evidence is not a verbatim quote of the paper text: "
+                                f"{bullet.evidence[:80]!r}")
+            missing = grounding.missing_numbers(bullet.text, source)
+            if missing:
+                problems.append(f"en.{name}[{i}] has numbers not in the paper text: {', '.join(missing)}")
+    return problems
+
+
+def grounding_score(en: EnglishSummary, source_text: str) -> float:
+    """Share of English bullets whose evidence and numbers are all found in the source text."""
+    source = grounding.normalize(source_text)
+    bullets = [b for name in FIELDS for b in getattr(en, name)]
+    ok = sum(1 for b in bullets
+             if grounding.quote_found(b.evidence, source) and not grounding.missing_numbers(b.text, source))
+    return round(ok / len(bullets), 4) if bullets else 0.0
+
+
+def check_grounding(en: EnglishSummary, context: Any) -> None:
+    """Raise ValueError listing every ungrounded bullet, when the context carries ``source_text``."""
+    if not isinstance(context, dict) or not context.get("source_text"):
+        return
+    problems = grounding_failures(en, str(context["source_text"]))
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+# --------------------------------------------------------------------------- the stored record
+
+
+class Bibliography(_Strict):
+    """Bibliographic fields of a summary, copied from metadata (never from the model)."""
+
+    arxiv_id: str | None = None
+    version: int | None = None
+    title: str
+    authors: list[str] = Field(default_factory=list)
+    first_author: str | None = None
+    last_author: str | None = None
+    date: str | None = Field(None, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM of first publication.")
+    venue: str = Field("arXiv", description="e.g. CVPR2025, MICCAI2024, or arXiv.")
+    code_url: str | None = Field(None, description="Code link found in the abstract, comment or paper text.")
+    pdf_url: str | None = None
+    abs_url: str | None = None
+    doi: str | None = None
+
+
+class PaperSummary(_Strict):
+    """A stored summary's content. Imported summaries may have only one language and no evidence."""
+
+    en: EnglishSummary | None = None
+    zh: ChineseSummary | None = None
+    dim: Dim = "N/A"
+    setting: Setting = "other"
+    tags: Tags = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _parallel(self) -> PaperSummary:
+        if self.en is not None and self.zh is not None:
+            check_parallel(self.en, self.zh)
+        if self.en is None and self.zh is None:
+            raise ValueError("a summary needs at least one language")
+        return self
+
+
+class Usage(_Strict):
+    """Token usage and cost of all requests that made one summary."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+    cost_usd: float = 0.0
+
+
+class Provenance(_Strict):
+    """Where a summary came from, so any draft can be reproduced and audited."""
+
+    backend: Backend
+    model: str | None = None
+    endpoint_host: str | None = None
+    output_mode: str | None = None
+    passes: Literal["single", "translate", "imported"] = "single"
+    prompts: dict[str, str] = Field(default_factory=dict, description="prompt file name -> sha256")
+    schema_sha256: str | None = None
+    pipeline_version: str
+    source_sha256: str | None = None
+    sections_used: list[str] = Field(default_factory=list)
+    sections_cut: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    attempts: int = 0
+    repairs: int = 0
+    grounding_score: float | None = None
+    created_at: dt.datetime
+    imported_from: str | None = None
+
+
+class ReviewEvent(_Strict):
+    """One review action: who did what, when and why."""
+
+    action: Literal["approve", "reject", "needs-changes", "reset", "edit"]
+    by: str | None = None
+    at: dt.datetime
+    note: str | None = None
+
+
+class SummaryRecord(_Strict):
+    """The content of ``summaries/<key>.yaml``: one paper, its summary, status and history."""
+
+    key: str
+    status: Status = "draft"
+    paper: Bibliography
+    summary: PaperSummary
+    warnings: list[str] = Field(default_factory=list)
+    provenance: Provenance
+    review: list[ReviewEvent] = Field(default_factory=list)
