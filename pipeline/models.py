@@ -389,3 +389,57 @@ class SummaryRecord(_Strict):
     warnings: list[str] = Field(default_factory=list)
     provenance: Provenance
     review: list[ReviewEvent] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- papers.yaml
+
+EntryStatus = Literal["backlog", "drafted", "approved", "rejected", "failed"]
+
+
+class ListTopic(_Strict):
+    """A sub-topic inside a learning setting, e.g. 一致性学习 / Consistency learning."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Stable id used by paper entries.")
+    name_zh: str
+    name_en: str
+
+
+class ListSection(_Strict):
+    """A learning setting of the list (one table and one block of summaries)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Stable id used by paper entries.")
+    name_zh: str
+    name_en: str
+    emoji: str | None = None
+    topics: list[ListTopic] = Field(default_factory=list)
+
+
+class ListInfo(_Strict):
+    """The rendered list's heading, introduction and structure."""
+
+    title: str
+    subtitle: str | None = None
+    description: str | None = None
+    sections: list[ListSection] = Field(default_factory=list)
+
+
+class PaperEntry(_Strict):
+    """One paper in the reading backlog."""
+
+    source: str = Field(description="arXiv id, arXiv/PDF URL or local PDF path.")
+    key: str | None = Field(None, description="Summary file key; derived from the source when absent.")
+    title: str | None = Field(None, description="Known title (for entries found by title or imported).")
+    setting: str | None = Field(None, description="Id of a section in list.sections.")
+    topic: str | None = Field(None, description="Id of a topic inside that section.")
+    tags: list[str] = Field(default_factory=list)
+    priority: int = Field(0, description="Higher runs first in batch.")
+    status: EntryStatus = "backlog"
+    last_error: str | None = None
+    notes: str | None = None
+
+
+class PapersFile(_Strict):
+    """The whole of ``papers.yaml``."""
+
+    list: ListInfo
+    papers: list[PaperEntry] = Field(default_factory=list)
