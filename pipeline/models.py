@@ -208,6 +208,17 @@ class ChineseSummary(_Strict):
         return self
 
 
+class ImportedChineseSummary(ChineseSummary):
+    """Chinese bullets imported from a hand-made list, where a group may be empty (e.g. a figure only).
+
+    Only records whose provenance backend is ``imported`` may hold one (see `SummaryRecord`).
+    """
+
+    problems: list[ZhBullet] = Field(default_factory=list, max_length=6, description="文章考虑的问题.")
+    motivation: list[ZhBullet] = Field(default_factory=list, max_length=6, description="文章的动机和思路.")
+    framework: list[ZhBullet] = Field(default_factory=list, max_length=6, description="文章的整体框架.")
+
+
 def _check_duplicates(fields: dict[str, list[str]]) -> None:
     seen: dict[str, str] = {}
     for name, bullets in fields.items():
@@ -316,6 +327,7 @@ class Bibliography(_Strict):
     date: str | None = Field(None, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM of first publication.")
     venue: str = Field("arXiv", description="e.g. CVPR2025, MICCAI2024, or arXiv.")
     code_url: str | None = Field(None, description="Code link found in the abstract, comment or paper text.")
+    has_code: bool | None = Field(None, description="Code is public but its URL is unknown (imported lists).")
     pdf_url: str | None = None
     abs_url: str | None = None
     doi: str | None = None
@@ -325,7 +337,8 @@ class PaperSummary(_Strict):
     """A stored summary's content. Imported summaries may have only one language and no evidence."""
 
     en: EnglishSummary | None = None
-    zh: ChineseSummary | None = None
+    # Smart-mode union: complete summaries validate as ChineseSummary, partial imported ones fall through.
+    zh: ChineseSummary | ImportedChineseSummary | None = None
     dim: Dim = "N/A"
     setting: Setting = "other"
     tags: Tags = Field(default_factory=list)
@@ -390,6 +403,14 @@ class SummaryRecord(_Strict):
     provenance: Provenance
     review: list[ReviewEvent] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _partial_only_if_imported(self) -> SummaryRecord:
+        zh = self.summary.zh
+        if (type(zh) is ImportedChineseSummary and self.provenance.backend != "imported"
+                and not all(getattr(zh, f) for f in FIELDS)):
+            raise ValueError("summary.zh has an empty group; only imported summaries may leave one empty")
+        return self
+
 
 # --------------------------------------------------------------------------- papers.yaml
 
@@ -426,9 +447,17 @@ class ListInfo(_Strict):
 class PaperEntry(_Strict):
     """One paper in the reading backlog."""
 
-    source: str = Field(description="arXiv id, arXiv/PDF URL or local PDF path.")
+    source: str = Field(description="arXiv id, arXiv/PDF URL, local PDF path, or title:<title> when only "
+                                    "the title is known (imported lists).")
     key: str | None = Field(None, description="Summary file key; derived from the source when absent.")
     title: str | None = Field(None, description="Known title (for entries found by title or imported).")
+    date: str | None = Field(None, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM of publication, if known.")
+    first_author: str | None = None
+    last_author: str | None = None
+    venue: str | None = Field(None, description="e.g. CVPR2025, MICCAI2024, or arXiv.")
+    dim: Dim | None = None
+    code_url: str | None = None
+    has_code: bool | None = Field(None, description="Code is public but its URL is unknown.")
     setting: str | None = Field(None, description="Id of a section in list.sections.")
     topic: str | None = Field(None, description="Id of a topic inside that section.")
     tags: list[str] = Field(default_factory=list)
