@@ -9,6 +9,7 @@ Validation that needs the paper's text (grounding) reads it from the pydantic va
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from typing import Annotated, Any, Literal
 
@@ -471,4 +472,5 @@ class PapersFile(_Strict):
     """The whole of ``papers.yaml``."""
 
     list: ListInfo
-    papers: list[PaperEntry] = Field(default_factory=list)
+    # builtins.list: the field named `list` shadows the builtin inside this class body.
+    papers: builtins.list[PaperEntry] = Field(default_factory=list)
