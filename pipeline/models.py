@@ -473,4 +473,4 @@ class PapersFile(_Strict):
 
     list: ListInfo
     # builtins.list: the field named `list` shadows the builtin inside this class body.
-    papers: builtins.list[PaperEntry] = Field(default_factory=list)
+    papers: builtins.list[PaperEntry] = Field(default_factory=builtins.list)
