@@ -1,0 +1,166 @@
+"""HTTP plumbing shared by the arXiv API client and PDF downloads.
+
+* `ARXIV_LIMITER`: one process-wide, thread-safe limiter. arXiv's terms of use ask for at least
+  3 s between requests, whichever thread sends them, so every request to an arXiv host waits here.
+* `call_with_retries`: transport retries with tenacity on timeouts, connection errors, 429 (honouring
+  Retry-After, in seconds or as an HTTP date, capped) and 5xx. Other 4xx are never retried. After the
+  last attempt a `NetworkError` names the URL.
+
+Sleeps are injectable so tests never wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import httpx2
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from pipeline.config import Settings
+from pipeline.errors import NetworkError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], None]
+
+RETRY_AFTER_CAP = 120.0
+BACKOFF_CAP = 30.0
+_TRANSIENT = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
+
+
+class RateLimiter:
+    """Guarantees at least ``delay`` seconds between the starts of two requests, across threads."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Sleep = time.sleep) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._last: float | None = None
+
+    def wait(self, delay: float) -> None:
+        """Block until ``delay`` seconds have passed since the previous request started."""
+        # Holding the lock while sleeping is the point: threads queue up and start one at a time.
+        with self._lock:
+            if self._last is not None and delay > 0:
+                remaining = self._last + delay - self._clock()
+                if remaining > 0:
+                    log.debug("waiting %.2f s before the next arXiv request", remaining)
+                    self._sleep(remaining)
+            self._last = self._clock()
+
+
+ARXIV_LIMITER = RateLimiter()
+
+
+def is_arxiv_host(url: str) -> bool:
+    """True for arxiv.org and its subdomains (export.arxiv.org), which share one politeness budget."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host == "arxiv.org" or host.endswith(".arxiv.org")
+
+
+def polite_wait(url: str, settings: Settings, limiter: RateLimiter | None = None) -> None:
+    """Wait for the arXiv limiter when ``url`` is on arXiv; other hosts go straight through."""
+    if is_arxiv_host(url):
+        (limiter or ARXIV_LIMITER).wait(settings.arxiv.delay_seconds)
+
+
+class RetryableStatus(Exception):
+    """A 429 or 5xx answer; tenacity retries it, honouring ``retry_after`` when the server sent one."""
+
+    def __init__(self, url: str, status: int, retry_after: float | None) -> None:
+        super().__init__(f"{url} answered HTTP {status}")
+        self.url = url
+        self.status = status
+        self.retry_after = retry_after
+
+
+def check_transient_status(response: httpx2.Response) -> None:
+    """Raise `RetryableStatus` for 429 and 5xx answers; leave every other status to the caller."""
+    status = response.status_code
+    if status == 429 or 500 <= status <= 599:
+        raise RetryableStatus(str(response.request.url), status,
+                              parse_retry_after(response.headers.get("Retry-After")))
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or HTTP date), capped; None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), RETRY_AFTER_CAP)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    seconds = (when - (now or dt.datetime.now(dt.UTC))).total_seconds()
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, RetryableStatus) and exc.retry_after is not None:
+        return exc.retry_after
+    return float(min(2 ** (state.attempt_number - 1), BACKOFF_CAP))
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    delay = state.next_action.sleep if state.next_action else 0.0
+    log.warning("attempt %d failed (%s); retrying in %.1f s", state.attempt_number, exc, delay)
+
+
+def call_with_retries(attempt: Callable[[], T], *, url: str, settings: Settings,
+                      sleep: Sleep = time.sleep) -> T:
+    """Run ``attempt`` with transport retries; raise `NetworkError` naming ``url`` when they run out.
+
+    ``attempt`` performs one request (including its politeness wait) and raises `RetryableStatus`
+    via `check_transient_status` for 429/5xx. Any other exception it raises passes through untouched.
+    """
+    attempts = settings.arxiv.max_attempts
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=_wait,
+        retry=retry_if_exception(lambda exc: isinstance(exc, (RetryableStatus, *_TRANSIENT))),
+        sleep=sleep,
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+    try:
+        return retrying(attempt)
+    except RetryableStatus as exc:
+        raise NetworkError(f"{url} answered HTTP {exc.status} after {attempts} attempts",
+                           hint="the server is busy or failing; try again later") from exc
+    except _TRANSIENT as exc:
+        raise NetworkError(f"cannot reach {url} after {attempts} attempts: {type(exc).__name__}: {exc}",
+                           hint="check the network connection and try again") from exc
+    except httpx2.TransportError as exc:
+        raise NetworkError(f"request to {url} failed: {type(exc).__name__}: {exc}",
+                           hint="check the URL and the network settings", retryable=False) from exc
+
+
+@contextlib.contextmanager
+def http_client(settings: Settings, client: httpx2.Client | None) -> Iterator[httpx2.Client]:
+    """The caller's client, or a fresh one (closed afterwards) with our timeout and User-Agent."""
+    if client is not None:
+        yield client
+        return
+    with httpx2.Client(timeout=settings.arxiv.timeout_seconds, follow_redirects=True,
+                       headers={"User-Agent": settings.arxiv.user_agent}) as own:
+        yield own
+
+
+def headers(settings: Settings, **extra: str) -> dict[str, str]:
+    """Per-request headers: the descriptive User-Agent even on a caller-supplied client."""
+    return {"User-Agent": settings.arxiv.user_agent, **extra}
