@@ -70,3 +70,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _err("interrupted")
         return 130
+
+
+# --------------------------------------------------------------------------- fetch (sources)
+
+
+def _register_fetch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "fetch", help="print a paper's metadata (arXiv id, arXiv URL, local PDF or PDF URL)",
+        description="Parse a paper source and print its arXiv metadata as YAML (or JSON). "
+                    "Local PDFs and PDF URLs have no metadata service: their metadata comes from the PDF.",
+    )
+    p.add_argument("source", help="2506.01234[v2], hep-th/9901001, an arxiv.org URL, a PDF path or URL")
+    p.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+    p.add_argument("--pdf", action="store_true", help="also download the PDF into the cache and print its path")
+    p.set_defaults(func=_cmd_fetch)
+
+
+def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.sources import fetch
+
+    result = fetch(args.source, settings, pdf=args.pdf)
+    data = result.to_dict()
+    if args.json:
+        import json
+
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        from ruamel.yaml import YAML
+
+        yaml = YAML(typ="safe", pure=True)
+        yaml.default_flow_style = False
+        yaml.allow_unicode = True
+        yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+        yaml.width = 100
+        yaml.dump(data, sys.stdout)
+    return 0
+
+
+REGISTRARS.append(_register_fetch)

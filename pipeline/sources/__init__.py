@@ -68,7 +68,7 @@ class FetchResult:
                 data["path"] = str(self.source.path)
             if self.source.url is not None:
                 data["url"] = self.source.url
-        if self.pdf_path is not None:
+        if self.pdf_path is not None and self.pdf_path != self.source.path:
             data["pdf_path"] = str(self.pdf_path)
         if self.note:
             data["note"] = self.note
