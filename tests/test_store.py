@@ -1,0 +1,247 @@
+"""The summary store: round trip, line-located errors, atomic writes, and drafts that never lose an edit."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from handwritten_records import handwritten_record
+
+from pipeline import store
+from pipeline.errors import StoreError
+from pipeline.models import ReviewEvent
+
+KEY = "2209.08575"
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _line_no(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line)
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+def test_written_yaml_is_block_style_unicode_and_unfolded(tmp_path: Path) -> None:
+    long_title = "A Handwritten Test Paper" + " with a very long title" * 12
+    record = handwritten_record(paper={"title": long_title, "authors": ["Ada Lovelace"]})
+    path = store.save_record(tmp_path, record)
+    text = path.read_text(encoding="utf-8")
+    assert "医学图像的标注需要专家知识" in text  # Chinese written as is, not \u escapes
+    assert "\\u" not in text
+    assert f"title: {long_title}\n" in text  # one line, never folded
+    assert "{" not in text.replace("{}", "")  # block style
+    assert store.load_record(path) == record
+
+
+def test_save_keeps_comments_key_order_and_quoting(tmp_path: Path) -> None:
+    path = store.save_record(tmp_path, handwritten_record())
+    _edit(path, "status: draft", "# reviewed in the Friday meeting\nstatus: draft  # keep")
+    _edit(path, "venue: MICCAI2022", "venue: \"MICCAI2022\"")
+    text = path.read_text(encoding="utf-8")
+    # a curator moved `warnings` to the top
+    text = text.replace("warnings: []\n", "")
+    path.write_text("warnings: []\n" + text, encoding="utf-8")
+
+    record = store.load_record(path).model_copy(update={"status": "approved"})
+    store.save_record(tmp_path, record)
+    saved = path.read_text(encoding="utf-8")
+    assert saved.startswith("warnings: []\nkey:")
+    assert re.search(r"# reviewed in the Friday meeting\nstatus: approved +# keep\n", saved)
+    assert 'venue: "MICCAI2022"' in saved
+    assert store.load_record(path).status == "approved"
+
+
+def test_save_updates_lists_in_place(tmp_path: Path) -> None:
+    record = handwritten_record()
+    path = store.save_record(tmp_path, record)
+    _edit(path, "  tags:\n", "  tags:  # curated\n")
+    tags = ["consistency", "mean teacher"]
+    summary = record.summary.model_copy(update={"tags": tags})
+    store.save_record(tmp_path, record.model_copy(update={"summary": summary}))
+    assert "tags:  # curated\n    - consistency\n    - mean teacher\n" in path.read_text(encoding="utf-8")
+    assert store.load_record(path).summary.tags == tags
+
+
+# --------------------------------------------------------------------------- validation on load
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = store.save_record(tmp_path, handwritten_record())
+    _edit(path, "venue: MICCAI2022", "venue: [MICCAI2022")
+    with pytest.raises(store.RecordInvalid) as info:
+        store.load_record(path)
+    assert str(info.value).startswith(f"{path}:")
+    assert info.value.problems[0].line is not None
+    assert "YAML error" in str(info.value)
+
+
+def test_schema_errors_point_at_the_offending_line(tmp_path: Path) -> None:
+    path = store.save_record(tmp_path, handwritten_record())
+    _edit(path, "同一图像两个扰动视图上的预测应当一致，这提供了额外的训练信号。",
+          "Predictions on two views should agree which gives a signal.")
+    _edit(path, "  dim: 2D", "  dim: 4D")
+    _edit(path, "  venue: MICCAI2022", "  venue: MICCAI2022\n  colour: red")
+    with pytest.raises(StoreError) as info:
+        store.load_record(path)
+    problems = {p.message.split(":")[0]: p.line for p in info.value.problems}  # type: ignore[attr-defined]
+    assert problems == {
+        "paper.colour": _line_no(path, "colour: red"),
+        "summary.zh.motivation": _line_no(path, "Predictions on two views"),
+        "summary.dim": _line_no(path, "dim: 4D"),
+    }
+    assert str(info.value).startswith(f"{path}:{_line_no(path, 'colour: red')}: paper.colour")
+
+
+def test_empty_file_and_wrong_key_are_reported(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(store.RecordInvalid, match="empty"):
+        store.load_record(empty)
+    path = store.save_record(tmp_path, handwritten_record())
+    moved = path.rename(tmp_path / "other.yaml")
+    with pytest.raises(store.RecordInvalid, match=r"other.yaml:1: key: '2209.08575' does not match"):
+        store.load_record(moved)
+
+
+def test_record_path_refuses_unsafe_keys(tmp_path: Path) -> None:
+    assert store.record_path(tmp_path, "hep-th_9901001") == tmp_path / "hep-th_9901001.yaml"
+    for key in ("../etc/passwd", "_original", "", "a/b"):
+        with pytest.raises(StoreError, match="invalid summary key"):
+            store.record_path(tmp_path, key)
+
+
+def test_iter_records_sorted_skips_side_folders_and_collects_errors(tmp_path: Path) -> None:
+    for key in ("2301.00002", "2101.00001"):
+        store.write_draft(tmp_path, handwritten_record(key))
+    store.write_failure(tmp_path, "2401.00003", {"error": "refusal"})
+    (tmp_path / "broken.yaml").write_text("key: [", encoding="utf-8")
+    with pytest.raises(store.RecordInvalid, match=r"broken\.yaml"):
+        list(store.iter_records(tmp_path))
+    errors: list[StoreError] = []
+    keys = [record.key for _, record in store.iter_records(tmp_path, errors=errors)]
+    assert keys == ["2101.00001", "2301.00002"]
+    assert len(errors) == 1 and "broken.yaml:1" in str(errors[0])
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def test_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    path = store.save_record(tmp_path, handwritten_record())
+    before = path.read_bytes()
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        store.save_record(tmp_path, handwritten_record(status="approved"))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+# --------------------------------------------------------------------------- write_draft
+
+
+def test_first_draft_is_created_with_its_original(tmp_path: Path) -> None:
+    result = store.write_draft(tmp_path, handwritten_record())
+    assert result.outcome == "created"
+    assert result.path == tmp_path / f"{KEY}.yaml"
+    assert store.load_record(store.original_path(tmp_path, KEY)) == store.load_record(result.path)
+    assert not store.is_edited(tmp_path, KEY)
+    assert store.write_draft(tmp_path, handwritten_record()).outcome == "unchanged"
+
+
+def test_untouched_draft_is_replaced_and_a_comment_alone_is_not_an_edit(tmp_path: Path) -> None:
+    path = store.write_draft(tmp_path, handwritten_record()).path
+    _edit(path, "status: draft", "status: draft  # looks fine so far")
+    assert not store.is_edited(tmp_path, KEY)
+    newer = handwritten_record(warnings=["grounding score below 1"])
+    result = store.write_draft(tmp_path, newer)
+    assert result.outcome == "replaced"
+    assert store.load_record(path) == newer
+    assert "# looks fine so far" in path.read_text(encoding="utf-8")
+    assert store.load_record(store.original_path(tmp_path, KEY)) == newer
+
+
+def test_done_when_curator_edit_and_comment_survive_a_new_draft(tmp_path: Path) -> None:
+    """Issue 5, Done when: edit one bullet, add a comment, re-summarize; both survive, new output beside."""
+    path = store.write_draft(tmp_path, handwritten_record()).path
+    _edit(path, "expert annotation is slow and costly.", "expert annotation takes radiologists hours.")
+    _edit(path, "  zh:\n", "  zh:  # Chinese checked by a native speaker\n")
+    edited_text = path.read_text(encoding="utf-8")
+    assert store.is_edited(tmp_path, KEY)
+
+    newer = handwritten_record(warnings=["a new run"])
+    result = store.write_draft(tmp_path, newer)
+
+    assert result.outcome == "proposed"
+    assert result.path == tmp_path / "_proposed" / f"{KEY}.yaml"
+    assert path.read_text(encoding="utf-8") == edited_text
+    assert "expert annotation takes radiologists hours." in edited_text
+    assert "# Chinese checked by a native speaker" in edited_text
+    assert store.load_record(result.path) == newer
+    assert str(result.path) in result.message and "review diff" in result.message
+    assert "edited" in result.message
+    # the model's first output is still the reference for `review diff`
+    assert store.load_record(store.original_path(tmp_path, KEY)) == handwritten_record()
+
+
+def test_reviewed_record_is_not_replaced(tmp_path: Path) -> None:
+    path = store.write_draft(tmp_path, handwritten_record()).path
+    store.save_record(tmp_path, store.load_record(path).model_copy(update={"status": "approved"}))
+    result = store.write_draft(tmp_path, handwritten_record(warnings=["new"]))
+    assert result.outcome == "proposed" and "approved" in result.message
+    assert store.load_record(path).status == "approved"
+    # the same output again offers nothing new
+    assert store.write_draft(tmp_path, handwritten_record()).outcome == "unchanged"
+
+
+def test_force_replaces_but_keeps_the_previous_version_and_history(tmp_path: Path) -> None:
+    path = store.write_draft(tmp_path, handwritten_record()).path
+    _edit(path, "expert annotation is slow and costly.", "expert annotation takes radiologists hours.")
+    approved = store.load_record(path)
+    event = ReviewEvent(action="approve", by="ada", at=approved.provenance.created_at)
+    store.save_record(tmp_path, approved.model_copy(update={"status": "approved", "review": [event]}))
+    before = path.read_text(encoding="utf-8")
+
+    newer = handwritten_record(warnings=["forced"])
+    result = store.write_draft(tmp_path, newer, force=True)
+
+    assert result.outcome == "replaced" and "previous" in result.message
+    assert store.proposed_path(tmp_path, KEY, previous=True).read_text(encoding="utf-8") == before
+    record = store.load_record(path)
+    assert record.status == "draft" and record.warnings == ["forced"]
+    assert [e.action for e in record.review] == ["approve", "reset"]
+    assert not store.is_edited(tmp_path, KEY)
+
+
+def test_unreadable_record_is_never_overwritten_without_force(tmp_path: Path) -> None:
+    path = store.write_draft(tmp_path, handwritten_record()).path
+    path.write_text("key: [half an edit", encoding="utf-8")
+    result = store.write_draft(tmp_path, handwritten_record(warnings=["new"]))
+    assert result.outcome == "proposed" and "unreadable" in result.message
+    assert path.read_text(encoding="utf-8") == "key: [half an edit"
+
+
+def test_record_without_original_counts_as_edited(tmp_path: Path) -> None:
+    store.save_record(tmp_path, handwritten_record(backend="imported", status="approved"))
+    assert store.is_edited(tmp_path, KEY)
+
+
+def test_failure_record_is_separate_and_removed_by_a_later_success(tmp_path: Path) -> None:
+    failed = store.write_failure(tmp_path, KEY, {"error": "refused", "attempts": [{"raw": "无法回答"}]})
+    assert failed == tmp_path / "_failed" / f"{KEY}.yaml"
+    assert "无法回答" in failed.read_text(encoding="utf-8")
+    assert not store.record_path(tmp_path, KEY).exists()
+    store.write_draft(tmp_path, handwritten_record())
+    assert not failed.exists()
