@@ -109,3 +109,73 @@ def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 REGISTRARS.append(_register_fetch)
+
+
+# --- summarize (pipeline.summarize) --------------------------------------------------------------
+
+
+def _register_summarize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("summarize", help="summarize a paper into a draft in summaries/",
+                       description="Fetch metadata and PDF, extract the text, ask the LLM for a grounded "
+                       "bilingual summary, validate it, and write summaries/<key>.yaml as a draft.")
+    p.add_argument("source", help="arXiv id, arXiv URL, PDF URL or local PDF path")
+    p.add_argument("--force", action="store_true",
+                   help="replace a draft a curator edited (the old one is kept in summaries/_proposed/)")
+    p.add_argument("--model", help="model name (default: PIPELINE_MODEL or gpt-4o-mini)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
+    p.add_argument("--output-mode", choices=["json_schema", "json_object", "tool"],
+                   help="force a structured-output mode instead of trying them in order")
+    p.add_argument("--translate", action=argparse.BooleanOptionalAction, default=None,
+                   help="English first, then Chinese from the English (default: on for the embedded model)")
+    p.add_argument("--budget", type=int, help="token budget of the paper text sent to the model")
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a preview")
+    p.set_defaults(func=_cmd_summarize)
+
+
+def apply_llm_flags(args: argparse.Namespace, settings: Settings) -> None:
+    """Command-line flags override the environment."""
+    if getattr(args, "model", None):
+        settings.llm.model = args.model
+    if getattr(args, "base_url", None):
+        settings.llm.base_url = args.base_url
+        settings.llm.explicit = True
+    if getattr(args, "output_mode", None):
+        settings.llm.output_mode = args.output_mode
+    if getattr(args, "translate", None) is not None:
+        settings.llm.translate = args.translate
+    if getattr(args, "budget", None):
+        settings.pdf.budget_tokens = args.budget
+        settings.local.budget_tokens = args.budget
+
+
+def _cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    import time
+
+    from pipeline.summarize import summarize
+
+    apply_llm_flags(args, settings)
+    started = time.monotonic()
+    result = summarize(args.source, settings, force=args.force)
+    seconds = time.monotonic() - started
+    if args.json:
+        print(json.dumps({"key": result.key, "path": str(result.path), "outcome": result.outcome,
+                          "backend": result.backend, "cached": result.cached,
+                          "requests": result.requests_sent, "usage": result.usage.model_dump(),
+                          "record": result.record.model_dump(mode="json")}, ensure_ascii=False, indent=2))
+    else:
+        print(result.preview)
+    prov = result.record.provenance
+    _err(f"{result.outcome}: {result.path} ({result.message})" if result.message
+         else f"{result.outcome}: {result.path}")
+    _err(f"backend: {result.backend} ({prov.model} at {prov.endpoint_host}); "
+         f"{'from cache, 0 requests' if result.cached else f'{result.requests_sent} requests'}; "
+         f"tokens {result.usage.prompt_tokens} in / {result.usage.completion_tokens} out; "
+         f"${result.usage.cost_usd:.4f}; re-asks {prov.repairs}; grounding {prov.grounding_score}; "
+         f"{seconds:.1f} s")
+    for warning in result.warnings:
+        _err(f"warning: {warning}")
+    return 0
+
+
+REGISTRARS.append(_register_summarize)

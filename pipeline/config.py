@@ -91,10 +91,10 @@ class Settings(_Section):
     summaries_dir: Path = Field(Path("summaries"), description="Where drafts and reviewed summaries live.")
     papers_file: Path = Field(Path("papers.yaml"), description="The reading backlog and list structure.")
     prompts_dir: Path = Field(description="Folder of the jinja2 prompt files.")
-    arxiv: ArxivSettings = Field(default_factory=ArxivSettings)  # type: ignore[arg-type]
-    pdf: PdfSettings = Field(default_factory=PdfSettings)  # type: ignore[arg-type]
-    llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
-    local: LocalSettings = Field(default_factory=LocalSettings)  # type: ignore[arg-type]
+    arxiv: ArxivSettings = Field(default_factory=ArxivSettings)
+    pdf: PdfSettings = Field(default_factory=PdfSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    local: LocalSettings = Field(default_factory=LocalSettings)
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +127,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         return None
 
     try:
-        llm = LLMSettings()  # type: ignore[call-arg]
+        llm = LLMSettings()
         base_url = get("PIPELINE_BASE_URL", "OPENAI_BASE_URL")
         api_key = get("PIPELINE_API_KEY", "OPENAI_API_KEY")
         if base_url:
@@ -146,17 +146,17 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         if repairs := get("PIPELINE_MAX_REPAIRS"):
             llm.max_repairs = int(repairs)
 
-        arxiv = ArxivSettings()  # type: ignore[call-arg]
+        arxiv = ArxivSettings()
         if api_url := get("PIPELINE_ARXIV_API_URL"):
             arxiv.api_url = api_url
         if delay := get("PIPELINE_ARXIV_DELAY"):
             arxiv.delay_seconds = float(delay)
 
-        pdf = PdfSettings()  # type: ignore[call-arg]
+        pdf = PdfSettings()
         if budget := get("PIPELINE_BUDGET_TOKENS"):
             pdf.budget_tokens = int(budget)
 
-        local = LocalSettings()  # type: ignore[call-arg]
+        local = LocalSettings()
         if threads := get("PIPELINE_LOCAL_THREADS"):
             local.threads = int(threads)
         if model_path := get("PIPELINE_LOCAL_MODEL"):

@@ -255,6 +255,16 @@ class ChinesePass(_Strict):
 
     zh: ChineseSummary
 
+    @model_validator(mode="after")
+    def _parallel_to_english(self, info: ValidationInfo) -> ChinesePass:
+        expected = info.context.get("expected_counts") if isinstance(info.context, dict) else None
+        for name, count in (expected or {}).items():
+            got = len(getattr(self.zh, name))
+            if got != count:
+                raise ValueError(f"zh.{name} has {got} bullets but the English has {count}; "
+                                 "translate bullet for bullet")
+        return self
+
 
 class LLMSummary(_Strict):
     """Everything the model writes in one pass: both languages and the classification fields."""
