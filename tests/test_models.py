@@ -1,0 +1,108 @@
+"""Pure validators of the LLM contract: language, placeholders, duplicates, parallel lists, grounding."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from pipeline import grounding
+from pipeline.models import ChinesePass, LLMSummary, grounding_score
+from tests.test_llm import PAPER, english_pass
+
+ZH = {"problems": ["教师模型生成的 pseudo label 在器官边界附近不可靠。"],
+      "motivation": ["两个视图之间的一致性可以指示哪些体素值得信任。"],
+      "framework": ["针对半监督 CT 分割提出双视图一致性框架。"]}
+
+
+def summary(**changes: Any) -> dict[str, Any]:
+    data = english_pass()
+    data["zh"] = copy.deepcopy(ZH)
+    data.update(changes)
+    return data
+
+
+def validate(data: dict[str, Any]) -> LLMSummary:
+    return LLMSummary.model_validate(data, context={"source_text": PAPER})
+
+
+def test_handwritten_summary_is_valid_and_fully_grounded() -> None:
+    result = validate(summary())
+    assert grounding_score(result.en, PAPER) == 1.0
+
+
+@pytest.mark.parametrize("text,ok", [
+    ("提出了一种基于 Segment Anything Model 的半监督框架。", True),
+    ("本文使用 mean teacher 和 CutMix 进行一致性训练。", True),
+    ("This sentence is entirely English and has no Chinese.", False),
+    ("方法 uses a teacher network to produce labels for the student model.", False),
+])
+def test_chinese_check_allows_terms_but_not_english_sentences(text: str, ok: bool) -> None:
+    assert (grounding.chinese_problem(text) is None) is ok
+
+
+@pytest.mark.parametrize("text", ["N/A", "TODO", "...", "Summary generation failed", "待补充"])
+def test_placeholders_are_rejected(text: str) -> None:
+    data = summary()
+    data["zh"]["problems"] = [text]
+    with pytest.raises(ValidationError):
+        validate(data)
+
+
+def test_chinese_in_english_bullet_is_rejected() -> None:
+    data = summary()
+    data["en"]["problems"][0]["text"] = "伪标签在边界处不可靠 which hurts the student network."
+    with pytest.raises(ValidationError, match="Chinese characters"):
+        validate(data)
+
+
+def test_lists_must_be_parallel() -> None:
+    data = summary()
+    data["zh"]["framework"].append("另外加入了边界感知的损失函数以提升分割质量。")
+    with pytest.raises(ValidationError, match="must be parallel"):
+        validate(data)
+
+
+def test_duplicate_bullets_are_rejected() -> None:
+    data = summary()
+    data["zh"]["motivation"] = list(data["zh"]["problems"])
+    with pytest.raises(ValidationError, match="duplicate"):
+        validate(data)
+
+
+def test_evidence_must_be_six_to_sixty_words() -> None:
+    data = summary()
+    data["en"]["problems"][0]["evidence"] = "Pseudo labels produced by teacher"
+    with pytest.raises(ValidationError):
+        validate(data)
+
+
+def test_grounding_is_case_whitespace_and_ligature_insensitive() -> None:
+    data = summary()
+    data["en"]["problems"][0]["evidence"] = "PSEUDO   labels produced by the teacher\nnetwork are unreliable"
+    validate(data)
+    source = PAPER.replace("unsupervised", "unsuper-\nvised").replace("fi", "\ufb01")
+    assert grounding.quote_found("the unsupervised consistency loss of every voxel", grounding.normalize(source))
+
+
+def test_number_not_in_source_is_ungrounded() -> None:
+    data = summary()
+    data["en"]["framework"][0]["text"] = "A dual-view framework trained on 30 labelled scans."
+    with pytest.raises(ValidationError, match="numbers not in the paper text: 30"):
+        validate(data)
+    data["en"]["framework"][0]["text"] = "A dual-view framework trained on 20 labelled scans."
+    validate(data)
+
+
+def test_without_context_grounding_is_not_checked() -> None:
+    data = summary()
+    data["en"]["framework"][0]["evidence"] = "words that appear nowhere in the paper at all really"
+    LLMSummary.model_validate(data)
+
+
+def test_chinese_pass_must_match_english_counts() -> None:
+    with pytest.raises(ValidationError, match="bullet for bullet"):
+        ChinesePass.model_validate({"zh": ZH}, context={"expected_counts": {"problems": 2}})
+    ChinesePass.model_validate({"zh": ZH}, context={"expected_counts": {"problems": 1}})
