@@ -118,7 +118,7 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _parse(path: Path) -> Any:
+def parse_document(path: Path) -> Any:
     """The round-trip document of ``path``; RecordInvalid with the line on YAML errors."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -137,8 +137,8 @@ def _parse(path: Path) -> Any:
         raise RecordInvalid([Problem(path, None, f"YAML error: {' '.join(str(exc).split())}")]) from exc
 
 
-def _line_of(doc: Any, loc: tuple[int | str, ...]) -> int | None:
-    """1-based line of the deepest node of ``loc`` that exists in the round-trip document."""
+def line_of(doc: Any, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the deepest node of ``loc`` (keys and list indexes) in a round-trip document."""
     line: int | None = getattr(getattr(doc, "lc", None), "line", None)
     node = doc
     for part in loc:
@@ -157,8 +157,8 @@ def _bullet_line(doc: Any, loc: tuple[int | str, ...], message: str) -> int | No
     # List validators say "bullet N ..."; point at that bullet rather than at the list's key.
     match = re.match(r"bullet (\d+) ", message)
     if match:
-        return _line_of(doc, (*loc, int(match.group(1)) - 1))
-    return _line_of(doc, loc)
+        return line_of(doc, (*loc, int(match.group(1)) - 1))
+    return line_of(doc, loc)
 
 
 def _is_union_tag(part: int | str) -> bool:
@@ -187,13 +187,13 @@ def validate_document(path: Path, doc: Any) -> tuple[SummaryRecord | None, list[
         return None, problems
     problems = []
     if path.stem != record.key and path.parent.name not in (ORIGINAL_DIR, PROPOSED_DIR):
-        problems.append(Problem(path, _line_of(doc, ("key",)),
+        problems.append(Problem(path, line_of(doc, ("key",)),
                                 f"key: {record.key!r} does not match the file name {path.name!r}"))
     return record, problems
 
 
 def _load(path: Path) -> tuple[Any, SummaryRecord]:
-    doc = _parse(path)
+    doc = parse_document(path)
     record, problems = validate_document(path, doc)
     if problems or record is None:
         raise RecordInvalid(problems)
@@ -321,7 +321,7 @@ def save_record(summaries_dir: Path, record: SummaryRecord) -> Path:
     path = record_path(summaries_dir, record.key)
     with _LOCK:
         data = _record_data(record)
-        doc = _merge(_parse(path), data) if path.exists() else _to_node(data)
+        doc = _merge(parse_document(path), data) if path.exists() else _to_node(data)
         _atomic_write(path, dump_yaml(doc))
     return path
 
@@ -331,6 +331,11 @@ def _content(record: SummaryRecord) -> dict[str, Any]:
     for name in _NOT_CONTENT:
         data.pop(name, None)
     return data
+
+
+def content_yaml(record: SummaryRecord) -> str:
+    """The record's content (``status`` and ``review`` left out) as plain YAML, for diffs."""
+    return dump_yaml(_to_node(_content(record)))
 
 
 def is_edited(summaries_dir: Path, key: str) -> bool:
