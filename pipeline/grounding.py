@@ -98,3 +98,37 @@ def missing_numbers(text: str, normalized_source: str) -> list[str]:
     source_numbers = set(_NUMBER.findall(normalized_source))
     source_numbers |= {n.replace(",", "") for n in source_numbers}
     return [n for n in numbers_in(text) if n not in source_numbers and n.replace(",", "") not in source_numbers]
+
+
+def snap_quote(quote: str, source_text: str, *, min_ratio: float = 0.88) -> str | None:
+    """The span of ``source_text`` that ``quote`` nearly copies, or None.
+
+    Small models often quote almost verbatim (a dropped article, a changed plural). When a span of
+    the source with nearly the same words exists, the evidence becomes that exact span, so every
+    stored quote is still verbatim paper text; anything looser stays ungrounded.
+    """
+    from difflib import SequenceMatcher  # stdlib; imported here to keep module import cheap
+
+    def fold(word: str) -> str:
+        return normalize(word).strip(".,;:!?\"'()[]")
+
+    quote_words = [fold(w) for w in quote.split()]
+    if len(quote_words) < 6:
+        return None
+    raw_words = " ".join(unicodedata.normalize("NFKC", source_text).split()).split(" ")
+    source_words = [fold(w) for w in raw_words]
+    matcher = SequenceMatcher(None, source_words, quote_words, autojunk=False)
+    best: tuple[float, int, int] | None = None
+    for block in matcher.get_matching_blocks():
+        if block.size < 3:
+            continue
+        start = max(0, block.a - block.b)
+        for length in (len(quote_words) - 1, len(quote_words), len(quote_words) + 1):
+            window = source_words[start:start + length]
+            ratio = SequenceMatcher(None, window, quote_words, autojunk=False).ratio()
+            if best is None or ratio > best[0]:
+                best = (ratio, start, length)
+    if best is None or best[0] < min_ratio:
+        return None
+    _, start, length = best
+    return " ".join(raw_words[start:start + length]).strip(" ,;:")

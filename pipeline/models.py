@@ -244,6 +244,11 @@ class EnglishPass(_Strict):
     setting: Setting = Field(description=SETTING_DESCRIPTION)
     tags: Tags = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _snap(cls, data: Any, info: ValidationInfo) -> Any:
+        return snap_evidence(data, info.context)
+
     @model_validator(mode="after")
     def _grounded(self, info: ValidationInfo) -> EnglishPass:
         check_grounding(self.en, info.context)
@@ -275,11 +280,40 @@ class LLMSummary(_Strict):
     setting: Setting = Field(description=SETTING_DESCRIPTION)
     tags: Tags = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _snap(cls, data: Any, info: ValidationInfo) -> Any:
+        return snap_evidence(data, info.context)
+
     @model_validator(mode="after")
     def _parallel_and_grounded(self, info: ValidationInfo) -> LLMSummary:
         check_parallel(self.en, self.zh)
         check_grounding(self.en, info.context)
         return self
+
+
+def snap_evidence(data: Any, context: Any) -> Any:
+    """Replace near-verbatim evidence quotes by the exact paper span they copy (see grounding.snap_quote).
+
+    Works on the raw reply before validation; each replacement is listed in ``context["snapped"]``.
+    """
+    if not isinstance(context, dict) or not context.get("source_text") or not isinstance(data, dict):
+        return data
+    en = data.get("en")
+    if not isinstance(en, dict):
+        return data
+    source = str(context["source_text"])
+    folded = grounding.normalize(source)
+    for name in FIELDS:
+        for bullet in en.get(name) or []:
+            evidence = bullet.get("evidence") if isinstance(bullet, dict) else None
+            if not isinstance(evidence, str) or grounding.quote_found(evidence, folded):
+                continue
+            exact = grounding.snap_quote(evidence, source)
+            if exact:
+                bullet["evidence"] = exact
+                context.setdefault("snapped", []).append(f"en.{name}: {evidence[:60]!r} -> {exact[:60]!r}")
+    return data
 
 
 def check_parallel(en: EnglishSummary, zh: ChineseSummary) -> None:

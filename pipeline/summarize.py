@@ -160,9 +160,11 @@ def _repair(settings: Settings) -> Any:
 
 
 def _run_llm(llm: LLM, settings: Settings, paper: _Paper, system: Prompt, user: Prompt,
-             given: str) -> tuple[PaperSummary, dict[str, str], int]:
-    """Ask the model (one or two passes); returns the summary, prompt hashes and failed attempts."""
-    context = {"source_text": given}
+             context: dict[str, Any]) -> tuple[PaperSummary, dict[str, str], int]:
+    """Ask the model (one or two passes); returns the summary, prompt hashes and failed attempts.
+
+    ``context`` carries ``source_text`` for grounding; validators add ``snapped`` to it.
+    """
     messages = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
     repair = _repair(settings)
     hashes = {system.name: system.sha256, user.name: user.sha256}
@@ -213,11 +215,13 @@ def summarize(source: str, settings: Settings, *, force: bool = False,
         summary = PaperSummary.model_validate(cached["summary"])
         usage, repairs, mode = Usage.model_validate(cached["usage"]), int(cached["repairs"]), cached["mode"]
         hashes = dict(cached["prompts"])
+        snapped = int(cached.get("snapped", 0))
         log.info("LLM result for %s found in the cache", paper.source.key)
     else:
         usage_before = llm.usage.model_copy()
+        context: dict[str, Any] = {"source_text": given}
         try:
-            summary, hashes, repairs = _run_llm(llm, settings, paper, system, user, given)
+            summary, hashes, repairs = _run_llm(llm, settings, paper, system, user, context)
         except (LLMError, SummaryInvalid) as exc:
             failure_file = store.write_failure(settings.summaries_dir, paper.source.key, {
                 "key": paper.source.key, "source": source, "error": str(exc),
@@ -234,11 +238,15 @@ def summarize(source: str, settings: Settings, *, force: bool = False,
             cost_usd=round(llm.usage.cost_usd - usage_before.cost_usd, 6),
         )
         mode = llm.mode
+        snapped = len(context.get("snapped", []))
         cache.put_json(CACHE_NAMESPACE, key, {
             "summary": summary.model_dump(mode="json"), "usage": usage.model_dump(), "repairs": repairs,
-            "mode": mode, "prompts": hashes})
+            "mode": mode, "prompts": hashes, "snapped": snapped})
 
     record = _record(paper, selection, summary, endpoint, settings, hashes, usage, repairs, mode, given)
+    if snapped:
+        record.warnings.append(f"{snapped} evidence quote(s) were near-verbatim and were replaced by the "
+                               "paper's exact wording")
     write = store.write_draft(settings.summaries_dir, record, force=force)
     return SummarizeResult(
         key=record.key, path=write.path, outcome="cached" if cached and write.outcome == "unchanged"

@@ -106,3 +106,21 @@ def test_chinese_pass_must_match_english_counts() -> None:
     with pytest.raises(ValidationError, match="bullet for bullet"):
         ChinesePass.model_validate({"zh": ZH}, context={"expected_counts": {"problems": 2}})
     ChinesePass.model_validate({"zh": ZH}, context={"expected_counts": {"problems": 1}})
+
+
+def test_near_verbatim_evidence_is_snapped_to_the_exact_span() -> None:
+    data = summary()
+    data["en"]["problems"][0]["evidence"] = \
+        "pseudo labels produced by a teacher network are unreliable near organ boundaries"
+    context: dict[str, Any] = {"source_text": PAPER}
+    result = LLMSummary.model_validate(data, context=context)
+    assert result.en.problems[0].evidence == \
+        "Pseudo labels produced by the teacher network are unreliable near organ boundaries."
+    assert len(context["snapped"]) == 1
+
+
+def test_loose_paraphrase_is_not_snapped() -> None:
+    data = summary()
+    data["en"]["problems"][0]["evidence"] = "teachers often create wrong labels at the borders of organs here"
+    with pytest.raises(ValidationError, match="not a verbatim quote"):
+        validate(data)
