@@ -130,7 +130,7 @@ def _download(http: httpx2.Client, url: str, tmp: Path, settings: Settings) -> t
         size = 0
         head = b""
         with tmp.open("wb") as out:
-            for chunk in response.iter_bytes(1 << 16):
+            for chunk in response.iter_bytes():
                 if len(head) < 4:
                     head += chunk[: 4 - len(head)]
                     if len(head) >= 4 and head != b"%PDF":
@@ -144,10 +144,9 @@ def _download(http: httpx2.Client, url: str, tmp: Path, settings: Settings) -> t
         if head != b"%PDF":
             raise _not_pdf(url, content_type, head)
         # Defends against servers that close early without the transport noticing.
-        if declared is not None and "Content-Encoding" not in response.headers \
-                and response.num_bytes_downloaded < declared:
-            raise httpx2.RemoteProtocolError(
-                f"body ended after {response.num_bytes_downloaded} of {declared} bytes")
+        # Without a content encoding the decoded size is the transferred size.
+        if declared is not None and "Content-Encoding" not in response.headers and size < declared:
+            raise httpx2.RemoteProtocolError(f"body ended after {size} of {declared} bytes")
     return digest.hexdigest(), size
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -177,10 +178,10 @@ def arxiv_id_in_path(path: Path) -> tuple[str, int | None] | None:
 
 
 def slug(text: str, limit: int = 48) -> str:
-    """Lower-case ``[a-z0-9._-]`` slug of ``text``, at most ``limit`` characters, never empty."""
-    value = re.sub(r"[^a-z0-9._-]+", "-", text.lower())
-    value = re.sub(r"-{2,}", "-", value).strip("-._")
-    return value[:limit].rstrip("-._") or "paper"
+    """Lower-case ASCII ``[a-z0-9_-]`` slug of ``text``, at most ``limit`` characters, never empty."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    value = re.sub(r"[^a-z0-9_]+", "-", ascii_text.lower()).strip("-_")
+    return value[:limit].rstrip("-_") or "paper"
 
 
 def _file_hash(path: Path) -> str:

@@ -1,0 +1,277 @@
+"""fetch_pdf: local checks, streamed downloads that only land in the cache when whole and a real PDF."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import httpx2
+import pytest
+
+from pipeline.cache import Cache, sha256_file
+from pipeline.config import Settings, load_settings
+from pipeline.errors import NetworkError, PdfError, SourceError
+from pipeline.models import PaperMetadata
+from pipeline.sources import fetch_pdf, parse_source, pdf_url
+from tests.conftest import PDFS
+
+PDF = PDFS / "mixmatch_1905.02249.pdf"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings(os.environ)
+
+
+@pytest.fixture
+def pdf_bytes() -> bytes:
+    return PDF.read_bytes()
+
+
+def _cache_files(settings: Settings) -> list[Path]:
+    root = settings.cache_dir
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+Reply = httpx2.Response | Callable[[], httpx2.Response]
+
+
+class Recorder:
+    """Serves replies in order (the last one repeats); a callable reply builds a fresh response."""
+
+    def __init__(self, *replies: Reply) -> None:
+        self.replies = list(replies)
+        self.requests: list[httpx2.Request] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        return reply() if callable(reply) else reply
+
+    def client(self) -> httpx2.Client:
+        return httpx2.Client(transport=httpx2.MockTransport(self))
+
+
+def _no_sleep(seconds: float) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- local files
+
+
+def test_local_pdf_is_returned_as_is(settings: Settings) -> None:
+    source = parse_source(str(PDF))
+    assert fetch_pdf(source, settings, client=Recorder().client()) == PDF.resolve()
+    assert _cache_files(settings) == []
+
+
+def test_local_pdf_deleted_after_parsing(settings: Settings, tmp_path: Path) -> None:
+    pdf = tmp_path / "gone.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    source = parse_source(str(pdf))
+    pdf.unlink()
+    with pytest.raises(SourceError, match=f"PDF file not found: {pdf}"):
+        fetch_pdf(source, settings)
+
+
+def test_local_pdf_over_the_size_limit(settings: Settings, tmp_path: Path) -> None:
+    pdf = tmp_path / "big.pdf"
+    pdf.write_bytes(b"%PDF-1.4" + b"0" * 2000)
+    settings.pdf.max_bytes = 1000
+    with pytest.raises(PdfError, match=f"{pdf} is 0.0 MB, over the 0 MB limit"):
+        fetch_pdf(parse_source(str(pdf)), settings)
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def test_pdf_url_choice() -> None:
+    source = parse_source("2506.01234v2")
+    assert pdf_url(source) == "https://arxiv.org/pdf/2506.01234v2"
+    assert pdf_url(parse_source("hep-th/9901001")) == "https://arxiv.org/pdf/hep-th/9901001"
+    meta = PaperMetadata(key="2506.01234", arxiv_id="2506.01234", title="t",
+                         pdf_url="https://arxiv.org/pdf/2506.01234v3")
+    assert pdf_url(parse_source("2506.01234"), meta) == "https://arxiv.org/pdf/2506.01234v3"
+    other = meta.model_copy(update={"arxiv_id": "2506.09999"})
+    assert pdf_url(parse_source("2506.01234"), other) == "https://arxiv.org/pdf/2506.01234"
+    assert pdf_url(parse_source("https://x.org/a.pdf")) == "https://x.org/a.pdf"
+    assert pdf_url(parse_source(str(PDF))) is None
+
+
+def test_download_then_cache_hit(settings: Settings, pdf_bytes: bytes) -> None:
+    server = Recorder(httpx2.Response(200, content=pdf_bytes, headers={"Content-Type": "application/pdf"}))
+    meta = PaperMetadata(key="1905.02249", arxiv_id="1905.02249", title="MixMatch",
+                         pdf_url="https://arxiv.org/pdf/1905.02249v2")
+    source = parse_source("1905.02249")
+    path = fetch_pdf(source, settings, meta, client=server.client(), sleep=_no_sleep)
+    assert path.read_bytes() == pdf_bytes
+    digest = hashlib.sha256(pdf_bytes).hexdigest()
+    assert sha256_file(path) == digest
+    assert path == Cache.from_settings(settings).path_for("pdf", digest, ".pdf")  # content-addressed
+    (request,) = server.requests
+    assert str(request.url) == "https://arxiv.org/pdf/1905.02249v2"
+    assert request.headers["User-Agent"] == settings.arxiv.user_agent
+    offline = Recorder(httpx2.Response(500))
+    assert fetch_pdf(source, settings, meta, client=offline.client()) == path
+    assert offline.requests == []
+    assert not [p for p in _cache_files(settings) if p.name.startswith(".tmp-")]
+
+
+def test_same_bytes_from_two_urls_share_one_file(settings: Settings, pdf_bytes: bytes) -> None:
+    server = Recorder(httpx2.Response(200, content=pdf_bytes))
+    a = fetch_pdf(parse_source("https://a.example/x.pdf"), settings, client=server.client())
+    b = fetch_pdf(parse_source("https://b.example/y.pdf"), settings, client=server.client())
+    assert a == b and len(server.requests) == 2
+
+
+def test_html_instead_of_pdf_is_rejected(settings: Settings) -> None:
+    page = b"<!DOCTYPE html><html><body>Please log in</body></html>"
+    server = Recorder(httpx2.Response(200, content=page, headers={"Content-Type": "text/html; charset=utf-8"}))
+    url = "https://journal.example/paper.pdf"
+    with pytest.raises(PdfError, match=rf"{url} is not a PDF \(got text/html starting with b'<!DO'\)"):
+        fetch_pdf(parse_source(url), settings, client=server.client(), sleep=_no_sleep)
+    assert len(server.requests) == 1  # not retried
+    assert [p for p in _cache_files(settings) if p.suffix == ".pdf"] == []
+    assert not [p for p in _cache_files(settings) if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.parametrize("body", [b"", b"%P", b"PK\x03\x04zipfile", b"\x89PNG\r\n\x1a\n"])
+def test_short_or_other_bodies_are_rejected(settings: Settings, body: bytes) -> None:
+    server = Recorder(httpx2.Response(200, content=body, headers={"Content-Type": "application/pdf"}))
+    with pytest.raises(PdfError, match="is not a PDF"):
+        fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client())
+    assert _cache_files(settings) == []
+
+
+class _Body(httpx2.SyncByteStream):
+    def __init__(self, chunks: list[bytes], fail: Exception | None = None) -> None:
+        self.chunks = chunks
+        self.fail = fail
+        self.read = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self.read += 1
+            yield chunk
+        if self.fail is not None:
+            raise self.fail
+
+
+def test_content_length_over_limit_is_refused_before_reading(settings: Settings) -> None:
+    settings.pdf.max_bytes = 1000
+    body = _Body([b"%PDF-1.4", b"x" * 5000])
+    server = Recorder(httpx2.Response(200, headers={"Content-Length": "5008"}, stream=body))
+    with pytest.raises(PdfError, match=r"https://x.example/a.pdf is 0.0 MB, over the 0 MB limit"):
+        fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client())
+    assert body.read == 0
+    assert _cache_files(settings) == []
+
+
+def test_body_over_limit_without_content_length_stops(settings: Settings) -> None:
+    settings.pdf.max_bytes = 1000
+    body = _Body([b"%PDF-1.4"] + [b"x" * 400] * 50)
+    server = Recorder(httpx2.Response(200, stream=body))
+    with pytest.raises(PdfError, match="over the 0 MB limit"):
+        fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client())
+    assert body.read < 10
+    assert _cache_files(settings) == []
+
+
+def test_read_error_mid_body_is_retried_then_fails_cleanly(settings: Settings, pdf_bytes: bytes) -> None:
+    half = pdf_bytes[: len(pdf_bytes) // 2]
+    server = Recorder(lambda: httpx2.Response(200, stream=_Body([half], httpx2.ReadError("connection reset"))))
+    sleeps: list[float] = []
+    with pytest.raises(NetworkError, match=r"cannot reach https://x.example/a.pdf after 4 attempts: ReadError"):
+        fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client(),
+                  sleep=sleeps.append)
+    assert len(server.requests) == 4 and sleeps == [1.0, 2.0, 4.0]
+    assert _cache_files(settings) == []
+
+
+def test_404_is_not_retried(settings: Settings) -> None:
+    server = Recorder(httpx2.Response(404))
+    with pytest.raises(PdfError, match=r"cannot download https://x.example/a.pdf: HTTP 404 Not Found"):
+        fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client(), sleep=_no_sleep)
+    assert len(server.requests) == 1
+
+
+def test_429_then_success(settings: Settings, pdf_bytes: bytes) -> None:
+    server = Recorder(httpx2.Response(429, headers={"Retry-After": "5"}), httpx2.Response(200, content=pdf_bytes))
+    sleeps: list[float] = []
+    path = fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client(),
+                     sleep=sleeps.append)
+    assert sleeps == [5.0] and path.read_bytes() == pdf_bytes
+
+
+# --------------------------------------------------------------------------- a real socket
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    pdf = b""
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        body = self.pdf
+        self.send_response(200)
+        self.send_header("Content-Type", "application/pdf")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path.startswith("/drop"):
+            # Half the body, then the connection closes: what a flaky network does.
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def loopback(pdf_bytes: bytes) -> Iterator[tuple[str, list[str]]]:
+    hits: list[str] = []
+    handler = type("Handler", (_Handler,), {"pdf": pdf_bytes, "hits": hits})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_interrupted_download_over_a_socket_leaves_no_cached_file(
+        settings: Settings, loopback: tuple[str, list[str]]) -> None:
+    base, hits = loopback
+    settings.arxiv.max_attempts = 2
+    url = f"{base}/drop/paper.pdf"
+    with pytest.raises(NetworkError, match=f"cannot reach {url} after 2 attempts"):
+        fetch_pdf(parse_source(url), settings, sleep=_no_sleep)
+    assert len(hits) == 2
+    assert _cache_files(settings) == []
+
+
+def test_whole_download_over_a_socket(settings: Settings, loopback: tuple[str, list[str]],
+                                      pdf_bytes: bytes) -> None:
+    base, hits = loopback
+    path = fetch_pdf(parse_source(f"{base}/ok/paper.pdf"), settings)
+    assert path.read_bytes() == pdf_bytes
+    assert fetch_pdf(parse_source(f"{base}/ok/paper.pdf"), settings) == path
+    assert hits == ["/ok/paper.pdf"]
+
+
+def test_truncated_cached_file_is_downloaded_again(settings: Settings, loopback: tuple[str, list[str]],
+                                                   pdf_bytes: bytes) -> None:
+    base, hits = loopback
+    path = fetch_pdf(parse_source(f"{base}/ok/paper.pdf"), settings)
+    path.write_bytes(pdf_bytes[:100])  # e.g. damaged by hand
+    again = fetch_pdf(parse_source(f"{base}/ok/paper.pdf"), settings)
+    assert again.read_bytes() == pdf_bytes and len(hits) == 2
