@@ -12,7 +12,6 @@ Checks, each reported as ``path:line: message``:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -20,15 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from pipeline import store
+from pipeline.cache import Cache
 from pipeline.errors import StoreError
 from pipeline.models import ExtractedDocument, SummaryRecord, grounding_failures
 from pipeline.store import Problem
 
 log = logging.getLogger(__name__)
 
-# sha256 of the source PDF -> its extracted text, or None when it is not cached.
-TextLookup = Callable[[str], str | None]
+# A record -> the paper text its summary must be grounded in, or None when it is not cached.
+TextLookup = Callable[[SummaryRecord], str | None]
 _GROUNDING_MESSAGE = re.compile(r"^en\.(\w+)\[(\d+)\]")
 
 
@@ -61,23 +63,32 @@ class ValidationReport:
         return not self.problems
 
 
-def cached_text_lookup(cache_dir: Path) -> TextLookup | None:
-    """A lookup of extracted text in the extraction cache, or None when extraction has no cache API."""
-    try:
-        extract: Any = importlib.import_module("pipeline.extract")
-    except ImportError:
-        return None
-    loader = getattr(extract, "cached_document", None)
-    if loader is None:
-        return None
+def cached_text_lookup(cache_dir: Path) -> TextLookup:
+    """Look up what the model was given: the PDF text cached by `pipeline.extract` under
+    ``provenance.source_sha256``, plus the arXiv title and abstract when their metadata is cached.
+    """
+    from pipeline import extract
+    from pipeline.sources import arxiv
 
-    def lookup(sha256: str) -> str | None:
-        doc = loader(cache_dir, sha256)
-        if doc is None:
+    cache = Cache(cache_dir)
+
+    def lookup(record: SummaryRecord) -> str | None:
+        sha = record.provenance.source_sha256
+        data = cache.get_json(extract.CACHE_NAMESPACE, f"{sha}:{extract.EXTRACTOR_VERSION}") if sha else None
+        if data is None:
             return None
-        if isinstance(doc, ExtractedDocument):
-            return doc.text
-        return ExtractedDocument.model_validate(doc).text
+        try:
+            parts = [record.paper.title, ExtractedDocument.model_validate(data).text]
+        except ValidationError:
+            log.warning("ignoring stale extracted text of %s in the cache", record.key)
+            return None
+        paper = record.paper
+        for key in (f"{paper.arxiv_id}v{paper.version}", paper.arxiv_id) if paper.arxiv_id else ():
+            meta = cache.get_json(arxiv.NAMESPACE, key)
+            if isinstance(meta, dict) and meta.get("abstract"):
+                parts.insert(1, str(meta["abstract"]))
+                break
+        return "\n".join(parts)
     return lookup
 
 
@@ -98,7 +109,7 @@ def _grounding_problems(path: Path, doc: Any, record: SummaryRecord, text: str) 
     if record.summary.en is None:
         return []
     problems = []
-    for message in grounding_failures(record.summary.en, f"{record.paper.title}\n{text}"):
+    for message in grounding_failures(record.summary.en, text):
         loc: tuple[int | str, ...] = ("summary", "en")
         if match := _GROUNDING_MESSAGE.match(message):
             loc = (*loc, match.group(1), int(match.group(2)) - 1)
@@ -127,8 +138,8 @@ def validate_file(path: Path, lookup: TextLookup | None = None) -> FileReport:
     if not sha:
         report.notes.append(f"{path}: grounding not checked: provenance.source_sha256 is missing")
     elif lookup is None:
-        report.notes.append(f"{path}: grounding not checked: the extraction cache is not available")
-    elif (text := lookup(sha)) is None:
+        report.notes.append(f"{path}: grounding not checked: no extracted text given")
+    elif (text := lookup(record)) is None:
         report.notes.append(f"{path}: grounding not checked: no cached extracted text for source "
                             f"{sha[:12]} (run `pipeline extract` on the paper to enable it)")
     else:

@@ -14,12 +14,13 @@ from handwritten_records import HANDWRITTEN_SOURCE_TEXT, handwritten_record
 from pipeline import review, store
 from pipeline.cli import main
 from pipeline.errors import ReviewError, StoreError
+from pipeline.models import SummaryRecord
 
 KEY = "2209.08575"
 NOW = dt.datetime(2026, 11, 4, 12, 0, tzinfo=dt.UTC)
 
 
-def _lookup(sha256: str) -> str | None:
+def _lookup(record: SummaryRecord) -> str | None:
     return HANDWRITTEN_SOURCE_TEXT
 
 

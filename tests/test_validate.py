@@ -7,15 +7,18 @@ from pathlib import Path
 import pytest
 from handwritten_records import HANDWRITTEN_SOURCE_TEXT, handwritten_record
 
-from pipeline import store
+from pipeline import extract, store
+from pipeline.cache import Cache
 from pipeline.cli import main
+from pipeline.models import ExtractedDocument, Section, SummaryRecord
+from pipeline.sources import arxiv
 from pipeline.validate import cached_text_lookup, validate_file, validate_paths
 
 SHA = "0" * 64
 
 
-def _lookup(sha256: str) -> str | None:
-    return HANDWRITTEN_SOURCE_TEXT if sha256 == SHA else None
+def _lookup(record: SummaryRecord) -> str | None:
+    return HANDWRITTEN_SOURCE_TEXT if record.provenance.source_sha256 == SHA else None
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -40,8 +43,8 @@ def test_valid_record_passes_and_is_grounded(draft: Path) -> None:
 
 def test_grounding_is_skipped_with_a_note_when_no_text_is_cached(draft: Path) -> None:
     assert validate_file(draft, None).notes == [
-        f"{draft}: grounding not checked: the extraction cache is not available"]
-    notes = validate_file(draft, lambda sha: None).notes
+        f"{draft}: grounding not checked: no extracted text given"]
+    notes = validate_file(draft, lambda record: None).notes
     assert len(notes) == 1 and "no cached extracted text for source 000000000000" in notes[0]
 
 
@@ -94,7 +97,7 @@ def test_author_fields_must_match_the_author_list(draft: Path) -> None:
 
 def test_imported_records_skip_grounding(tmp_path: Path) -> None:
     path = store.save_record(tmp_path, handwritten_record(backend="imported", status="approved"))
-    report = validate_file(path, lambda sha: "unrelated text")
+    report = validate_file(path, lambda record: "unrelated text")
     assert report.problems == [] and report.notes == []
 
 
@@ -129,6 +132,23 @@ def test_cli_prints_one_line_per_error_and_exits_1(tmp_path: Path, draft: Path,
     assert line.startswith(f"{draft}:1: YAML error")
 
 
-def test_cached_text_lookup_is_none_or_callable(tmp_path: Path) -> None:
-    lookup = cached_text_lookup(tmp_path)
-    assert lookup is None or lookup("f" * 64) is None
+def test_grounding_uses_the_extraction_cache(tmp_path: Path) -> None:
+    """The text `pipeline extract` cached for the record's source_sha256 (+ cached arXiv abstract)."""
+    path = store.write_draft(tmp_path / "summaries", handwritten_record()).path
+    cache_dir = tmp_path / "cache"
+    lookup = cached_text_lookup(cache_dir)
+    assert "no cached extracted text" in validate_file(path, lookup).notes[0]
+
+    intro, method = HANDWRITTEN_SOURCE_TEXT.split("Method\n")
+    abstract, body = intro.split("We propose")
+    document = ExtractedDocument(sha256=SHA, pages=1, chars=len(HANDWRITTEN_SOURCE_TEXT), sections=[
+        Section(title="Introduction", kind="introduction", text="We propose" + body),
+        Section(title="Method", kind="method", text=method)])
+    cache = Cache(cache_dir)
+    cache.put_json(extract.CACHE_NAMESPACE, f"{SHA}:{extract.EXTRACTOR_VERSION}", document.model_dump(mode="json"))
+    # the first quote is only in the arXiv abstract, which the model was given too
+    [problem] = validate_file(path, lookup).problems
+    assert "summary.en.problems[1].evidence is not a verbatim quote" in problem.message
+    cache.put_json(arxiv.NAMESPACE, "2209.08575v1", {"abstract": abstract.removeprefix("Introduction\n")})
+    report = validate_file(path, lookup)
+    assert report.problems == [] and report.notes == []
