@@ -398,3 +398,41 @@ def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 REGISTRARS.append(_register_review)
 REGISTRARS.append(_register_validate)
+
+
+# --- extract (pipeline.extract) ------------------------------------------------------------------
+
+
+def _register_extract(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "extract", help="print a paper's cleaned, budgeted text (arXiv id, URL or PDF path)",
+        description="Extract the text of a paper's PDF: clean it (ligatures, hyphenation, running "
+                    "headers, page numbers, licence footers, arXiv stamp), find its sections, cut references "
+                    "and appendices, and print the token-budgeted selection. Stats go to stderr.",
+    )
+    p.add_argument("source", help="2506.01234[v2], an arxiv.org URL, a PDF path or PDF URL")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: every section with its token estimate and whether it was kept")
+    p.add_argument("--budget", type=int, metavar="N",
+                   help="token budget of the selection (default: pdf.budget_tokens, 6000)")
+    p.set_defaults(func=_cmd_extract)
+
+
+def _cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.errors import ConfigError
+    from pipeline.extract import extract_source, selection_report
+
+    if args.budget is not None and args.budget <= 0:
+        raise ConfigError(f"--budget must be a positive number of tokens, got {args.budget}")
+    document, selection, stats = extract_source(args.source, settings, budget=args.budget)
+    if args.json:
+        import json
+
+        print(json.dumps(selection_report(document, selection), ensure_ascii=False, indent=2))
+    else:
+        print(selection.text)
+    _err(stats.line())
+    return 0
+
+
+REGISTRARS.append(_register_extract)

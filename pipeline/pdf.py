@@ -1,0 +1,250 @@
+"""Reading PDFs: the only module that imports pypdf.
+
+`read_pdf` checks a file before parsing it (empty, not a PDF, too large, truncated), opens it
+(trying the empty password when it is encrypted), enforces the page limit, and returns the raw text
+of every page plus a title hint: the largest-font text at the top of page 1.
+
+Every failure becomes one `PdfError` that names the file and the likely cause. pypdf's warnings
+(malformed but readable files are common) are kept off stderr and logged at DEBUG instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pypdf
+from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
+
+from pipeline.errors import PdfError
+
+log = logging.getLogger(__name__)
+
+_MB = 1024 * 1024
+# The PDF spec allows junk before the header; readers look within the first 1 KiB.
+_HEADER_WINDOW = 1024
+# A complete file ends with %%EOF, possibly followed by a little whitespace or junk.
+_EOF_WINDOW = 2048
+# Fewer letters than this per page on average means the text is not really there.
+MIN_LETTERS_PER_PAGE = 40
+
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"PK\x03\x04", "a ZIP archive (e.g. .docx or .epub)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"%!PS", "a PostScript file"),
+    (b"{\\rtf", "an RTF document"),
+)
+_HTML = re.compile(rb"^\s*(<!doctype html|<html|<\?xml|<head|<body)", re.IGNORECASE)
+_STAMP_HINT = re.compile(r"arXiv:\S+\s*\[", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    """Facts about one PDF file."""
+
+    path: Path
+    bytes: int
+    pages: int
+    encrypted: bool = False
+    title: str | None = None
+    pdf_version: str | None = None
+
+
+@dataclass(frozen=True)
+class PdfText:
+    """The raw, uncleaned text of every page of one PDF."""
+
+    info: PdfInfo
+    pages: list[str]
+    title_hint: str | None = None
+    failed_pages: list[int] = field(default_factory=list)
+
+    @property
+    def letters(self) -> int:
+        """Number of letters over all pages (a cheap 'is there text at all' measure)."""
+        return sum(sum(1 for c in page if c.isalpha()) for page in self.pages)
+
+
+def check_file(path: Path, *, max_bytes: int) -> int:
+    """Cheap checks before parsing; returns the size in bytes.
+
+    Raises `PdfError` for a missing, empty, oversized, non-PDF or truncated file.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(_HEADER_WINDOW)
+            handle.seek(max(0, size - _EOF_WINDOW))
+            tail = handle.read()
+    except FileNotFoundError as exc:
+        raise PdfError(f"PDF file not found: {path}", hint="check the path") from exc
+    except IsADirectoryError as exc:
+        raise PdfError(f"{path} is a folder, not a PDF file", hint="give the path of one PDF file") from exc
+    except OSError as exc:
+        raise PdfError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise PdfError(f"{path} is empty (0 bytes)",
+                       hint="the download or copy was probably interrupted; fetch the PDF again")
+    if size > max_bytes:
+        raise PdfError(f"{path} is {size / _MB:.1f} MB, over the {max_bytes / _MB:.0f} MB limit",
+                       hint="raise pdf.max_bytes in the settings if this PDF is genuine")
+    if b"%PDF-" not in head:
+        raise PdfError(f"{path} is not a PDF: {_describe(head)}, not with %PDF-",
+                       hint="a .pdf name alone does not make a PDF; get the real PDF file")
+    if b"%%EOF" not in tail:
+        raise PdfError(f"{path} is truncated or corrupt: it does not end with the %%EOF marker",
+                       hint="the download was probably cut off; fetch the PDF again")
+    return size
+
+
+def _describe(head: bytes) -> str:
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature):
+            return f"it starts like {name}"
+    if _HTML.match(head):
+        return "it is a web page (HTML), probably a landing or login page"
+    if not head.strip():
+        return "it holds only blank bytes"
+    return f"it starts with {head[:8]!r}"
+
+
+def read_pdf(path: Path, *, max_bytes: int, max_pages: int) -> PdfText:
+    """Check, open and extract the text of every page of ``path``.
+
+    Raises `PdfError` naming the file and the cause: missing, empty, not a PDF, too large, truncated or
+    corrupt, encrypted with a password, over ``max_pages``, or without extractable text (scanned).
+    """
+    size = check_file(path, max_bytes=max_bytes)
+    with _quiet_pypdf():
+        try:
+            return _read(path, size, max_pages)
+        except PdfError:
+            raise
+        except DependencyError as exc:
+            raise PdfError(f"{path} is encrypted with a cipher that needs an extra library: {exc}",
+                           hint="pip install cryptography, or save an unencrypted copy") from exc
+        except FileNotDecryptedError as exc:
+            raise _encrypted(path) from exc
+        except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError,
+                OverflowError, RecursionError, ZeroDivisionError, UnicodeError, OSError) as exc:
+            raise PdfError(f"{path} is corrupt or truncated: pypdf cannot parse it "
+                           f"({type(exc).__name__}: {_short(exc)})",
+                           hint="fetch the PDF again, or re-save it with a PDF viewer") from exc
+
+
+def _read(path: Path, size: int, max_pages: int) -> PdfText:
+    reader = pypdf.PdfReader(path, strict=False)
+    encrypted = bool(reader.is_encrypted)
+    # Many papers carry owner-password encryption only (print/copy flags); those open with "".
+    if encrypted and not reader.decrypt(""):
+        raise _encrypted(path)
+    count = len(reader.pages)
+    if count == 0:
+        raise PdfError(f"{path} has no pages", hint="the file is damaged; fetch the PDF again")
+    if count > max_pages:
+        raise PdfError(f"{path} has {count} pages, over the {max_pages}-page limit",
+                       hint="raise pdf.max_pages in the settings if this is really one paper")
+    title = _metadata_title(reader)
+    pages: list[str] = []
+    failed: list[int] = []
+    title_hint: str | None = None
+    for number, page in enumerate(reader.pages, 1):
+        try:
+            if number == 1:
+                text, title_hint = _first_page(page)
+            else:
+                text = page.extract_text()
+        except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+                AssertionError, OverflowError, RecursionError, ZeroDivisionError, UnicodeError) as exc:
+            log.debug("page %d of %s: no text (%s: %s)", number, path, type(exc).__name__, exc)
+            failed.append(number)
+            text = ""
+        pages.append(text or "")
+    if len(failed) == count:
+        raise PdfError(f"{path} is corrupt: pypdf could read none of its {count} pages",
+                       hint="fetch the PDF again, or re-save it with a PDF viewer")
+    info = PdfInfo(path=path, bytes=size, pages=count, encrypted=encrypted, title=title,
+                   pdf_version=reader.pdf_header.removeprefix("%PDF-") or None)
+    result = PdfText(info=info, pages=pages, title_hint=title_hint, failed_pages=failed)
+    if result.letters < MIN_LETTERS_PER_PAGE * count:
+        raise PdfError(f"{path} has no extractable text ({count} pages, {result.letters} letters): "
+                       "it is probably a scanned or image-only PDF",
+                       hint="run OCR on it first (e.g. ocrmypdf), then extract the OCR'd copy")
+    return result
+
+
+def _encrypted(path: Path) -> PdfError:
+    return PdfError(f"{path} is encrypted: it needs a password to open (the empty password did not work)",
+                    hint="open it with its password in a PDF viewer and save an unencrypted copy")
+
+
+def _metadata_title(reader: pypdf.PdfReader) -> str | None:
+    try:
+        meta = reader.metadata
+        title = meta.title if meta is not None else None
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(title, str):
+        return None
+    title = " ".join(title.split())
+    return title or None
+
+
+def _first_page(page: Any) -> tuple[str, str | None]:
+    """Page 1's text plus the first run of its largest-font text (the title, in nearly every paper)."""
+    chunks: list[tuple[float, str]] = []
+
+    def visit(text: str, cm: Sequence[float], tm: Sequence[float], font: Any, size: float) -> None:
+        if text.strip():
+            scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3])
+            chunks.append((float(size) * scale, text))
+
+    text = page.extract_text(visitor_text=visit)
+    return text, _title_from_chunks(chunks)
+
+
+def _title_from_chunks(chunks: list[tuple[float, str]], *, window: int = 80) -> str | None:
+    candidates = [(s, t) for s, t in chunks[:window] if not _STAMP_HINT.search(t)]
+    if not candidates:
+        return None
+    biggest = max(s for s, _ in candidates)
+    parts: list[str] = []
+    for size, text in candidates:
+        if size >= 0.95 * biggest:
+            parts.append(text)
+        elif parts:
+            break
+    title = " ".join(" ".join(parts).split())
+    return title if 3 <= len(title) <= 300 else None
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "no details"
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+@contextlib.contextmanager
+def _quiet_pypdf() -> Iterator[None]:
+    """Keep pypdf's warnings about malformed-but-readable files off stderr unless debugging."""
+    pypdf_log = logging.getLogger("pypdf")
+    old_level = pypdf_log.level
+    if not log.isEnabledFor(logging.DEBUG):
+        pypdf_log.setLevel(logging.CRITICAL + 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        pypdf_log.setLevel(old_level)

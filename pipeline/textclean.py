@@ -1,0 +1,323 @@
+"""Cleaning raw PDF page text. Pure functions: strings in, strings out.
+
+The order matters and `clean_pages` applies it: normalise characters (NFKC folds the ligatures
+ﬁ ﬂ ﬀ ﬃ ﬄ), drop the arXiv side stamp, drop lines repeated at the same edge of many pages
+(running headers, licence footers such as IEEE's "Authorized licensed use limited to ..."), drop
+page numbers, repair glyphs pypdf could not map, then join words hyphenated across line ends.
+Lines are kept (section detection needs them); `reflow` joins them into paragraphs at the end.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+# Spacing accents that TeX fonts emit before the letter they belong to ("Doll´ar", "Teˇsanovi´c").
+_SPACING_ACCENTS = {
+    "´": "\u0301", "`": "\u0300", "ˆ": "\u0302", "˜": "\u0303", "¨": "\u0308", "ˇ": "\u030c",
+    "˘": "\u0306", "˚": "\u030a", "¸": "\u0327", "˝": "\u030b", "¯": "\u0304",
+}
+_ACCENT_LETTER = re.compile(f"([{''.join(_SPACING_ACCENTS)}])([A-Za-zıȷ])")
+# Control characters (but not tab/newline), soft hyphen, zero-width characters, BOM.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+
+# arXiv's side stamp: "arXiv:2209.08575v1 [cs.CV] 18 Sep 2022", old style "arXiv:hep-th/9901001v2 ...".
+_STAMP = re.compile(
+    r"arXiv:(?:\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?\[[a-zA-Z.-]+\]"
+    r"\d{1,2}(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\d{4}",
+    re.IGNORECASE,
+)
+# Used on lines with all whitespace removed, since pypdf may space the rotated stamp oddly.
+_STAMP_LINE = re.compile(rf"^(?:{_STAMP.pattern})$", re.IGNORECASE)
+
+# Licence and download footers that publishers stamp on pages; caught here even on a single page.
+_FOOTER_PATTERNS = (
+    re.compile(r"^Authorized licensed use limited to\b.*(Restrictions apply\.?)?$", re.IGNORECASE),
+    re.compile(r"^Downloaded (from|on)\b.*\b(IEEE Xplore|terms of use|wiley|springer)\b", re.IGNORECASE),
+    re.compile(r"^This (CVPR|ICCV|WACV|ECCV|\w+) (\w+ )?paper is the Open Access version\b", re.IGNORECASE),
+    re.compile(r"^Except for this watermark, it is identical to the (accepted|final) version\b", re.IGNORECASE),
+)
+_PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$", re.IGNORECASE)
+_DIGITS = re.compile(r"\d+")
+
+# Left parts that keep their hyphen when joined ("self-\nattention" -> "self-attention").
+_KEEP_HYPHEN_PREFIXES = frozenset({
+    "self", "non", "multi", "semi", "cross", "co", "pre", "post", "re-", "anti", "sub", "inter",
+    "intra", "state", "end", "long", "short", "high", "low", "large", "small", "fine", "coarse",
+    "two", "three", "one", "single", "zero", "few", "top", "bottom", "real", "open", "well", "so",
+    "over", "under", "mid", "ground", "data", "task", "class", "pixel", "image", "point", "object",
+    "weakly", "fully", "un", "meta", "hand", "closed", "first", "second", "third", "higher", "lower",
+})
+_HYPHEN_END = re.compile(r"(?:(?<=\s)|^)(\S*?)([A-Za-z]+)-$")
+_NEXT_WORD = re.compile(r"^([a-z][A-Za-z]*(?:-[A-Za-z]+)*)(\S*)(\s+|$)")
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+@dataclass
+class CleanPages:
+    """Cleaned pages (lists of non-empty lines) and counts of what was removed, by reason."""
+
+    pages: list[list[str]]
+    removed: dict[str, int] = field(default_factory=dict)
+
+    def count(self, reason: str, n: int = 1) -> None:
+        """Add ``n`` to the removal count of ``reason``."""
+        if n:
+            self.removed[reason] = self.removed.get(reason, 0) + n
+
+
+def normalize_chars(text: str) -> str:
+    """NFKC (ligatures, full-width forms), composed accents, no invisible or control characters.
+
+    ``\\x01``-style control characters stand for glyphs pypdf could not map (often a ligature in a
+    figure's font); they become U+FFFD here so `repair_glyphs` can guess them from the vocabulary.
+    """
+    text = _ACCENT_LETTER.sub(lambda m: m.group(2) + _SPACING_ACCENTS[m.group(1)], text)
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub("\ufffd", text)
+    text = unicodedata.normalize("NFKC", text)
+    return text
+
+
+def split_lines(page: str) -> list[str]:
+    """Non-empty lines of a page, with runs of spaces collapsed and ends stripped."""
+    lines = (_SPACES.sub(" ", line).strip() for line in page.splitlines())
+    return [line for line in lines if line]
+
+
+def is_side_stamp(line: str) -> bool:
+    """True for the arXiv side stamp, however pypdf spaced it."""
+    return bool(_STAMP_LINE.match("".join(line.split())))
+
+
+def remove_side_stamps(lines: list[str]) -> tuple[list[str], int]:
+    """Drop the arXiv stamp, whether on one line or rendered one character per line (in either order)."""
+    kept: list[str] = []
+    removed = 0
+    i = 0
+    while i < len(lines):
+        if is_side_stamp(lines[i]):
+            removed += 1
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and len(lines[j]) <= 2:
+            j += 1
+        if j - i >= 20:
+            joined = "".join("".join(lines[i:j]).split())
+            for text in (joined, joined[::-1]):
+                match = re.search(_STAMP.pattern, text, re.IGNORECASE)
+                if match and len(match.group(0)) >= len(text) - 4:
+                    removed += 1
+                    i = j
+                    break
+            else:
+                kept.extend(lines[i:j])
+                i = j
+            continue
+        kept.append(lines[i])
+        i += 1
+    return kept, removed
+
+
+def _signature(line: str) -> str:
+    """A line with digits masked and case folded, so 'Page 3' and 'Page 4' compare equal."""
+    return _DIGITS.sub("#", line.casefold())
+
+
+def remove_repeated_edges(pages: list[list[str]], *, edge: int = 3,
+                          min_share: float = 0.4) -> tuple[list[list[str]], int]:
+    """Drop running headers and footers: lines within ``edge`` lines of a page's top or bottom whose
+    digit-masked text recurs at an edge of at least ``min_share`` of the pages (and 3 pages)."""
+    if len(pages) < 3:
+        return pages, 0
+    seen: Counter[str] = Counter()
+    for lines in pages:
+        seen.update({_signature(line) for line in _edges(lines, edge)})
+    threshold = max(3, int(min_share * len(pages) + 0.999))
+    repeated = {sig for sig, n in seen.items() if n >= threshold and not _is_trivial(sig)}
+    out: list[list[str]] = []
+    removed = 0
+    for lines in pages:
+        n = len(lines)
+        keep = []
+        for k, line in enumerate(lines):
+            at_edge = k < edge or k >= n - edge
+            if at_edge and _signature(line) in repeated:
+                removed += 1
+            else:
+                keep.append(line)
+        out.append(keep)
+    return out, removed
+
+
+def _edges(lines: list[str], edge: int) -> Iterable[str]:
+    return lines[:edge] + lines[max(edge, len(lines) - edge):]
+
+
+def _is_trivial(signature: str) -> bool:
+    # Bare numbers are handled by remove_page_numbers; very short masks ("#", "(#)") recur by chance.
+    return len(signature.replace("#", "").strip(" .()[]-")) < 3
+
+
+def remove_footers(lines: list[str]) -> tuple[list[str], int]:
+    """Drop licence/download footers and CVF watermarks that name themselves, even on one page."""
+    kept = [line for line in lines if not any(p.match(line) for p in _FOOTER_PATTERNS)]
+    return kept, len(lines) - len(kept)
+
+
+def remove_page_numbers(lines: list[str], *, edge: int = 2) -> tuple[list[str], int]:
+    """Drop bare page numbers ('7', 'Page 7', '7 / 12') among the first or last ``edge`` lines."""
+    n = len(lines)
+    kept = [line for k, line in enumerate(lines)
+            if not ((k < edge or k >= n - edge) and _PAGE_NUMBER.match(line))]
+    return kept, n - len(kept)
+
+
+def vocabulary(lines: Iterable[str]) -> Counter[str]:
+    """Lower-cased word counts, used to decide hyphen joins and glyph repairs."""
+    counts: Counter[str] = Counter()
+    for line in lines:
+        counts.update(w.lower() for w in _WORD.findall(line))
+    return counts
+
+
+def repair_glyphs(line: str, vocab: Counter[str]) -> str:
+    """Guess unmapped glyphs (U+FFFD) inside words from the document's own vocabulary.
+
+    'Re\ufffdneNet' becomes 'RefineNet' when 'refinenet' occurs elsewhere; otherwise the glyph is dropped.
+    """
+    if "\ufffd" not in line:
+        return line
+
+    def fix(match: re.Match[str]) -> str:
+        word = match.group(0)
+        for guess in ("fi", "fl", "ff", "ffi", "ffl"):
+            candidate = word.replace("\ufffd", guess)
+            if vocab.get(candidate.lower(), 0) > 0:
+                return candidate
+        return word.replace("\ufffd", "")
+
+    return re.sub(r"[A-Za-z]*\ufffd[A-Za-z\ufffd]*", fix, line)
+
+
+def dehyphenate(lines: list[str], vocab: Counter[str]) -> tuple[list[str], int]:
+    """Join words split by a hyphen at a line end, moving the second part up.
+
+    The result has as many lines as the input (a line whose only word moved up becomes empty), so
+    callers can keep per-line data such as page numbers aligned.
+
+    'mech-' + 'anism in' -> 'mechanism' + 'in'. The hyphen is kept when the document writes the
+    hyphenated form elsewhere ('self-attention'), or the left part is a common prefix and the joined
+    word does not occur; joined otherwise (TeX's hyphenation is the common case).
+    """
+    out = list(lines)
+    joined = 0
+    for i in range(len(out) - 1):
+        line = out[i]
+        if not line.endswith("-") or line.endswith("--"):
+            continue
+        left = _HYPHEN_END.search(line)
+        nxt = _NEXT_WORD.match(out[i + 1])
+        if not left or not nxt:
+            continue
+        head, tail = left.group(2), nxt.group(1)
+        whole = (head + tail).lower()
+        hyphenated = f"{head}-{tail}".lower()
+        keep = (vocab.get(whole, 0) == 0
+                and (head.lower() in _KEEP_HYPHEN_PREFIXES or vocab.get(hyphenated, 0) > 0))
+        piece = nxt.group(1) + nxt.group(2)
+        out[i] = (line if keep else line[:-1]) + piece
+        out[i + 1] = out[i + 1][nxt.end():].lstrip()
+        joined += 1
+    return out, joined
+
+
+def hyphenated_vocabulary(lines: Iterable[str]) -> Counter[str]:
+    """Counts of in-line hyphenated words ('self-attention'), lower-cased, added to the vocabulary."""
+    counts: Counter[str] = Counter()
+    for line in lines:
+        counts.update(m.lower() for m in re.findall(r"[A-Za-z]+-[A-Za-z]+", line))
+    return counts
+
+
+def remove_figure_text(lines: list[str], *, max_len: int = 12, min_run: int = 4,
+                       keep: Callable[[str], bool] | None = None) -> tuple[list[str], int]:
+    """Drop runs of ``min_run`` or more very short lines: axis ticks and labels of figures.
+
+    Lines for which ``keep`` is true (headings such as 'Abstract') end a run and are never dropped.
+    """
+    kept: list[str] = []
+    removed = 0
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and len(lines[j]) <= max_len and not (keep and keep(lines[j])):
+            j += 1
+        if j - i >= min_run:
+            removed += j - i
+            i = j
+        elif j > i:
+            kept.extend(lines[i:j])
+            i = j
+        else:
+            kept.append(lines[i])
+            i += 1
+    return kept, removed
+
+
+def clean_pages(raw_pages: list[str], *, keep: Callable[[str], bool] | None = None) -> CleanPages:
+    """Apply every cleaning step to raw page texts; returns lines per page and what was removed.
+
+    ``keep`` protects lines (headings) from the figure-text filter.
+    """
+    result = CleanPages(pages=[])
+    pages: list[list[str]] = []
+    for raw in raw_pages:
+        lines = split_lines(normalize_chars(raw))
+        lines, n = remove_side_stamps(lines)
+        result.count("side_stamp", n)
+        lines, n = remove_footers(lines)
+        result.count("licence_footer", n)
+        pages.append(lines)
+    pages, n = remove_repeated_edges(pages)
+    result.count("running_header_footer", n)
+    cleaned: list[list[str]] = []
+    for lines in pages:
+        lines, n = remove_page_numbers(lines)
+        result.count("page_number", n)
+        lines, n = remove_figure_text(lines, keep=keep)
+        result.count("figure_text", n)
+        cleaned.append(lines)
+    vocab = vocabulary(line for lines in cleaned for line in lines)
+    vocab.update(hyphenated_vocabulary(line for lines in cleaned for line in lines))
+    result.pages = [[repair_glyphs(line, vocab) for line in lines] for lines in cleaned]
+    return result
+
+
+def reflow(lines: list[str]) -> str:
+    """Join lines into paragraphs (one per output line).
+
+    A line shorter than most full lines ends its paragraph; so table rows and equations stay on their
+    own lines while running prose is joined with spaces.
+    """
+    if not lines:
+        return ""
+    widths = [len(line) for line in lines if len(line) >= 20]
+    full = statistics.median(widths) if widths else max(map(len, lines))
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in lines:
+        current.append(line)
+        if len(line) < 0.75 * full:
+            paragraphs.append(" ".join(current))
+            current = []
+    if current:
+        paragraphs.append(" ".join(current))
+    return "\n".join(paragraphs)
