@@ -115,7 +115,7 @@ def _identity(entry: PaperEntry) -> str:
 # --------------------------------------------------------------------------- load
 
 
-def _line_of(raw: Any, loc: Sequence[int | str]) -> int | None:
+def line_of(raw: Any, loc: Sequence[int | str]) -> int | None:
     """1-based line of the node at ``loc`` in a round-trip document (closest known ancestor)."""
     node, line = raw, None
     for part in loc:
@@ -134,7 +134,7 @@ def _line_of(raw: Any, loc: Sequence[int | str]) -> int | None:
 
 
 def _where(path: Path, raw: Any, loc: Sequence[int | str]) -> str:
-    line = _line_of(raw, loc)
+    line = line_of(raw, loc)
     field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
     return f"{path}:{line}: {field}" if line else f"{path}: {field}"
 
@@ -211,7 +211,7 @@ def check_structure(doc: PapersDoc) -> list[str]:
             first = doc.data.papers[seen[ident]]
             problems.append(f"{_where(doc.path, doc.raw, ['papers', i, 'source'])}: duplicate paper "
                             f"{entry.source!r}, already listed as {first.source!r} at line "
-                            f"{_line_of(doc.raw, ['papers', seen[ident]])}")
+                            f"{line_of(doc.raw, ['papers', seen[ident]])}")
         else:
             seen[ident] = i
     return problems
@@ -429,7 +429,7 @@ def add_entry(path: Path, entry: PaperEntry) -> None:
             if _identity(existing) == ident:
                 raise ConfigError(
                     f"{entry.source!r} is already in {path} as {existing.source!r} "
-                    f"(line {_line_of(doc.raw, ['papers', i])})",
+                    f"(line {line_of(doc.raw, ['papers', i])})",
                     hint="the same paper (any arXiv version) is listed once; edit that entry instead")
         doc.data.papers.append(entry)
         save_papers(doc)
