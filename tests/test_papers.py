@@ -1,0 +1,127 @@
+"""papers.yaml: validation with file:line errors, round-trip, atomic writes, concurrent updates."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from pipeline import papers
+from pipeline.errors import ConfigError
+from pipeline.models import PaperEntry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SAMPLE = """\
+# The reading backlog (comment at the top)
+list:
+  title: A list   # a trailing comment
+  sections:
+    - id: semi
+      name_zh: 半监督学习
+      name_en: Semi-supervised
+      topics:
+        - id: consistency
+          name_zh: 一致性学习
+          name_en: Consistency learning
+papers:
+  # first paper
+  - source: "2401.12345"
+    setting: semi
+    topic: consistency
+    tags: [a, b]
+  - source: "title:Some Paper: With a Colon"
+    status: backlog   # keep me
+"""
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    path = tmp_path / "papers.yaml"
+    path.write_text(SAMPLE, encoding="utf-8")
+    return path
+
+
+def test_load_validates(sample: Path) -> None:
+    doc = papers.load_papers(sample)
+    assert [s.id for s in doc.data.list.sections] == ["semi"]
+    assert doc.data.papers[0].tags == ["a", "b"]
+    assert papers.entry_key(doc.data.papers[0]) == "2401.12345"
+
+
+def test_update_keeps_comments_order_and_quotes(sample: Path) -> None:
+    papers.update_entry(sample, "2401.12345v3", status="failed", last_error="LLM timed out")
+    text = sample.read_text(encoding="utf-8")
+    assert text.startswith("# The reading backlog (comment at the top)\n")
+    assert "title: A list   # a trailing comment" in text
+    assert "  # first paper\n" in text and "status: backlog   # keep me" in text
+    assert '- source: "2401.12345"' in text
+    assert "    status: failed\n    last_error: LLM timed out\n" in text
+    papers.update_entry(sample, "2401.12345", status="drafted", last_error=None)
+    text = sample.read_text(encoding="utf-8")
+    assert "last_error" not in text and "status: drafted" in text
+    # Only the changed lines differ from the original.
+    changed = set(text.splitlines()) ^ set(SAMPLE.splitlines())
+    assert changed == {"    status: drafted"}
+
+
+def test_add_refuses_any_version_duplicate(sample: Path) -> None:
+    with pytest.raises(ConfigError, match=r"already in .*'2401.12345' \(line 14\)"):
+        papers.add_entry(sample, PaperEntry(source="https://arxiv.org/abs/2401.12345v2"))
+    papers.add_entry(sample, PaperEntry(source="2402.00001", setting="semi"))
+    assert papers.load_papers(sample).data.papers[-1].source == "2402.00001"
+
+
+@pytest.mark.parametrize(("edit", "where"), [
+    (("setting: semi\n    topic", "setting: nope\n    topic"), r":15: papers\[0\]\.setting: unknown setting 'nope'"),
+    (("topic: consistency", "topic: other"), r":16: papers\[0\]\.topic: unknown topic 'other'"),
+    (("status: backlog", "status: sleeping"), r":19: papers\[1\]\.status: Input should be"),
+    (("tags: [a, b]", "tags: [a, b"), r":18: invalid YAML"),
+    (('source: "title:Some Paper: With a Colon"', "source: 2401.12345v2"),
+     r":18: papers\[1\]\.source: duplicate paper '2401.12345v2', already listed as '2401.12345' at line 14"),
+])
+def test_errors_name_file_line_and_field(sample: Path, edit: tuple[str, str], where: str) -> None:
+    sample.write_text(SAMPLE.replace(*edit), encoding="utf-8")
+    with pytest.raises(ConfigError, match=where):
+        papers.load_papers(sample)
+
+
+def test_title_keys() -> None:
+    entry = PaperEntry(source=papers.title_source("β-FFT:  Nonlinear   Interpolation"))
+    assert entry.source == "title:β-FFT: Nonlinear Interpolation"
+    key = papers.entry_key(entry)
+    assert key.startswith("fft-nonlinear-interpolation-") and len(key.rsplit("-", 1)[1]) == 8
+    other = PaperEntry(source="title:β-FFT: Nonlinear Interpolation II")
+    assert papers.entry_key(other) != key
+    assert papers.entry_key(PaperEntry(source="title:x", key="custom")) == "custom"
+
+
+def test_failed_write_leaves_file_intact(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("pipeline.papers.os.replace", boom)
+    with pytest.raises(OSError):
+        papers.update_entry(sample, "2401.12345", status="drafted")
+    assert sample.read_text(encoding="utf-8") == SAMPLE
+    assert [p.name for p in sample.parent.iterdir()] == ["papers.yaml"]
+
+
+def test_concurrent_updates_lose_nothing(sample: Path) -> None:
+    for i in range(12):
+        papers.add_entry(sample, PaperEntry(source=f"2403.{i:05d}"))
+    threads = [threading.Thread(target=papers.update_entry, args=(sample, f"2403.{i:05d}"),
+                                kwargs={"status": "drafted", "notes": f"n{i}"}) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    data = papers.load_papers(sample).data
+    assert {p.notes for p in data.papers if p.status == "drafted"} == {f"n{i}" for i in range(12)}
+
+
+def test_repository_papers_yaml_is_valid() -> None:
+    doc = papers.load_papers(ROOT / "papers.yaml")
+    assert doc.data.list.sections, "the repository's papers.yaml declares the list's sections"
+    assert len(doc.data.papers) >= 8
