@@ -1,0 +1,187 @@
+"""render: structure, escaping, anchors, approved-only publishing, determinism, --check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline import cli, store
+from pipeline.mdlist import split_row, unescape
+from pipeline.models import (
+    Bibliography,
+    ChineseSummary,
+    EnglishSummary,
+    EvidencedBullet,
+    PaperSummary,
+    Provenance,
+    SummaryRecord,
+)
+from pipeline.render import github_anchor, md_escape, render_list
+
+NASTY = "Pipes | and *stars* with $x_1$ math, `ticks`, <b>tags</b> & under_scores"
+NOW = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
+
+PAPERS = """\
+list:
+  title: Test list
+  subtitle: A subtitle
+  description: An introduction.
+  sections:
+    - id: semi
+      name_zh: 半监督学习
+      name_en: Semi-supervised
+      emoji: 💬
+      topics:
+        - id: consistency
+          name_zh: 一致性学习
+          name_en: Consistency learning
+    - id: zero-shot
+      name_zh: 零样本
+      name_en: Zero-shot
+papers:
+  - source: "2501.00001"
+    setting: semi
+    topic: consistency
+  - source: "2502.00002"
+    setting: semi
+  - source: "2503.00003"
+    setting: semi
+  - source: "2504.00004"
+    setting: zero-shot
+"""
+
+
+def _en(word: str) -> EnglishSummary:
+    def bullet(n: int) -> EvidencedBullet:
+        return EvidencedBullet(text=f"The {word} paper addresses question number {n} in its own words.",
+                               evidence=f"we study the {word} problem in this paper with care number {n}")
+
+    return EnglishSummary(problems=[bullet(1)], motivation=[bullet(2)], framework=[bullet(3)])
+
+
+def _zh(word: str) -> ChineseSummary:
+    return ChineseSummary(problems=[f"本文研究{word}问题中的标注不足现象"],
+                          motivation=[f"作者提出{word}方法来利用未标注数据"],
+                          framework=[f"整体框架包含{word}教师模型和学生模型两个部分"])
+
+
+def record(key: str, title: str, *, date: str = "2025-01", status: str = "approved", code: str | None = None,
+           zh: bool = True, en: bool = True) -> SummaryRecord:
+    """A valid record written by hand (no LLM), approved unless said otherwise."""
+    return SummaryRecord.model_validate({
+        "key": key, "status": status,
+        "paper": Bibliography(arxiv_id=key, title=title, authors=["Ada First", "Mid Dle", "Zed Last"],
+                              date=date, venue="CVPR2025", code_url=code),
+        "summary": PaperSummary(en=_en(key) if en else None, zh=_zh(key) if zh else None, dim="3D",
+                                setting="semi-supervised"),
+        "provenance": Provenance(backend="remote", pipeline_version="0.1.0", created_at=NOW),
+    })
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> tuple[Path, Path]:
+    papers_path = tmp_path / "papers.yaml"
+    papers_path.write_text(PAPERS, encoding="utf-8")
+    summaries = tmp_path / "summaries"
+    store.save_record(summaries, record("2501.00001", NASTY, date="2025-03", code="https://github.com/x/y"))
+    store.save_record(summaries, record("2502.00002", "An older paper", date="2024-11"))
+    store.save_record(summaries, record("2503.00003", "A draft paper", status="draft"))
+    return papers_path, summaries
+
+
+def test_nasty_title_keeps_its_table_row(workspace: tuple[Path, Path]) -> None:
+    text = render_list(*workspace).text
+    rows = [line for line in text.splitlines() if "Pipes" in line and line.startswith("|")]
+    assert len(rows) == 1
+    cells = split_row(rows[0])
+    assert len(cells) == 6, cells
+    assert cells[:3] == ["2025-03", "Ada First and Zed Last", "3D"]
+    assert cells[3] == \
+        r"Pipes \| and \*stars\* with \$x\_1\$ math, \`ticks\`, &lt;b&gt;tags&lt;/b&gt; &amp; under\_scores"
+    assert unescape(cells[3]) == NASTY
+    assert cells[4:] == ["[Code](https://github.com/x/y)", "CVPR2025"]
+    # The paper line escapes the same way, and its code link survives.
+    line = next(line for line in text.splitlines() if line.startswith("- [CVPR2025] Pipes"))
+    assert line.endswith("[code](https://github.com/x/y) [pdf](https://arxiv.org/pdf/2501.00001)")
+
+
+def test_md_escape_leaves_nothing_active() -> None:
+    escaped = md_escape("a|b*c_d`e$f$[g](h)<i>\\j\nk")
+    assert escaped == r"a\|b\*c\_d\`e\$f\$\[g\](h)&lt;i&gt;\\j k"
+    assert not re.search(r"(?<!\\)[|*_`$\[\]]", escaped.replace("\\\\", ""))
+
+
+def test_structure_order_and_only_approved(workspace: tuple[Path, Path]) -> None:
+    result = render_list(*workspace)
+    text = result.text
+    assert text.startswith("# Test list\n\n**A subtitle**\n\nAn introduction.\n\n## 📚 Contents\n")
+    header = "| Date | The First and Last Authors | Dim | Title | Code | Reference |"
+    assert text.count(header) == 2  # one table per declared setting, even an empty one
+    table = text.split("### 1.1 ")[1].split("### 1.2")[0]
+    assert table.index("2025-03") < table.index("2024-11"), "newest first"
+    assert "A draft paper" not in text
+    assert result.published == ["2501.00001", "2502.00002"]
+    reasons = {s.key: s.reason for s in result.skipped}
+    assert "draft, not approved" in reasons["2503.00003"]
+    assert "no summary yet" in reasons["2504.00004"]
+    body = text.split("## 2. ")[1]
+    # A paper without a topic comes right under its setting, before the topic headings.
+    assert body.index("An older paper") < body.index("### 2.1 一致性学习 / Consistency learning") < body.index("Pipes")
+    assert "- 文章考虑的问题:\n    - 本文研究2501.00001问题中的标注不足现象" in text
+    assert "- Problems addressed:\n    - The 2501.00001 paper addresses" in text
+
+
+@pytest.mark.parametrize(("lang", "present", "absent"), [
+    ("zh", ["文章的动机和思路:", "### 2.1 一致性学习", "1.1 💬 半监督学习"], ["Motivation and idea", "Consistency"]),
+    ("en", ["Motivation and idea:", "### 2.1 Consistency learning", "1.1 💬 Semi-supervised"],
+     ["文章的动机和思路", "一致性"]),
+    ("both", ["文章的动机和思路:", "Motivation and idea:", "一致性学习 / Consistency learning"], []),
+])
+def test_languages(workspace: tuple[Path, Path], lang: str, present: list[str], absent: list[str]) -> None:
+    text = render_list(*workspace, lang=lang).text  # type: ignore[arg-type]
+    for needle in present:
+        assert needle in text, needle
+    for needle in absent:
+        assert needle not in text, needle
+
+
+def test_contents_links_resolve_to_headings(workspace: tuple[Path, Path]) -> None:
+    text = render_list(*workspace).text
+    anchors = [github_anchor(unescape(h)) for h in re.findall(r"^#{2,3} (.+)$", text, re.MULTILINE)]
+    links = re.findall(r"^\s*- \[[^\]]+\]\(#([^)]+)\)$", text, re.MULTILINE)
+    assert links and set(links) <= set(anchors)
+    assert "1--literature-review" in links
+    assert github_anchor("1.2 🖼️ Weakly-supervised Learning (WSL)") == "12-\ufe0f-weakly-supervised-learning-wsl"
+
+
+def test_deterministic_bytes(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    first = render_list(*workspace).text
+    # Same inputs written again (new file times, re-saved records) give the same bytes.
+    papers_path, summaries = workspace
+    for path in sorted(summaries.glob("*.yaml")):
+        store.save_record(summaries, store.load_record(path))
+    assert render_list(papers_path, summaries).text == first
+
+
+def test_cli_render_and_check(workspace: tuple[Path, Path], tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    papers_path, summaries = workspace
+    out = tmp_path / "LIST.md"
+    args = ["--papers", str(papers_path), "--summaries", str(summaries), "--out", str(out)]
+    assert cli.main(["render", *args]) == 0
+    first = out.read_bytes()
+    assert "skipped 2503.00003: summary is draft" in capsys.readouterr().out
+    assert cli.main(["render", *args]) == 0
+    assert out.read_bytes() == first
+    assert cli.main(["render", "--check", *args]) == 0
+    out.write_text(out.read_text(encoding="utf-8").replace("An older paper", "An edited paper"), encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["render", "--check", *args]) == 1
+    assert f"{out} is stale; run `python -m pipeline render --out {out}`" in capsys.readouterr().err
+    # A newly approved summary makes the on-disk list stale too.
+    assert cli.main(["render", *args]) == 0
+    store.save_record(summaries, record("2503.00003", "A draft paper"))
+    assert cli.main(["render", "--check", *args]) == 1
