@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ from pipeline.local import (
     LOCAL_MODEL_NAME,
     LocalChatTransport,
     ModelSpec,
+    Threads,
     install_model,
     local_status,
+    runtime,
     thread_counts,
 )
 from pipeline.local import install as install_mod
@@ -211,11 +214,46 @@ def test_models_list() -> None:
 
 def test_thread_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(os.environ)
-    assert thread_counts(settings, cpus=2) == (1, 2)
-    assert thread_counts(settings, cpus=1) == (1, 1)
-    assert thread_counts(settings, cpus=8) == (7, 8)
+    assert thread_counts(settings, cpus=2) == Threads(1, 2, adaptive=True)
+    assert thread_counts(settings, cpus=1) == Threads(1, 1, adaptive=False)
+    assert thread_counts(settings, cpus=8) == Threads(7, 8, adaptive=True)
     monkeypatch.setenv("PIPELINE_LOCAL_THREADS", "2")
-    assert thread_counts(load_settings(os.environ), cpus=2) == (2, 2)
+    assert thread_counts(load_settings(os.environ), cpus=2) == Threads(2, 2, adaptive=False)
+
+
+def _stat(busy: int, idle: int) -> str:
+    return f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 1 2\n"
+
+
+def test_busy_cores_from_proc_stat() -> None:
+    samples = iter([_stat(1000, 5000), _stat(1100, 5100)])  # half of all jiffies busy
+    assert runtime.busy_cores(lambda: next(samples), sleep=lambda s: None, cpus=2) == 1.0
+    samples = iter([_stat(1000, 5000), _stat(1000, 5200)])
+    assert runtime.busy_cores(lambda: next(samples), sleep=lambda s: None, cpus=2) == 0.0
+    assert runtime.busy_cores(lambda: "garbage", sleep=lambda s: None) is None
+
+
+def test_prompt_threads_drop_when_other_cores_are_busy() -> None:
+    threads = Threads(1, 2, adaptive=True)
+    assert runtime.batch_threads(threads, 0.1) == 2
+    assert runtime.batch_threads(threads, 0.9) == 1
+    assert runtime.batch_threads(threads, None) == 2
+    assert runtime.batch_threads(Threads(2, 2, adaptive=False), 1.5) == 2
+
+
+def test_adaptive_llama_sets_threads_only_when_they_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[object, int, int]] = []
+    fake_runtime = types.ModuleType("llama_cpp")
+    fake_runtime.llama_set_n_threads = lambda ctx, n, nb: calls.append((ctx, n, nb))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "llama_cpp", fake_runtime)
+    llama = FakeLlama()
+    llama.ctx = "ctx"  # type: ignore[attr-defined]
+    loads = iter([0.0, 1.0, 1.0, 0.2])
+    model = runtime.AdaptiveLlama(llama, Threads(1, 2, adaptive=True), measure=lambda: next(loads))
+    for _ in range(4):
+        model.create_chat_completion(messages=[])
+    assert calls == [("ctx", 1, 1), ("ctx", 1, 2)]
+    assert len(llama.calls) == 4
 
 
 # --- joining and verifying -------------------------------------------------------------------------

@@ -15,12 +15,12 @@ from pipeline.local.install import (
     joined_model_path,
     local_status,
 )
+from pipeline.local.runtime import Threads, thread_counts
 from pipeline.local.transport import (
     EMBEDDED_API_KEY,
     EMBEDDED_BASE_URL,
     LocalChatTransport,
     local_http_client,
-    thread_counts,
 )
 
 LOCAL_TRANSLATE = True
@@ -35,6 +35,7 @@ __all__ = [
     "LocalChatTransport",
     "LocalStatus",
     "ModelSpec",
+    "Threads",
     "install_model",
     "is_available",
     "joined_model_path",

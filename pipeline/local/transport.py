@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx2
 
 from pipeline.config import Settings
 from pipeline.local.install import LOCAL_MODEL_NAME, install_model
+from pipeline.local.runtime import ChatModel, GrammarFactory, llama_grammar, load_llama, thread_counts
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +29,6 @@ EMBEDDED_API_KEY = "embedded"
 
 # OpenAI request fields passed to llama.cpp unchanged; the rest are mapped or ignored.
 _PASSTHROUGH = ("temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
-
-
-class ChatModel(Protocol):
-    """The part of ``llama_cpp.Llama`` the transport uses (a fake in tests)."""
-
-    @property
-    def create_chat_completion(self) -> Callable[..., Any]:
-        """Run one chat completion; returns an OpenAI-shaped dict."""
-
-
-GrammarFactory = Callable[[dict[str, Any]], Any]
 
 
 class RequestError(Exception):
@@ -224,49 +212,6 @@ class LocalChatTransport(httpx2.BaseTransport):
         }
 
 
-def thread_counts(settings: Settings, cpus: int | None = None) -> tuple[int, int]:
-    """(generation threads, prompt-processing threads).
-
-    Generation leaves one core free: on 2 cores, 2 spinning OpenMP threads collapse ~3.4x as soon as
-    anything else is busy. Prompt processing is compute-bound in large batches and uses every core.
-    """
-    if cpus is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = settings.local.threads or max(1, cpus - 1)
-    return threads, max(threads, cpus)
-
-
-_MODELS: dict[tuple[str, int, int, int], ChatModel] = {}
-_LOAD_LOCK = threading.Lock()
-
-
-def load_llama(path: Path, n_ctx: int, n_threads: int, n_threads_batch: int) -> ChatModel:
-    """Load the GGUF model once per process (same arguments, same object)."""
-    key = (str(path), n_ctx, n_threads, n_threads_batch)
-    with _LOAD_LOCK:
-        if key not in _MODELS:
-            from llama_cpp import Llama  # heavy shared library: imported only when a request arrives
-
-            started = time.monotonic()
-            _MODELS[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads,
-                                 n_threads_batch=n_threads_batch,
-                                 verbose=logging.getLogger("pipeline").isEnabledFor(logging.DEBUG))
-            log.info("loaded the embedded model %s in %.1f s (%d/%d threads)", path.name,
-                     time.monotonic() - started, n_threads, n_threads_batch)
-        return _MODELS[key]
-
-
-def llama_grammar(schema: dict[str, Any]) -> Any:
-    """Compile a JSON schema to a llama.cpp grammar; plain JSON when the converter cannot handle it."""
-    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
-
-    try:
-        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-    except Exception as exc:  # the converter raises bare Exceptions on unsupported schema features
-        log.warning("the embedded model cannot enforce this JSON schema (%s); enforcing plain JSON", exc)
-        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-
-
 def local_http_client(settings: Settings) -> httpx2.Client:
     """An ``httpx2.Client`` whose requests are answered by the embedded model, in process.
 
@@ -274,8 +219,8 @@ def local_http_client(settings: Settings) -> httpx2.Client:
     request. Pass it to ``openai.OpenAI(base_url=EMBEDDED_BASE_URL, api_key=EMBEDDED_API_KEY, ...)``.
     """
     path = install_model(settings)
-    n_threads, n_batch = thread_counts(settings)
+    threads = thread_counts(settings)
     n_ctx = settings.local.context_tokens
-    transport = LocalChatTransport(lambda: load_llama(path, n_ctx, n_threads, n_batch), llama_grammar)
+    transport = LocalChatTransport(lambda: load_llama(path, n_ctx, threads), llama_grammar)
     return httpx2.Client(transport=transport, base_url=EMBEDDED_BASE_URL,
                          timeout=settings.llm.timeout_seconds)
