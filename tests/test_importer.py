@@ -17,8 +17,11 @@ from tests.conftest import EXAMPLE_LIST
 SLID_LINES = [23, 25, 26, 27, 28]
 
 
-def _facts(rows: list[TableRow]) -> dict[str, tuple[str | None, str | None, str | None, str | None, bool | None]]:
-    facts = {}
+Facts = tuple[str | None, str | None, str | None, str | None, bool | None]
+
+
+def _facts(rows: list[TableRow]) -> dict[str, Facts]:
+    facts: dict[str, Facts] = {}
     for row in rows:
         facts.setdefault(row.title, (row.date, row.first_author, row.last_author, row.venue, row.code.present))
     return facts
@@ -118,8 +121,8 @@ def test_rendered_nasty_title_imports_back(tmp_path: Path) -> None:
     md = tmp_path / "list.md"
     md.write_text("My list\n\n1. Review\n1.1 💬 Semi-supervised\n"
                   "| Date | The First and Last Authors | Dim | Title | Code | Reference |\n|---|---|---|---|---|---|\n"
-                  r"| 2025-01 | A and B | 2D | Pipes \| and \*stars\* with \$x\_1\$ and \`code\` &lt;b&gt; | None | X2025 |"
-                  "\n", encoding="utf-8")
+                  r"| 2025-01 | A and B | 2D | Pipes \| and \*stars\* with \$x\_1\$ and \`code\` &lt;b&gt; "
+                  "| None | X2025 |\n", encoding="utf-8")
     result = import_list(md, tmp_path / "papers.yaml", tmp_path / "summaries")
     assert result.notes == [(4, "setting 'Semi-supervised' has no Chinese name; name_zh set to the English one "
                                 "(id 'semi-supervised'; edit papers.yaml to rename)")]
