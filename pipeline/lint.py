@@ -103,6 +103,8 @@ def _attach_records(items: list[_Item], summaries_dir: Path, findings: list[Find
             items.append(item)
             by_key[record.key] = item
         item.record, item.record_path = record, path
+        if item.title == item.key or item.title.startswith(("http", "/", ".")):
+            item.title = record.paper.title  # the entry only had its source; the summary knows the title
         item.arxiv_id = item.arxiv_id or record.paper.arxiv_id
         try:
             item.doc = store.parse_document(path)
@@ -205,7 +207,9 @@ def _missing(items: list[_Item], findings: list[Finding]) -> None:
         record = item.record
         if record is None or record.status != "approved":
             continue
-        lacking = [name for name in ("date", "first_author") if getattr(record.paper, name) is None]
+        lacking = ["date"] if record.paper.date is None else []
+        if record.paper.first_author is None and not record.paper.authors:
+            lacking.append("first_author")
         if lacking:
             findings.append(Finding("missing-field", f"approved summary of {item.title[:60]!r} lacks "
                                                      f"paper.{', paper.'.join(lacking)} (shown in the table)",

@@ -54,18 +54,32 @@ papers:
 """
 
 
-def _en(word: str) -> EnglishSummary:
-    def bullet(n: int) -> EvidencedBullet:
-        return EvidencedBullet(text=f"The {word} paper addresses question number {n} in its own words.",
+TOPICS = [("mean teacher", "均值教师", "伪标签"), ("uncertainty sampling", "不确定性采样", "查询策略"),
+          ("prompt tuning", "提示微调", "视觉语言"), ("scribble labels", "涂鸦标注", "边界细化"),
+          ("prototype matching", "原型匹配", "支持集合"), ("frequency mixing", "频域混合", "插值扰动")]
+
+
+def _pick(key: str) -> tuple[str, str, str]:
+    return TOPICS[int(key[-1]) % len(TOPICS)]
+
+
+def _en(key: str) -> EnglishSummary:
+    word = _pick(key)[0]
+
+    def bullet(n: int, what: str) -> EvidencedBullet:
+        return EvidencedBullet(text=f"{what} of {word} ({key}, part {n}).",
                                evidence=f"we study the {word} problem in this paper with care number {n}")
 
-    return EnglishSummary(problems=[bullet(1)], motivation=[bullet(2)], framework=[bullet(3)])
+    return EnglishSummary(problems=[bullet(1, "Labels are scarce, which limits methods built on the idea")],
+                          motivation=[bullet(2, "Consistency between two views is the core motivation")],
+                          framework=[bullet(3, "A teacher and a student network form the overall pipeline")])
 
 
-def _zh(word: str) -> ChineseSummary:
-    return ChineseSummary(problems=[f"本文研究{word}问题中的标注不足现象"],
-                          motivation=[f"作者提出{word}方法来利用未标注数据"],
-                          framework=[f"整体框架包含{word}教师模型和学生模型两个部分"])
+def _zh(key: str) -> ChineseSummary:
+    _, method, term = _pick(key)
+    return ChineseSummary(problems=[f"{method}方法在标注稀缺时难以利用{term}信息"],
+                          motivation=[f"作者认为{term}之间的一致性可以约束{method}"],
+                          framework=[f"框架由{method}模块与{term}生成器组成"])
 
 
 def record(key: str, title: str, *, date: str = "2025-01", status: str = "approved", code: str | None = None,
@@ -130,8 +144,8 @@ def test_structure_order_and_only_approved(workspace: tuple[Path, Path]) -> None
     body = text.split("## 2. ")[1]
     # A paper without a topic comes right under its setting, before the topic headings.
     assert body.index("An older paper") < body.index("### 2.1 一致性学习 / Consistency learning") < body.index("Pipes")
-    assert "- 文章考虑的问题:\n    - 本文研究2501.00001问题中的标注不足现象" in text
-    assert "- Problems addressed:\n    - The 2501.00001 paper addresses" in text
+    assert f"- 文章考虑的问题:\n    - {_zh('2501.00001').problems[0]}\n" in text
+    assert f"- Problems addressed:\n    - {md_escape(_en('2501.00001').problems[0].text)}\n" in text
 
 
 @pytest.mark.parametrize(("lang", "present", "absent"), [
