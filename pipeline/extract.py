@@ -50,6 +50,11 @@ class ExtractStats:
                 f"ms={self.milliseconds}{source}")
 
 
+def cache_key(sha256: str) -> str:
+    """Key of a PDF's extracted text in the ``text`` namespace: its sha256 plus the extractor version."""
+    return f"{sha256}:{EXTRACTOR_VERSION}"
+
+
 def extract_document(path: Path, settings: Settings) -> ExtractedDocument:
     """The cleaned, sectioned text of the PDF at ``path``, from the cache when it was extracted before.
 
@@ -63,7 +68,7 @@ def _extract(path: Path, settings: Settings) -> tuple[ExtractedDocument, bool]:
     pdf.check_file(path, max_bytes=settings.pdf.max_bytes)
     digest = sha256_file(path)
     cache = Cache.from_settings(settings)
-    key = f"{digest}:{EXTRACTOR_VERSION}"
+    key = cache_key(digest)
     cached = cache.get_json(CACHE_NAMESPACE, key)
     if cached is not None:
         try:
@@ -120,7 +125,10 @@ def build_document(raw: pdf.PdfText, digest: str) -> ExtractedDocument:
     for s in found:
         if s.kind in _CUT_KINDS:
             removed[f"{s.kind}_sections"] = removed.get(f"{s.kind}_sections", 0) + 1
-    title = sections.guess_title(raw.title_hint, raw.info.title, cleaned.pages[0] if cleaned.pages else [])
+    title = sections.guess_title(
+        textclean.normalize_chars(raw.title_hint) if raw.title_hint else None,
+        textclean.normalize_chars(raw.info.title) if raw.info.title else None,
+        cleaned.pages[0] if cleaned.pages else [])
     document = ExtractedDocument(sha256=digest, pages=raw.info.pages, chars=0, sections=kept, title=title,
                                  removed={k: v for k, v in removed.items() if v})
     document.chars = len(document.text)
@@ -165,7 +173,7 @@ def extract_source(text: str, settings: Settings, *, budget: int | None = None
 
 def cached_document(cache_dir: Path, sha256: str) -> ExtractedDocument | None:
     """The extracted document of the PDF with this sha256, if this extractor version cached it."""
-    value = Cache(cache_dir).get_json(CACHE_NAMESPACE, f"{sha256}:{EXTRACTOR_VERSION}")
+    value = Cache(cache_dir).get_json(CACHE_NAMESPACE, cache_key(sha256))
     if value is None:
         return None
     try:

@@ -181,7 +181,7 @@ def _read(path: Path, size: int, max_pages: int) -> PdfText:
     if result.letters < MIN_LETTERS_PER_PAGE * count:
         raise PdfError(f"{path} has no extractable text ({count} pages, {result.letters} letters): "
                        "it is probably a scanned or image-only PDF",
-                       hint="run OCR on it first (e.g. ocrmypdf), then extract the OCR'd copy")
+                       hint="run OCR on it first, e.g. with ocrmypdf, then extract the OCR'd copy")
     return result
 
 

@@ -54,6 +54,8 @@ _KEEP_HYPHEN_PREFIXES = frozenset({
     "over", "under", "mid", "ground", "data", "task", "class", "pixel", "image", "point", "object",
     "weakly", "fully", "un", "meta", "hand", "closed", "first", "second", "third", "higher", "lower",
 })
+# "object-\nor category-level": a suspended hyphen, not a split word.
+_SUSPENDED = frozenset({"and", "or", "to", "vs"})
 _HYPHEN_END = re.compile(r"(?:(?<=\s)|^)(\S*?)([A-Za-z]+)-$")
 _NEXT_WORD = re.compile(r"^([a-z][A-Za-z]*(?:-[A-Za-z]+)*)(\S*)(\s+|$)")
 _WORD = re.compile(r"[A-Za-z]+")
@@ -228,6 +230,8 @@ def dehyphenate(lines: list[str], vocab: Counter[str]) -> tuple[list[str], int]:
         if not left or not nxt:
             continue
         head, tail = left.group(2), nxt.group(1)
+        if tail in _SUSPENDED:
+            continue
         whole = (head + tail).lower()
         hyphenated = f"{head}-{tail}".lower()
         keep = (vocab.get(whole, 0) == 0

@@ -1,0 +1,112 @@
+"""Extraction benchmark: ms/page per PDF and the median, for pypdf (and pypdfium2 when installed).
+
+Usage: ``python bench/extract.py [FOLDER] [--repeat N]`` (default folder: ../shared/testdata/pdfs).
+
+Per file it prints the best of N runs (the least disturbed by other processes) of:
+- ``read``: opening the PDF and pypdf's per-page text extraction (`pipeline.pdf.read_pdf`), wall clock;
+- ``cpu``: the same in process CPU time, which other processes on a busy machine disturb less;
+- ``clean``: cleaning, section detection and the token-budgeted selection on top of it.
+The target is a median ``read`` of at most 40 ms/page. Nothing is cached: each run parses the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline import pdf  # noqa: E402
+from pipeline.budget import select_text  # noqa: E402
+from pipeline.errors import PdfError  # noqa: E402
+from pipeline.extract import build_document  # noqa: E402
+
+DEFAULT_FOLDER = ROOT.parent / "shared" / "testdata" / "pdfs"
+LIMITS = {"max_bytes": 1 << 30, "max_pages": 10_000}
+
+
+def bench_pypdf(path: Path, repeat: int) -> tuple[int, float, float, float]:
+    """(pages, read ms/page wall, read ms/page CPU, clean ms/page), best of ``repeat`` runs each."""
+    read: list[float] = []
+    cpu: list[float] = []
+    clean: list[float] = []
+    pages = 0
+    for _ in range(repeat):
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        raw = pdf.read_pdf(path, **LIMITS)
+        wall1, cpu1 = time.perf_counter(), time.process_time()
+        select_text(build_document(raw, "0" * 64), 6000)
+        wall2 = time.perf_counter()
+        pages = raw.info.pages
+        read.append((wall1 - wall0) * 1000 / pages)
+        cpu.append((cpu1 - cpu0) * 1000 / pages)
+        clean.append((wall2 - wall1) * 1000 / pages)
+    return pages, min(read), min(cpu), min(clean)
+
+
+def bench_pdfium(path: Path, repeat: int) -> float:
+    """ms/page (wall) of pypdfium2's text extraction, best of ``repeat`` runs."""
+    import pypdfium2  # type: ignore[import-not-found,unused-ignore]  # optional, not a dependency
+
+    runs: list[float] = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        doc = pypdfium2.PdfDocument(str(path))
+        count = len(doc)
+        for index in range(count):
+            page = doc[index]
+            page.get_textpage().get_text_range()
+        doc.close()
+        runs.append((time.perf_counter() - start) * 1000 / count)
+    return min(runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print one row per file plus the medians."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per file; the best one counts")
+    args = parser.parse_args(argv)
+    files = sorted(args.folder.glob("*.pdf"))
+    if not files:
+        print(f"no PDFs in {args.folder}", file=sys.stderr)
+        return 1
+    pdfium = importlib.util.find_spec("pypdfium2") is not None
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"# {len(files)} PDFs in {args.folder}, best of {args.repeat}, {os.cpu_count()} CPUs, load {load}")
+    header = f"{'file':40} {'pages':>5} {'read':>8} {'cpu':>8} {'clean':>8}"
+    print(header + (f" {'pdfium':>8}" if pdfium else "") + "   (ms/page)")
+    rows: list[tuple[float, float, float]] = []
+    fast_rows: list[float] = []
+    for path in files:
+        try:
+            pages, read, cpu, clean = bench_pypdf(path, args.repeat)
+        except PdfError as exc:
+            print(f"{path.name:40} skipped: {exc}")
+            continue
+        fast = bench_pdfium(path, args.repeat) if pdfium else None
+        rows.append((read, cpu, clean))
+        if fast is not None:
+            fast_rows.append(fast)
+        line = f"{path.name[:40]:40} {pages:5d} {read:8.1f} {cpu:8.1f} {clean:8.1f}"
+        print(line + (f" {fast:8.1f}" if fast is not None else ""))
+    if not rows:
+        return 1
+    medians = [statistics.median(r[i] for r in rows) for i in range(3)]
+    line = f"{'median':40} {'':5} {medians[0]:8.1f} {medians[1]:8.1f} {medians[2]:8.1f}"
+    if fast_rows:
+        line += f" {statistics.median(fast_rows):8.1f}"
+    print(line)
+    verdict = "meets" if medians[0] <= 40 else "misses"
+    print(f"# pypdf median read {medians[0]:.1f} ms/page {verdict} the 40 ms/page target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""pipeline.budget: the token heuristic and the budgeted selection."""
+
+from __future__ import annotations
+
+from pipeline.budget import estimate_tokens, select_text, trim_to_tokens
+from pipeline.models import ExtractedDocument, Section, SectionKind
+
+
+def _sentences(word: str, n: int) -> str:
+    return " ".join(f"The {word} sentence number {i} says something useful about the {word}." for i in range(n))
+
+
+def _doc(spec: list[tuple[str, SectionKind, int]]) -> ExtractedDocument:
+    sections = []
+    for title, kind, n in spec:
+        text = _sentences(title.split()[-1].lower(), n)
+        sections.append(Section(title=title, kind=kind, text=text, tokens=estimate_tokens(f"{title}\n{text}")))
+    return ExtractedDocument(sha256="0" * 64, pages=1, chars=0, sections=sections, title="A Paper Title")
+
+
+PAPER: list[tuple[str, SectionKind, int]] = [
+    ("Abstract", "abstract", 8), ("1 Introduction", "introduction", 30), ("2 Related Work", "related", 40),
+    ("3 Method", "method", 40), ("4 Experiments", "experiments", 60), ("5 Conclusion", "conclusion", 10),
+]
+
+
+def test_estimate_tokens() -> None:
+    assert estimate_tokens("") == 0
+    assert estimate_tokens("abcd") == 1
+    assert estimate_tokens("abcde") == 2
+    assert estimate_tokens("半监督学习") == 5
+    assert estimate_tokens("SAM 模型") == 2 + 1  # 2 CJK + ceil(4 / 4)
+
+
+def test_trim_to_tokens_cuts_at_sentence_boundaries() -> None:
+    text = "First sentence here. Second sentence is here. Third one."
+    assert trim_to_tokens(text, 100) == text
+    assert trim_to_tokens(text, 12) == "First sentence here. Second sentence is here."
+    assert trim_to_tokens(text, 5) == "First sentence here."
+    assert trim_to_tokens("one two three four five six", 3) == "one two"
+
+
+def test_everything_fits_under_a_large_budget() -> None:
+    doc = _doc(PAPER)
+    selection = select_text(doc, 100_000)
+    assert all(p.kept and p.trimmed_to is None for p in selection.parts)
+    assert selection.text.startswith("Title: A Paper Title\n\nAbstract\n")
+    assert selection.cut == []
+    assert selection.tokens <= selection.budget
+
+
+def test_related_and_experiments_are_trimmed_first() -> None:
+    doc = _doc(PAPER)
+    total = sum(s.tokens for s in doc.sections)
+    selection = select_text(doc, total - 600)
+    fate = {p.title: p for p in selection.parts}
+    assert selection.tokens <= total - 600
+    assert not fate["2 Related Work"].kept or fate["2 Related Work"].trimmed_to is not None
+    for title in ("Abstract", "1 Introduction", "3 Method", "5 Conclusion"):
+        assert fate[title].kept and fate[title].trimmed_to is None, title
+    assert fate["4 Experiments"].kept  # only related work had to give way
+
+
+def test_tight_budget_keeps_the_core_sections() -> None:
+    doc = _doc(PAPER)
+    core = sum(s.tokens for s in doc.sections if s.kind in ("abstract", "introduction", "method", "conclusion"))
+    selection = select_text(doc, core + 40)
+    fate = {p.title: p for p in selection.parts}
+    assert selection.tokens <= core + 40
+    assert not fate["2 Related Work"].kept
+    assert not fate["4 Experiments"].kept
+    assert fate["1 Introduction"].kept and fate["5 Conclusion"].kept
+    assert "2 Related Work" in selection.cut and "4 Experiments" in selection.cut
+    assert "The related sentence" not in selection.text
+
+
+def test_long_sections_are_trimmed_not_dropped_when_useful() -> None:
+    doc = _doc(PAPER)
+    total = sum(s.tokens for s in doc.sections)
+    related = next(s for s in doc.sections if s.kind == "related")
+    selection = select_text(doc, total - related.tokens // 2)
+    part = next(p for p in selection.parts if p.kind == "related")
+    assert part.kept and part.trimmed_to is not None and 0 < part.trimmed_to < part.tokens
+    kept_related = selection.text.split("2 Related Work\n", 1)[1].split("\n\n", 1)[0]
+    assert kept_related.endswith(".")  # a whole sentence
+
+
+def test_very_small_budget_trims_even_the_abstract() -> None:
+    selection = select_text(_doc(PAPER), 150)
+    assert selection.tokens <= 150
+    assert selection.text.startswith("Title: A Paper Title")
+    assert [p.title for p in selection.parts if p.kept] == ["Title", "Abstract"]
+
+
+def test_metadata_title_and_abstract() -> None:
+    doc = _doc([s for s in PAPER if s[1] != "abstract"])
+    selection = select_text(doc, 100_000, title="The  Real\nTitle", abstract="Metadata abstract text.")
+    assert selection.text.startswith("Title: The Real Title\n\nAbstract\nMetadata abstract text.")
+    with_abstract = select_text(_doc(PAPER), 100_000, abstract="Metadata abstract text.")
+    assert "Metadata abstract text." not in with_abstract.text
+
+
+def test_references_and_appendices_never_selected() -> None:
+    doc = _doc([*PAPER, ("References", "references", 5), ("Appendix", "appendix", 5)])
+    selection = select_text(doc, 100_000)
+    assert "References" not in [p.title for p in selection.parts]
+    assert "The appendix sentence" not in selection.text

@@ -1,0 +1,141 @@
+"""pipeline.textclean: each cleaning step on small, hand-made inputs."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from pipeline import textclean as tc
+
+STAMP = "arXiv:2209.08575v1  [cs.CV]  18 Sep 2022"
+
+
+def test_normalize_folds_ligatures_and_accents() -> None:
+    text = tc.normalize_chars("e\ufb03cient \ufb01eld \ufb02ow \ufb00ect Doll´ar Teˇsanovi´c soft\u00adhyphen")
+    assert text == "efficient field flow ffect Dollár Tešanović softhyphen"
+
+
+def test_normalize_marks_unmapped_glyphs() -> None:
+    assert tc.normalize_chars("Re\x01neNet") == "Re\ufffdneNet"
+
+
+def test_repair_glyphs_uses_the_vocabulary() -> None:
+    vocab = Counter({"refinenet": 3})
+    assert tc.repair_glyphs("Re\ufffdneNet block", vocab) == "RefineNet block"
+    assert tc.repair_glyphs("x\ufffdy", vocab) == "xy"
+
+
+def test_split_lines_collapses_spaces_and_drops_blanks() -> None:
+    assert tc.split_lines("  a   b \n\n\t c\u00a0 d  \n") == ["a b", "c d"]
+
+
+@pytest.mark.parametrize("line", [
+    STAMP, "arXiv:2209.08575v1 [cs.CV] 18 Sep 2022",
+    "a r X i v : 2 2 0 9 . 0 8 5 7 5 v 1 [ c s . C V ] 1 8 S e p 2 0 2 2",
+    "arXiv:1111.2011v2  [cond-mat.str-el]  2 Apr 2012", "arXiv:hep-th/9901001v3 [hep-th] 5 Jan 1999",
+])
+def test_side_stamp_is_recognised(line: str) -> None:
+    assert tc.is_side_stamp(line)
+
+
+@pytest.mark.parametrize("line", [
+    "arXiv preprint arXiv:1806.05594, 2018.", "see arXiv:2209.08575 [cs.CV] for details", "18 Sep 2022",
+])
+def test_references_to_arxiv_are_not_stamps(line: str) -> None:
+    assert not tc.is_side_stamp(line)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_stamp_rendered_one_character_per_line_is_removed(reverse: bool) -> None:
+    chars = [c for c in STAMP if not c.isspace()]
+    if reverse:
+        chars.reverse()
+    lines, removed = tc.remove_side_stamps(["Body text before.", *chars, "Body text after."])
+    assert lines == ["Body text before.", "Body text after."]
+    assert removed == 1
+
+
+def test_short_lines_that_are_not_a_stamp_are_kept() -> None:
+    lines = ["x", "y"] * 15
+    assert tc.remove_side_stamps(lines) == (lines, 0)
+
+
+def _pages(n: int) -> list[list[str]]:
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
+    return [[f"Preprint under review at ICML {2024}", f"The {words[i]} page starts here", f"then {words[i]}",
+             f"and {words[i]} ends with a longer line", "Smith et al.: A Running Title", f"{i + 1}"]
+            for i in range(n)]
+
+
+def test_repeated_edges_remove_running_headers_and_footers() -> None:
+    pages, removed = tc.remove_repeated_edges(_pages(6))
+    assert removed == 12
+    assert all(not any("Preprint" in line or "Running Title" in line for line in page) for page in pages)
+    assert pages[0][0] == "The alpha page starts here"
+
+
+def test_repeated_edges_need_several_pages() -> None:
+    pages = _pages(2)
+    assert tc.remove_repeated_edges(pages) == (pages, 0)
+
+
+def test_licence_footer_removed_even_once() -> None:
+    footer = ("Authorized licensed use limited to: Some University. Downloaded on November 07,2022 at "
+              "05:43:19 UTC from IEEE Xplore. Restrictions apply.")
+    assert tc.remove_footers(["text", footer]) == (["text"], 1)
+
+
+def test_page_numbers_only_at_page_edges() -> None:
+    lines = ["12", "Body", "3", "More body", "Page 7", "568"]
+    assert tc.remove_page_numbers(lines) == (["Body", "3", "More body"], 3)
+
+
+def test_dehyphenate_joins_split_words_and_keeps_compounds() -> None:
+    lines = ["the attention mech-", "anism in transformers and self-", "attention, and state-",
+             "of-the-art results with a multi-", "scale head (detec-", "tion/segmentation)."]
+    vocab = tc.vocabulary(lines)
+    vocab.update({"self-attention": 2})
+    out, joins = tc.dehyphenate(lines, vocab)
+    assert joins == 5
+    text = " ".join(line for line in out if line)
+    assert "mechanism in" in text
+    assert "self-attention," in text
+    assert "state-of-the-art results" in text
+    assert "multi-scale head" in text
+    assert "detection/segmentation)." in text
+    assert len(out) == len(lines)
+
+
+def test_dehyphenate_leaves_real_dashes() -> None:
+    lines = ["pre- and post-", "Training is done", "a range 1-", "5 of values --", "next", "object-",
+             "or category-level evidence"]
+    out, joins = tc.dehyphenate(lines, Counter())
+    assert out == lines
+    assert joins == 0
+
+
+def test_figure_text_runs_dropped_but_headings_kept() -> None:
+    lines = ["Prose line that is long enough.", "0", "10", "20", "30", "Abstract", "mIoU", "x", "y", "z",
+             "The end of the text."]
+    out, removed = tc.remove_figure_text(lines, keep=lambda s: s == "Abstract")
+    assert out == ["Prose line that is long enough.", "Abstract", "The end of the text."]
+    assert removed == 8
+
+
+def test_reflow_joins_prose_and_keeps_short_lines() -> None:
+    lines = ["This is a full line of running prose that goes on", "and on to the end of the column width",
+             "and stops.", "A second paragraph starts here and it is long", "too."]
+    assert tc.reflow(lines).split("\n") == [
+        "This is a full line of running prose that goes on and on to the end of the column width and stops.",
+        "A second paragraph starts here and it is long too.",
+    ]
+
+
+def test_clean_pages_counts_what_it_removed() -> None:
+    pages = ["Header of the journal\nBody \ufb01rst page text here.\n" + STAMP + "\n1",
+             "Header of the journal\nBody second page text.\n2",
+             "Header of the journal\nBody third page text.\n3"]
+    result = tc.clean_pages(pages)
+    assert result.pages == [["Body first page text here."], ["Body second page text."], ["Body third page text."]]
+    assert result.removed == {"side_stamp": 1, "running_header_footer": 3, "page_number": 3}
