@@ -106,10 +106,13 @@ def _identity(entry: PaperEntry) -> str:
     """What makes two entries the same paper (arXiv id any version, key, or source text)."""
     if arxiv_id := entry_arxiv_id(entry):
         return f"arxiv:{arxiv_id}"
-    try:
-        return f"key:{entry_key(entry)}"
-    except (SourceError, ConfigError):
-        return f"source:{entry.source.strip()}"
+    if entry.key or entry.source.startswith(TITLE_PREFIX):
+        try:
+            return f"key:{entry_key(entry)}"
+        except ConfigError:
+            pass
+    # Not parse_source: for a local PDF it hashes the whole file, on every load of papers.yaml.
+    return f"source:{entry.source.strip()}"
 
 
 # --------------------------------------------------------------------------- load
@@ -420,13 +423,19 @@ def update_entry(path: Path, source_or_key: str, **changes: Any) -> PaperEntry:
         return updated
 
 
+def _folded_title(entry: PaperEntry) -> str:
+    title = entry.title or (entry.source[len(TITLE_PREFIX):] if entry.source.startswith(TITLE_PREFIX) else "")
+    return "".join(ch for ch in grounding.normalize(title) if ch.isalnum())
+
+
 def add_entry(path: Path, entry: PaperEntry) -> None:
-    """Append ``entry`` to ``path``; ConfigError naming the existing entry if it is already listed."""
+    """Append ``entry`` to ``path``; ConfigError naming the existing entry if it is already listed
+    (same arXiv id in any version, same key, or the same title, e.g. a ``title:`` entry of the paper)."""
     with locked():
         doc = load_papers(path)
-        ident = _identity(entry)
+        ident, title = _identity(entry), _folded_title(entry)
         for i, existing in enumerate(doc.data.papers):
-            if _identity(existing) == ident:
+            if _identity(existing) == ident or (title and _folded_title(existing) == title):
                 raise ConfigError(
                     f"{entry.source!r} is already in {path} as {existing.source!r} "
                     f"(line {line_of(doc.raw, ['papers', i])})",

@@ -71,6 +71,8 @@ def test_add_refuses_any_version_duplicate(sample: Path) -> None:
         papers.add_entry(sample, PaperEntry(source="https://arxiv.org/abs/2401.12345v2"))
     papers.add_entry(sample, PaperEntry(source="2402.00001", setting="semi"))
     assert papers.load_papers(sample).data.papers[-1].source == "2402.00001"
+    with pytest.raises(ConfigError, match=r"already in .*'title:Some Paper: With a Colon' \(line 18\)"):
+        papers.add_entry(sample, PaperEntry(source="2405.00009", title="Some paper — with a colon"))
 
 
 @pytest.mark.parametrize(("edit", "where"), [
