@@ -91,6 +91,7 @@ class Settings(_Section):
     summaries_dir: Path = Field(Path("summaries"), description="Where drafts and reviewed summaries live.")
     papers_file: Path = Field(Path("papers.yaml"), description="The reading backlog and list structure.")
     prompts_dir: Path = Field(description="Folder of the jinja2 prompt files.")
+    offline: bool = Field(False, description="Never look up optional metadata on the network (PIPELINE_OFFLINE=1).")
     arxiv: ArxivSettings = Field(default_factory=ArxivSettings)
     pdf: PdfSettings = Field(default_factory=PdfSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -117,7 +118,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     ``PIPELINE_MAX_REPAIRS``, ``PIPELINE_BUDGET_TOKENS``, ``PIPELINE_CACHE_DIR``,
     ``PIPELINE_SUMMARIES_DIR``, ``PIPELINE_PAPERS_FILE``, ``PIPELINE_PROMPTS_DIR``,
     ``PIPELINE_ARXIV_API_URL``, ``PIPELINE_ARXIV_DELAY``, ``PIPELINE_LOCAL_THREADS``,
-    ``PIPELINE_LOCAL_MODEL``.
+    ``PIPELINE_LOCAL_MODEL``, ``PIPELINE_OFFLINE``.
     """
     def get(*names: str) -> str | None:
         for name in names:
@@ -167,6 +168,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             summaries_dir=Path(get("PIPELINE_SUMMARIES_DIR") or "summaries"),
             papers_file=Path(get("PIPELINE_PAPERS_FILE") or "papers.yaml"),
             prompts_dir=Path(get("PIPELINE_PROMPTS_DIR") or PROJECT_ROOT / "prompts"),
+            offline=(get("PIPELINE_OFFLINE") or "0").lower() in ("1", "true", "yes"),
             arxiv=arxiv,
             pdf=pdf,
             llm=llm,

@@ -49,6 +49,11 @@ _REFUSAL_STARTS = ("i'm sorry", "i am sorry", "i can't", "i cannot", "sorry,", "
 T = TypeVar("T", bound=BaseModel)
 
 
+def _sleep(seconds: float) -> None:
+    """Back-off sleep of the transport retries (a seam tests replace to run without waiting)."""
+    time.sleep(seconds)
+
+
 @dataclass
 class Endpoint:
     """Where requests go and how the summarizer should use that backend."""
@@ -195,16 +200,17 @@ class LLM:
     """A chat client for one endpoint with structured output, retries and the repair loop."""
 
     def __init__(self, endpoint: Endpoint, settings: LLMSettings, *, memory: ModeMemory | None = None,
-                 sleep: Callable[[float], None] = time.sleep, client: openai.OpenAI | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None, client: openai.OpenAI | None = None) -> None:
         self.endpoint = endpoint
         self.settings = settings
         self.memory: ModeMemory = memory or DictMemory()
-        self._sleep = sleep
+        self._sleep = sleep or (lambda seconds: _sleep(seconds))
         self._client = client or openai.OpenAI(
             api_key=endpoint.api_key or "not-needed", base_url=endpoint.base_url,
             timeout=settings.timeout_seconds, max_retries=0, http_client=endpoint.http_client,
         )
         self.usage = Usage()
+        self.http_requests = 0  # every request sent, including rejected modes and retried ones
         self.mode: str | None = None
 
     @property
@@ -266,8 +272,12 @@ class LLM:
                 s.outcome.exception() if s.outcome else "?", s.attempt_number,
                 self.settings.max_attempts - 1),
         )
+        def create() -> Any:
+            self.http_requests += 1
+            return self._client.chat.completions.create(messages=messages, **kwargs)
+
         try:
-            completion = retrying(self._client.chat.completions.create, messages=messages, **kwargs)
+            completion = retrying(create)
         except openai.APIConnectionError as exc:
             what = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not connect"
             raise LLMTransportError(

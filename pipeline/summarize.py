@@ -94,12 +94,14 @@ def load_paper(source_text: str, settings: Settings) -> _Paper:
     source = parse_source(source_text)
     warnings: list[str] = []
     metadata: PaperMetadata | None = None
-    if source.arxiv_id:
+    if source.kind == "arxiv":
+        metadata = fetch_metadata(source, settings)
+    elif source.arxiv_id and not settings.offline:
+        # A PDF whose name holds an arXiv id: the record is a bonus, so one quick try, no retries.
+        quick = settings.model_copy(update={"arxiv": settings.arxiv.model_copy(update={"max_attempts": 1})})
         try:
-            metadata = fetch_metadata(source, settings)
+            metadata = fetch_metadata(source, quick)
         except NetworkError as exc:
-            if source.kind == "arxiv":
-                raise
             warnings.append(f"arXiv metadata unavailable ({exc}); bibliographic fields from the PDF only")
     pdf_path = fetch_pdf(source, settings, metadata)
     doc = extract_document(pdf_path, settings)
@@ -114,14 +116,8 @@ def _prompts(settings: Settings, endpoint: Endpoint, paper: _Paper,
              selection: TextSelection) -> tuple[Prompt, Prompt]:
     bilingual = not endpoint.translate
     system = render(settings.prompts_dir, "system.j2", bilingual=bilingual)
-    user = render(settings.prompts_dir, "user.j2", bilingual=bilingual, title=paper.metadata.title,
-                  abstract=paper.metadata.abstract, text=selection.text)
+    user = render(settings.prompts_dir, "user.j2", bilingual=bilingual, text=selection.text)
     return system, user
-
-
-def _given_text(paper: _Paper, selection: TextSelection) -> str:
-    """Exactly the paper text the model saw; evidence must quote it."""
-    return "\n".join([paper.metadata.title, paper.metadata.abstract, selection.text])
 
 
 def _cache_key(endpoint: Endpoint, prompts: dict[str, str], given: str) -> str:
@@ -203,13 +199,13 @@ def summarize(source: str, settings: Settings, *, force: bool = False,
     endpoint = llm.endpoint
     selection = select_text(paper.doc, endpoint.budget_tokens, title=paper.metadata.title,
                             abstract=paper.metadata.abstract)
-    given = _given_text(paper, selection)
+    given = selection.text
     system, user = _prompts(settings, endpoint, paper, selection)
     templates = {system.name: system.sha256, user.name: user.sha256}
     if endpoint.translate:
         templates.update({n: file_sha256(settings.prompts_dir, n) for n in TRANSLATE_PROMPTS})
     key = _cache_key(endpoint, templates, given)
-    requests_before = llm.usage.requests
+    requests_before = llm.http_requests
     cached = cache.get_json(CACHE_NAMESPACE, key)
     if cached:
         summary = PaperSummary.model_validate(cached["summary"])
@@ -251,7 +247,7 @@ def summarize(source: str, settings: Settings, *, force: bool = False,
     return SummarizeResult(
         key=record.key, path=write.path, outcome="cached" if cached and write.outcome == "unchanged"
         else write.outcome, message=write.message, record=record, backend=endpoint.backend, usage=usage,
-        requests_sent=llm.usage.requests - requests_before, cached=bool(cached),
+        requests_sent=llm.http_requests - requests_before, cached=bool(cached),
         preview=preview(record), warnings=record.warnings,
     )
 
@@ -326,7 +322,7 @@ def estimate(source: str, settings: Settings, *, endpoint: Endpoint | None = Non
     templates = {system.name: system.sha256, user.name: user.sha256}
     if endpoint.translate:
         templates.update({n: file_sha256(settings.prompts_dir, n) for n in TRANSLATE_PROMPTS})
-    cached = cache.get_json(CACHE_NAMESPACE, _cache_key(endpoint, templates, _given_text(paper, selection)))
+    cached = cache.get_json(CACHE_NAMESPACE, _cache_key(endpoint, templates, selection.text))
     return Estimate(key=paper.source.key, prompt_tokens=prompt_tokens, output_tokens=output,
                     cost_usd=round(cost, 6), cached=bool(cached))
 

@@ -41,6 +41,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PIPELINE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PIPELINE_ARXIV_DELAY", "0")
+    monkeypatch.setenv("PIPELINE_OFFLINE", "1")
 
 
 @pytest.fixture

@@ -1,0 +1,201 @@
+"""summarize end to end through the real openai client against loopback servers.
+
+The fake LLM server (pipeline.devserver) writes grounded replies from the prompt's own text and
+injects faults; a loopback arXiv API serves the real recorded record of the Bethe-lattice paper.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline import store
+from pipeline.biblio import parse_venue
+from pipeline.cli import main
+from pipeline.config import load_settings
+from pipeline.devserver import FakeServer
+from pipeline.errors import LLMRefusal, LLMTransportError, LLMTruncated, SummaryInvalid
+from pipeline.extract import extract_document
+from pipeline.grounding import normalize, quote_found
+from pipeline.models import FIELDS
+from pipeline.sources import parse_feed
+from pipeline.summarize import summarize
+from tests.conftest import ARXIV_API, PDFS
+
+BETHE = PDFS / "bethe_lattice_1111.2011v2.pdf"
+MIXMATCH = PDFS / "mixmatch_1905.02249.pdf"
+
+
+@pytest.fixture(scope="module")
+def extracted_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache holding the extracted text of the test PDFs, made once per module."""
+    folder = tmp_path_factory.mktemp("cache")
+    settings = load_settings({"PIPELINE_CACHE_DIR": str(folder)})
+    for pdf in (BETHE, MIXMATCH):
+        extract_document(pdf, settings)
+    return folder
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extracted_cache: Path) -> Path:
+    shutil.copytree(extracted_cache, tmp_path / "cache")
+    monkeypatch.setenv("PIPELINE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIPELINE_SUMMARIES_DIR", str(tmp_path / "summaries"))
+    monkeypatch.setenv("PIPELINE_OFFLINE", "1")
+    monkeypatch.setenv("PIPELINE_TIMEOUT", "1.5")
+    monkeypatch.setattr("pipeline.llm._sleep", lambda seconds: None)
+    return tmp_path
+
+
+@pytest.fixture
+def arxiv_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Loopback arXiv API answering with the real recorded record of 1111.2011v2."""
+    body = (ARXIV_API / "arxiv.py_2016_xml" / "id_list_1111.2011v2.xml").read_bytes()
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/atom+xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("PIPELINE_ARXIV_API_URL", f"http://127.0.0.1:{server.server_address[1]}/api/query")
+    monkeypatch.setenv("PIPELINE_OFFLINE", "0")
+    yield seen
+    server.shutdown()
+    server.server_close()
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_draft_from_json_object_only_server_is_grounded_and_bibliographic_fields_are_metadata(
+        workdir: Path, arxiv_api: list[str]) -> None:
+    with FakeServer(accept={"json_object"}) as server:
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        try:
+            settings = load_settings(os.environ)
+            result = summarize(str(BETHE), settings)
+        finally:
+            del os.environ["OPENAI_BASE_URL"]
+    assert arxiv_api, "the arXiv record was not looked up"
+    record = store.load_record(result.path)
+    assert result.outcome == "created" and record.status == "draft"
+    paper = record.paper
+    xml = (ARXIV_API / "arxiv.py_2016_xml" / "id_list_1111.2011v2.xml").read_text(encoding="utf-8")
+    meta = parse_feed(xml)[0]
+    assert paper.arxiv_id == meta.arxiv_id == "1111.2011" and paper.version == meta.version == 2
+    assert paper.title == meta.title and paper.authors == meta.authors and len(paper.authors) >= 2
+    assert (paper.first_author, paper.last_author) == (meta.authors[0], meta.authors[-1])
+    assert meta.published and paper.date == f"{meta.published:%Y-%m}"
+    assert paper.venue == parse_venue(meta.journal_ref, meta.comment, meta.published.year)
+    text = normalize(f"Title: {meta.title}\n{extract_document(BETHE, settings).text}")
+    assert record.summary.en is not None
+    for name in FIELDS:
+        for bullet in getattr(record.summary.en, name):
+            assert quote_found(bullet.evidence, text), bullet.evidence
+    assert record.provenance.grounding_score == 1.0
+    assert record.provenance.output_mode == "json_object"
+    assert record.provenance.prompts and record.provenance.source_sha256
+
+
+def test_second_identical_run_sends_zero_requests(workdir: Path) -> None:
+    with FakeServer() as server:
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        try:
+            settings = load_settings(os.environ)
+            first = summarize(str(MIXMATCH), settings)
+            sent = len(server.requests)
+            second = summarize(str(MIXMATCH), settings)
+        finally:
+            del os.environ["OPENAI_BASE_URL"]
+    assert first.requests_sent == sent >= 1
+    assert second.cached and second.requests_sent == 0 and len(server.requests) == sent
+    assert second.outcome == "cached"
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "503", "hang", "disconnect", "malformed", "truncated",
+                                   "refusal", "refusal-text", "zh-in-en", "bad-evidence"])
+def test_transient_fault_still_yields_a_valid_draft(workdir: Path, fault: str) -> None:
+    with FakeServer(faults=[fault], retry_after="0", hang_seconds=2.5) as server:
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        try:
+            settings = load_settings(os.environ)
+            result = summarize(str(MIXMATCH), settings)
+        finally:
+            del os.environ["OPENAI_BASE_URL"]
+    record = store.load_record(result.path)
+    assert record.status == "draft" and record.provenance.grounding_score == 1.0
+    assert len(server.requests) == 2
+    expect_reask = fault in ("malformed", "truncated", "refusal", "refusal-text", "zh-in-en", "bad-evidence")
+    assert record.provenance.repairs == (1 if expect_reask else 0)
+
+
+@pytest.mark.parametrize("fault,error", [("500*", LLMTransportError), ("truncated*", LLMTruncated),
+                                         ("refusal*", LLMRefusal), ("zh-in-en*", SummaryInvalid),
+                                         ("bad-evidence*", SummaryInvalid), ("malformed*", SummaryInvalid)])
+def test_permanent_fault_writes_a_failure_record_and_no_draft(
+        workdir: Path, fault: str, error: type[Exception]) -> None:
+    summaries = workdir / "summaries"
+    with FakeServer(faults={"": [fault]}, retry_after="0") as server:
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        os.environ["PIPELINE_MAX_REPAIRS"] = "1"
+        try:
+            with pytest.raises(error):
+                summarize(str(MIXMATCH), load_settings(os.environ))
+        finally:
+            del os.environ["OPENAI_BASE_URL"], os.environ["PIPELINE_MAX_REPAIRS"]
+    assert _files(summaries) == ["_failed/1905.02249.yaml"]
+    failure = (summaries / "_failed" / "1905.02249.yaml").read_text(encoding="utf-8")
+    assert "error:" in failure and "Summary generation failed" not in failure
+
+
+def test_cli_failure_is_one_line_and_exit_1(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeServer(faults={"": ["bad-evidence*"]}) as server:
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        try:
+            code = main(["summarize", str(MIXMATCH)])
+        finally:
+            del os.environ["OPENAI_BASE_URL"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("error: ") and "failure record" in err[0]
+    assert "Traceback" not in err[0]
+
+
+def test_no_backend_is_one_clear_line(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.local.is_available", lambda settings: False)
+    code = main(["summarize", str(MIXMATCH)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err
+    assert "OPENAI_API_KEY" in err and "make demo" in err
+
+
+def test_cli_preview_and_stats(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeServer() as server:
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        try:
+            code = main(["summarize", str(MIXMATCH)])
+        finally:
+            del os.environ["OPENAI_BASE_URL"]
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "文章考虑的问题" in out and "Overall framework" in out
+    assert "created:" in err and "backend: remote" in err
