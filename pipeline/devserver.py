@@ -47,6 +47,7 @@ _HYPHEN_BREAK = re.compile(r"(\w)-\s*\n\s*(\w)")
 _INSTRUCTION = re.compile(r"\b(?:json|schema|bullets?|evidence|verbatim|you|your|answer|respond|"
                           r"summar\w*|translat\w*|chinese|english)\b")  # applied to lower-cased text
 _ACRONYM = re.compile(r"\b[A-Z][A-Za-z]*[A-Z][A-Za-z]*\b")
+_LABEL = re.compile(r"^[A-Z][\w()-]*(?: [\w()-]+){0,2}:\s")  # "Title: ..." is prompt layout, not paper
 _BAD_CHARS = frozenset("{}<>")
 _DIGIT = re.compile(r"[0-9]")
 _WORD = re.compile(r"\b[A-Za-z]{6,}\b")
@@ -176,7 +177,7 @@ def quotes(paper: str, avoid: str = "", enough: int = 24) -> list[str]:
                     or not _BAD_CHARS.isdisjoint(sentence) or _INSTRUCTION.search(low)
                     or (not sentence.isascii() and grounding.cjk_count(sentence))
                     or any(w in low for w in ("todo", "placeholder", "lorem", "to be", "generation failed"))
-                    or sentence in avoid):
+                    or _LABEL.match(sentence) or sentence in avoid):
                 continue
             seen.add(low)
             (numbered if _DIGIT.search(sentence) else plain).append(sentence)
@@ -261,10 +262,11 @@ def _classify(paper: str) -> Json:
 def build_summary(body: Json, fault: str | None = None) -> Json:
     """The valid reply object for ``body``; ``zh-in-en`` and ``bad-evidence`` break it on purpose."""
     kind = detect_kind(body)
-    system = "\n".join(_content(m) for m in body.get("messages", [])
-                       if isinstance(m, dict) and m.get("role") == "system")
+    # Quoting the prompt's own text, or repeating a reply the client already rejected, could never pass.
+    avoid = "\n".join(_content(m) for m in body.get("messages", [])
+                      if isinstance(m, dict) and m.get("role") in ("system", "assistant"))
     paper = _paper(body)
-    en = _english_in_prompt(body) if kind == "chinese" else english(paper, system)
+    en = _english_in_prompt(body) if kind == "chinese" else english(paper, avoid)
     reply: Json = {} if kind == "chinese" else {"en": en}
     if kind != "english":
         reply["zh"] = chinese(en)

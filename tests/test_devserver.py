@@ -111,7 +111,9 @@ def test_repair_reask_gets_a_valid_reply() -> None:
         with pytest.raises(ValidationError, match="Chinese characters"):
             LLMSummary.model_validate_json(bad, context={"source_text": PAPER})
         repaired = _ask(client, extra=[{"role": "assistant", "content": bad}, {"role": "user", "content": errors}])
-    LLMSummary.model_validate_json(_content(repaired), context={"source_text": PAPER})
+    summary = LLMSummary.model_validate_json(_content(repaired), context={"source_text": PAPER})
+    quoted = {b["evidence"] for f in FIELDS for b in json.loads(bad)["en"][f]}
+    assert quoted.isdisjoint(b.evidence for f in FIELDS for b in getattr(summary.en, f))  # a fresh answer
 
 
 def test_only_json_object_rejects_other_modes_like_llama_cpp() -> None:
