@@ -272,9 +272,10 @@ class LLM:
                 s.outcome.exception() if s.outcome else "?", s.attempt_number,
                 self.settings.max_attempts - 1),
         )
+
         def create() -> Any:
             self.http_requests += 1
-            return self._client.chat.completions.create(messages=messages, **kwargs)
+            return self._client.chat.completions.create(messages=messages, **kwargs)  # type: ignore[arg-type]
 
         try:
             completion = retrying(create)

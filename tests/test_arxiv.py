@@ -20,7 +20,7 @@ from pipeline.errors import MetadataError, NetworkError, PaperNotFound, PaperWit
 from pipeline.sources import Source, fetch_metadata, parse_feed, parse_source
 from pipeline.sources.arxiv import is_withdrawn
 from pipeline.sources.http import RateLimiter, parse_retry_after
-from tests.conftest import ARXIV_API
+from conftest import ARXIV_API
 
 RECORDED = ARXIV_API / "arxiv.py_2026"
 OLD_XML = ARXIV_API / "arxiv.py_2016_xml"

@@ -18,7 +18,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.errors import NetworkError, PdfError, SourceError
 from pipeline.models import PaperMetadata
 from pipeline.sources import fetch_pdf, parse_source, pdf_url
-from tests.conftest import PDFS
+from conftest import PDFS
 
 PDF = PDFS / "mixmatch_1905.02249.pdf"
 

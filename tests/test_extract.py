@@ -22,8 +22,8 @@ from pipeline import cli, extract, pdf
 from pipeline.config import load_settings
 from pipeline.errors import PdfError
 from pipeline.models import ExtractedDocument, TextSelection
-from tests.conftest import PDFS, ROOT
-from tests.pdf_factory import BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
+from conftest import PDFS, ROOT
+from pdf_factory import BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
 
 NAMES = sorted(p.name for p in PDFS.glob("*.pdf"))
 TITLES = {

@@ -12,7 +12,7 @@ from pipeline.importer import import_list
 from pipeline.mdlist import TableRow, parse_list
 from pipeline.models import ImportedChineseSummary
 from pipeline.render import render_list
-from tests.conftest import EXAMPLE_LIST
+from conftest import EXAMPLE_LIST
 
 SLID_LINES = [23, 25, 26, 27, 28]
 

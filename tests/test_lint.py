@@ -10,8 +10,8 @@ from pipeline import cli, papers, store
 from pipeline.importer import import_list
 from pipeline.lint import lint_list
 from pipeline.render import render_list
-from tests.conftest import EXAMPLE_LIST
-from tests.test_render import PAPERS, record
+from conftest import EXAMPLE_LIST
+from test_render import PAPERS, record
 
 
 def test_example_beta_fft_carries_the_previous_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

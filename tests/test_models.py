@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from pipeline import grounding
 from pipeline.models import ChinesePass, LLMSummary, grounding_score
-from tests.test_llm import PAPER, english_pass
+from test_llm import PAPER, english_pass
 
 ZH = {"problems": ["教师模型生成的 pseudo label 在器官边界附近不可靠。"],
       "motivation": ["两个视图之间的一致性可以指示哪些体素值得信任。"],

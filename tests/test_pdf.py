@@ -12,8 +12,8 @@ from fpdf.enums import EncryptionMethod
 
 from pipeline import pdf
 from pipeline.errors import PdfError
-from tests.conftest import PDFS
-from tests.pdf_factory import BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
+from conftest import PDFS
+from pdf_factory import BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
 
 LIMITS = {"max_bytes": 50 * 1024 * 1024, "max_pages": 300}
 

@@ -26,7 +26,7 @@ from pipeline.grounding import normalize, quote_found
 from pipeline.models import FIELDS
 from pipeline.sources import parse_feed
 from pipeline.summarize import summarize
-from tests.conftest import ARXIV_API, PDFS
+from conftest import ARXIV_API, PDFS
 
 BETHE = PDFS / "bethe_lattice_1111.2011v2.pdf"
 MIXMATCH = PDFS / "mixmatch_1905.02249.pdf"
