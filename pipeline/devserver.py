@@ -55,7 +55,7 @@ _REQUIRED = re.compile(r'"required"\s*:\s*\[([^\]]*)\]')
 _EN_LEAD = {"problems": "The paper addresses the issue described as follows:",
             "motivation": "The key motivation of the approach is stated as follows:",
             "framework": "The overall framework is described by the authors as follows:"}
-_ZH_TEMPLATES = {
+_ZH_TEMPLATES = {  # six per field: up to six parallel bullets, none repeated
     "problems": ["本文关注与{t}相关的核心问题，指出现有方法在这一方面仍有明显不足。",
                  "本文还讨论了{t}在实际场景中面临的困难和局限。",
                  "作者指出以往围绕{t}的工作难以兼顾效果与效率。",
@@ -351,6 +351,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
                 raise ValueError("'messages' must be a list")
+            if body.get("stream"):
+                raise ValueError("streaming is not supported by this fake server")
         except ValueError as exc:
             self.send_json(400, _error(f"invalid request body: {exc}", "invalid_request_error"))
             return

@@ -53,15 +53,16 @@ def _client(server: FakeServer, **options: Any) -> openai.OpenAI:
 
 
 def _ask(client: openai.OpenAI, mode: str = "json_schema", model: type[BaseModel] = LLMSummary,
-         user: str = PAPER, extra: list[dict[str, str]] | None = None) -> Any:
+         user: str = PAPER, extra: list[dict[str, str]] | None = None, schema_in_format: bool = False) -> Any:
+    """One request the way pipeline/llm.py builds it; json_object carries its schema in the system prompt."""
     schema = model.model_json_schema()
-    system = SYSTEM if mode == "json_schema" else f"{SYSTEM}\n{json.dumps(schema)}"
+    system = SYSTEM if mode == "json_schema" or schema_in_format else f"{SYSTEM}\n{json.dumps(schema)}"
     kwargs: dict[str, Any] = {}
     if mode == "json_schema":
         kwargs["response_format"] = {"type": "json_schema",
                                      "json_schema": {"name": model.__name__, "strict": True, "schema": schema}}
     elif mode == "json_object":
-        kwargs["response_format"] = {"type": "json_object"}
+        kwargs["response_format"] = {"type": "json_object", **({"schema": schema} if schema_in_format else {})}
     else:
         kwargs["tools"] = [{"type": "function", "function": {"name": model.__name__, "parameters": schema}}]
         kwargs["tool_choice"] = {"type": "function", "function": {"name": model.__name__}}
@@ -97,7 +98,7 @@ def test_translate_mode_english_then_parallel_chinese() -> None:
         user = f"Paper: x\n\nEnglish bullets to translate:\n{json.dumps(plain, indent=1)}\n\nAnswer with " \
                '{"zh": {"problems": [...], "motivation": [...], "framework": [...]}}.'
         chinese = ChinesePass.model_validate_json(
-            _content(_ask(client, "json_object", ChinesePass, user)),
+            _content(_ask(client, "json_object", ChinesePass, user, schema_in_format=True)),
             context={"expected_counts": {f: len(plain[f]) for f in FIELDS}})
     check_parallel(english.en, chinese.zh)
 
@@ -226,6 +227,12 @@ def test_models_endpoint_loopback_only_and_closed_on_exit() -> None:
         assert server.base_url.startswith("http://127.0.0.1:") and server.base_url.endswith("/v1")
     with pytest.raises(openai.APIConnectionError):
         _ask(client)
+
+
+def test_streaming_is_refused_with_400() -> None:
+    with FakeServer() as server, pytest.raises(openai.BadRequestError, match="streaming"):
+        _client(server).chat.completions.create(model="fake", messages=[{"role": "user", "content": PAPER}],
+                                                stream=True)
 
 
 def test_unknown_fault_or_mode_is_refused() -> None:
