@@ -304,7 +304,7 @@ list:                        what `render` builds
   title, subtitle, description   heading, sub-heading and introduction (Markdown)
   sections:                  learning settings, in order; one table and one block of summaries each
     - id                     stable id (a-z, 0-9, -) that papers use as `setting`
-      name_zh, name_en       names shown with --lang zh / en (both: English, then Chinese)
+      name_zh, name_en       names shown with --lang zh / en (both: "name_zh / name_en")
       emoji                  optional, shown before the name
       topics:                sub-topics of the setting, in order: - id, name_zh, name_en
 papers:                      one entry per paper

@@ -135,8 +135,10 @@ def _duplicates(items: list[_Item], findings: list[Finding]) -> None:
         for b, second in titled[i + 1:]:
             if first.arxiv_id and first.arxiv_id == second.arxiv_id:
                 continue
+            if not a or not b or 2 * min(len(a), len(b)) / (len(a) + len(b)) < TITLE_SIMILARITY:
+                continue  # lengths alone rule it out; saves building a matcher per pair
             matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-            if matcher.real_quick_ratio() < TITLE_SIMILARITY or matcher.quick_ratio() < TITLE_SIMILARITY:
+            if matcher.quick_ratio() < TITLE_SIMILARITY:
                 continue
             score = matcher.ratio()
             if score >= TITLE_SIMILARITY:
@@ -199,7 +201,7 @@ def _copies(items: list[_Item], findings: list[Finding]) -> None:
             "copied-summary",
             f"{later.title[:60]!r} ({later.key}) carries the summary text of {earlier.title[:60]!r} "
             f"({earlier.key}): {len(found)} of its {counts.get(later.key, 0)} bullets are near-identical",
-            [_record_place(later), _record_place(earlier), *places]))
+            [_record_place(later, ("summary",)), _record_place(earlier, ("summary",)), *places]))
 
 
 def _missing(items: list[_Item], findings: list[Finding]) -> None:
