@@ -14,13 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
+from conftest import ARXIV_API
 
 from pipeline.config import Settings, load_settings
 from pipeline.errors import MetadataError, NetworkError, PaperNotFound, PaperWithdrawn
 from pipeline.sources import Source, fetch_metadata, parse_feed, parse_source
 from pipeline.sources.arxiv import is_withdrawn
 from pipeline.sources.http import RateLimiter, parse_retry_after
-from conftest import ARXIV_API
 
 RECORDED = ARXIV_API / "arxiv.py_2026"
 OLD_XML = ARXIV_API / "arxiv.py_2016_xml"

@@ -12,13 +12,13 @@ from typing import ClassVar
 
 import httpx2
 import pytest
+from conftest import PDFS
 
 from pipeline.cache import Cache, sha256_file
 from pipeline.config import Settings, load_settings
 from pipeline.errors import NetworkError, PdfError, SourceError
 from pipeline.models import PaperMetadata
 from pipeline.sources import fetch_pdf, parse_source, pdf_url
-from conftest import PDFS
 
 PDF = PDFS / "mixmatch_1905.02249.pdf"
 
@@ -275,3 +275,24 @@ def test_truncated_cached_file_is_downloaded_again(settings: Settings, loopback:
     path.write_bytes(pdf_bytes[:100])  # e.g. damaged by hand
     again = fetch_pdf(parse_source(f"{base}/ok/paper.pdf"), settings)
     assert again.read_bytes() == pdf_bytes and len(hits) == 2
+
+
+def test_too_many_redirects_is_one_error(settings: Settings) -> None:
+    server = Recorder(httpx2.Response(302, headers={"Location": "https://x.example/a.pdf"}))
+    with pytest.raises(NetworkError, match="TooManyRedirects"):
+        fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client())
+
+
+def test_disk_error_while_downloading_is_one_error(settings: Settings, pdf_bytes: bytes,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.errors import ConfigError
+
+    def full(self: Path, mode: str = "r", *args: object, **kwargs: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    server = Recorder(httpx2.Response(200, content=pdf_bytes))
+    monkeypatch.setattr(Path, "open", full)
+    with pytest.raises(ConfigError, match="No space left on device"):
+        fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client())
+    monkeypatch.undo()
+    assert [p for p in _cache_files(settings) if p.suffix == ".pdf"] == []

@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import PDFS
 
 from pipeline.errors import SourceError
 from pipeline.sources import Source, parse_source
 from pipeline.sources.ids import arxiv_id_in_path, slug
-from conftest import PDFS
 
 GOOD_ARXIV = [
     # (input, arxiv_id, version, key)

@@ -19,7 +19,7 @@ import httpx2
 
 from pipeline.cache import Cache
 from pipeline.config import Settings
-from pipeline.errors import PdfError, SourceError
+from pipeline.errors import ConfigError, PdfError, SourceError
 from pipeline.models import PaperMetadata
 from pipeline.sources.http import (
     RateLimiter,
@@ -73,7 +73,11 @@ def fetch_pdf(source: Source, settings: Settings, metadata: PaperMetadata | None
             polite_wait(url, settings, limiter)
             return _download(http, url, tmp, settings)
 
-        digest, size = call_with_retries(attempt, url=url, settings=settings, sleep=sleep)
+        try:
+            digest, size = call_with_retries(attempt, url=url, settings=settings, sleep=sleep)
+        except OSError as exc:  # writing the temporary file: disk full, permissions
+            raise ConfigError(f"cannot write the download of {url} to {tmp.parent}: {exc.strerror or exc}",
+                              hint="free disk space or set PIPELINE_CACHE_DIR to a writable folder") from exc
         path = cache.put_file_from(tmp, PDF_NAMESPACE, digest, ".pdf")
     cache.put_json(INDEX_NAMESPACE, url, {"url": url, "sha256": digest, "bytes": size})
     log.info("downloaded %s (%d bytes) to %s", url, size, path)

@@ -145,7 +145,7 @@ def call_with_retries(attempt: Callable[[], T], *, url: str, settings: Settings,
     except _TRANSIENT as exc:
         raise NetworkError(f"cannot reach {url} after {attempts} attempts: {type(exc).__name__}: {exc}",
                            hint="check the network connection and try again") from exc
-    except httpx2.TransportError as exc:
+    except httpx2.RequestError as exc:  # e.g. unsupported scheme, too many redirects, broken gzip
         raise NetworkError(f"request to {url} failed: {type(exc).__name__}: {exc}",
                            hint="check the URL and the network settings", retryable=False) from exc
 
