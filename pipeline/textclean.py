@@ -43,6 +43,14 @@ _FOOTER_PATTERNS = (
     re.compile(r"^This (CVPR|ICCV|WACV|ECCV|\w+) (\w+ )?paper is the Open Access version\b", re.IGNORECASE),
     re.compile(r"^Except for this watermark, it is identical to the (accepted|final) version\b", re.IGNORECASE),
 )
+# First-page venue notes and copyright lines: not the paper's text, and they split words across pages.
+_VENUE_PATTERNS = (
+    re.compile(r"^\d+(st|nd|rd|th) Conference on Neural Information Processing Systems\b.*\d{4}\)", re.IGNORECASE),
+    re.compile(r"^\d{4} IEEE (International |Winter )?Conference on [A-Z][\w ,]+$"),
+    re.compile(r"^[\dX]{4}-[\dX]{4}/\d{2} \$\d+\.\d{2} © \d{4} IEEE$"),
+    re.compile(r"^DOI:? 10\.\d{4,9}/\S+$"),
+    re.compile(r"^Preprint\. (Under review|Work in progress)\.?$", re.IGNORECASE),
+)
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
 
@@ -174,6 +182,13 @@ def remove_footers(lines: list[str]) -> tuple[list[str], int]:
     return kept, len(lines) - len(kept)
 
 
+def remove_venue_notes(lines: list[str]) -> tuple[list[str], int]:
+    """Drop conference notes and copyright lines ('36th Conference on Neural Information Processing
+    Systems (NeurIPS 2022).', '1063-6919/17 $31.00 © 2017 IEEE', 'DOI 10.1109/...')."""
+    kept = [line for line in lines if not any(p.match(line) for p in _VENUE_PATTERNS)]
+    return kept, len(lines) - len(kept)
+
+
 def remove_page_numbers(lines: list[str], *, edge: int = 2) -> tuple[list[str], int]:
     """Drop bare page numbers ('7', 'Page 7', '7 / 12') among the first or last ``edge`` lines."""
     n = len(lines)
@@ -289,6 +304,8 @@ def clean_pages(raw_pages: list[str], *, keep: Callable[[str], bool] | None = No
         result.count("side_stamp", n)
         lines, n = remove_footers(lines)
         result.count("licence_footer", n)
+        lines, n = remove_venue_notes(lines)
+        result.count("venue_note", n)
         pages.append(lines)
     pages, n = remove_repeated_edges(pages)
     result.count("running_header_footer", n)

@@ -139,3 +139,19 @@ def test_clean_pages_counts_what_it_removed() -> None:
     result = tc.clean_pages(pages)
     assert result.pages == [["Body first page text here."], ["Body second page text."], ["Body third page text."]]
     assert result.removed == {"side_stamp": 1, "running_header_footer": 3, "page_number": 3}
+
+
+@pytest.mark.parametrize("line", [
+    "36th Conference on Neural Information Processing Systems (NeurIPS 2022).",
+    "33rd Conference on Neural Information Processing Systems (NeurIPS 2019), Vancouver, Canada.",
+    "2017 IEEE Conference on Computer Vision and Pattern Recognition", "1063-6919/17 $31.00 © 2017 IEEE",
+    "DOI 10.1109/CVPR.2017.549",
+])
+def test_venue_notes_removed(line: str) -> None:
+    assert tc.remove_venue_notes(["Body text.", line]) == (["Body text."], 1)
+
+
+def test_venue_note_patterns_leave_prose() -> None:
+    lines = ["We follow the 2017 IEEE Conference on Computer Vision and Pattern Recognition protocol.",
+             "The DOI 10.1109/CVPR.2017.549 of the paper is given in the text for reference."]
+    assert tc.remove_venue_notes(lines) == (lines, 0)
