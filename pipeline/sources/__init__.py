@@ -55,11 +55,12 @@ class FetchResult:
         """Plain JSON-compatible data, in a stable, readable order, for printing."""
         data: dict[str, Any] = {"key": self.source.key, "source": self.source.kind}
         if self.metadata is not None:
-            meta = self.metadata.model_dump(mode="json")
-            meta.pop("key", None)
-            meta["first_author"] = self.metadata.first_author
-            meta["last_author"] = self.metadata.last_author
-            data.update(meta)
+            for name, value in self.metadata.model_dump(mode="json").items():
+                if name != "key":
+                    data[name] = value
+                if name == "authors":
+                    data["first_author"] = self.metadata.first_author
+                    data["last_author"] = self.metadata.last_author
         else:
             if self.source.arxiv_id:
                 data["arxiv_id"] = self.source.arxiv_id
