@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLE_LIST
 
 from pipeline import cli, papers, store
 from pipeline.errors import ImportListError
@@ -12,7 +13,6 @@ from pipeline.importer import import_list
 from pipeline.mdlist import TableRow, parse_list
 from pipeline.models import ImportedChineseSummary
 from pipeline.render import render_list
-from conftest import EXAMPLE_LIST
 
 SLID_LINES = [23, 25, 26, 27, 28]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLE_LIST
+from test_render import PAPERS, record
 
 from pipeline import cli, papers, store
 from pipeline.importer import import_list
 from pipeline.lint import lint_list
 from pipeline.render import render_list
-from conftest import EXAMPLE_LIST
-from test_render import PAPERS, record
 
 
 def test_example_beta_fft_carries_the_previous_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
