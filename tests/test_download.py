@@ -296,3 +296,20 @@ def test_disk_error_while_downloading_is_one_error(settings: Settings, pdf_bytes
         fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client())
     monkeypatch.undo()
     assert [p for p in _cache_files(settings) if p.suffix == ".pdf"] == []
+
+
+def test_cli_fetch_pdf_url_downloads_only_with_pdf_flag(loopback: tuple[str, list[str]], pdf_bytes: bytes,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from pipeline.cli import main
+
+    base, hits = loopback
+    url = f"{base}/ok/paper.pdf"
+    assert main(["fetch", "--json", url]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["url"] == url and "pdf_path" not in data and hits == []
+    assert main(["fetch", "--json", "--pdf", url]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert Path(data["pdf_path"]).read_bytes() == pdf_bytes and "comes from the PDF" in data["note"]
+    assert hits == ["/ok/paper.pdf"]
