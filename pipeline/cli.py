@@ -84,13 +84,14 @@ def _register_fetch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("source", help="2506.01234[v2], hep-th/9901001, an arxiv.org URL, a PDF path or URL")
     p.add_argument("--json", action="store_true", help="print JSON instead of YAML")
     p.add_argument("--pdf", action="store_true", help="also download the PDF into the cache and print its path")
+    p.add_argument("--refresh", action="store_true", help="ask arXiv again instead of using cached metadata")
     p.set_defaults(func=_cmd_fetch)
 
 
 def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.sources import fetch
 
-    result = fetch(args.source, settings, pdf=args.pdf)
+    result = fetch(args.source, settings, pdf=args.pdf, refresh=args.refresh)
     data = result.to_dict()
     if args.json:
         import json
@@ -322,11 +323,12 @@ def _cmd_review_list(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps([row.to_json() for row in result.rows], ensure_ascii=False, indent=2))
     elif sys.stdout.isatty():
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table("key", "title", "status", "age", "backend", "grounding", "warnings")
         for r in result.rows:
-            table.add_row(r.key + ("*" if r.edited else ""), r.title, r.status, r.age,
+            table.add_row(r.key + ("*" if r.edited else ""), escape(r.title), r.status, r.age,
                           f"[yellow]{r.backend}[/]" if r.backend == "local" else r.backend,
                           "-" if r.grounding_score is None else f"{r.grounding_score:.2f}", str(r.warnings))
         Console().print(table)

@@ -245,3 +245,9 @@ def test_failure_record_is_separate_and_removed_by_a_later_success(tmp_path: Pat
     assert not store.record_path(tmp_path, KEY).exists()
     store.write_draft(tmp_path, handwritten_record())
     assert not failed.exists()
+
+
+def test_filling_an_empty_list_writes_block_style(tmp_path: Path) -> None:
+    store.write_draft(tmp_path, handwritten_record())
+    path = store.write_draft(tmp_path, handwritten_record(warnings=["one", "two"])).path
+    assert "warnings:\n  - one\n  - two\n" in path.read_text(encoding="utf-8")
