@@ -6,9 +6,13 @@ request asks for): English bullets quote sentences of the paper text in the firs
 so grounding passes; Chinese bullets are templated sentences around a term from the matching English
 bullet. Faults (HTTP errors, hangs, broken or ungrounded JSON, refusals) are injected per request.
 
-The paper text is the first user message, or the part inside ``<paper>...</paper>`` when present.
+The paper text is the first user message, or the part inside ``<paper>...</paper>`` when present;
+sentences that also occur in the system prompt or in an earlier assistant reply are never quoted, so a
+re-ask after a rejected reply gets fresh evidence. The contract (single pass, English pass, Chinese pass)
+is read from the json_schema / tool / ``response_format.schema``, else from a schema pasted in the prompt.
 Requests in a structured-output mode missing from ``accept`` get HTTP 400 (as llama.cpp's server does
-for ``json_schema``) and consume no fault.
+for ``json_schema``) and consume no fault. ``zh-in-en`` and ``bad-evidence`` only change replies that
+carry English bullets; a Chinese pass is answered normally.
 """
 
 from __future__ import annotations
@@ -519,8 +523,8 @@ def serve(port: int = 8089, latency: float = 0.0, only_json_object: bool = False
     server = FakeServer(latency, accept=accept, port=port)
     try:
         server.start()
-    except OSError as exc:
-        raise ConfigError(f"dev-server cannot listen on {HOST}:{port}: {exc.strerror or exc}",
+    except (OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
+        raise ConfigError(f"dev-server cannot listen on {HOST}:{port}: {getattr(exc, 'strerror', None) or exc}",
                           hint="pick another --port, or --port 0 for a free one") from exc
     with server:
         if on_ready is not None:
