@@ -155,6 +155,17 @@ def test_second_call_comes_from_the_cache(settings: Settings) -> None:
     assert len(server.requests) == 1
 
 
+def test_refresh_asks_again_and_replaces_the_entry(settings: Settings) -> None:
+    _, body = _recording("1605.08386")
+    server = Recorder([httpx2.Response(200, text=body),
+                       httpx2.Response(200, text=body.replace("1605.08386v1", "1605.08386v2"))])
+    assert fetch_metadata(parse_source("1605.08386"), settings, client=server.client()).version == 1
+    fresh = fetch_metadata(parse_source("1605.08386"), settings, client=server.client(), refresh=True)
+    assert fresh.version == 2 and fresh.pdf_url == "https://arxiv.org/pdf/1605.08386v2"
+    assert fetch_metadata(parse_source("1605.08386"), settings, client=server.client()).version == 2
+    assert len(server.requests) == 2
+
+
 def test_corrupt_cache_entry_is_fetched_again(settings: Settings) -> None:
     from pipeline.cache import Cache
 

@@ -76,9 +76,11 @@ class FetchResult:
         return data
 
 
-def fetch(text: str, settings: Settings, *, pdf: bool = False,
+def fetch(text: str, settings: Settings, *, pdf: bool = False, refresh: bool = False,
           client: httpx2.Client | None = None) -> FetchResult:
     """Parse ``text``; for arXiv sources fetch the metadata; with ``pdf`` also get the PDF on disk.
+
+    ``refresh`` bypasses the cached metadata (e.g. to see a new version of an unversioned id).
 
     Local PDFs and PDF URLs have no metadata service: their metadata comes from the PDF itself.
     """
@@ -86,6 +88,6 @@ def fetch(text: str, settings: Settings, *, pdf: bool = False,
     if source.kind != "arxiv":
         path = fetch_pdf(source, settings, client=client) if pdf or source.kind == "pdf" else None
         return FetchResult(source=source, pdf_path=path, note=PDF_METADATA_NOTE)
-    metadata = fetch_metadata(source, settings, client=client)
+    metadata = fetch_metadata(source, settings, client=client, refresh=refresh)
     path = fetch_pdf(source, settings, metadata, client=client) if pdf else None
     return FetchResult(source=source, metadata=metadata, pdf_path=path)

@@ -46,8 +46,12 @@ _WITHDRAWN = re.compile(
 
 
 def fetch_metadata(source: Source, settings: Settings, *, client: httpx2.Client | None = None,
-                   sleep: Sleep = time.sleep, limiter: RateLimiter | None = None) -> PaperMetadata:
+                   sleep: Sleep = time.sleep, limiter: RateLimiter | None = None,
+                   refresh: bool = False) -> PaperMetadata:
     """The arXiv metadata of ``source`` (which must carry an arXiv id), from the cache or the API.
+
+    Entries never expire on their own (an unversioned id keeps the version first seen);
+    ``refresh`` asks the API again and replaces the cached entry.
 
     Raises `PaperNotFound` ("no arXiv paper <id>"), `PaperWithdrawn`, `MetadataError` (the API's
     error message, e.g. for a malformed id) or `NetworkError` after the transport retries.
@@ -57,7 +61,7 @@ def fetch_metadata(source: Source, settings: Settings, *, client: httpx2.Client 
         raise MetadataError(f"{source.raw!r} has no arXiv id, so arXiv has no metadata for it",
                             hint="its metadata comes from the PDF itself")
     cache = Cache.from_settings(settings)
-    cached = cache.get_json(NAMESPACE, wanted)
+    cached = None if refresh else cache.get_json(NAMESPACE, wanted)
     metadata = _from_cache(cached, wanted) if cached is not None else None
     if metadata is None:
         metadata = _request(wanted, source, settings, client=client, sleep=sleep, limiter=limiter)
