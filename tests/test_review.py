@@ -189,3 +189,49 @@ def test_cli_review_commands(summaries: Path, monkeypatch: pytest.MonkeyPatch,
     assert "tighten bullet 2" in capsys.readouterr().out
     assert main(["review", "diff", KEY]) == 0
     assert "no differences" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- end to end through summarize
+
+
+def test_done_when_resummarize_keeps_the_edit_and_offers_the_new_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 5, Done when, through the real `summarize` (loopback fake LLM, shared PDF, offline)."""
+    from conftest import PDFS
+
+    from pipeline.devserver import FakeServer
+
+    folder = tmp_path / "summaries"
+    monkeypatch.setenv("PIPELINE_SUMMARIES_DIR", str(folder))
+    monkeypatch.setenv("PIPELINE_OFFLINE", "1")
+    pdf = PDFS / "mixmatch_1905.02249.pdf"
+    with FakeServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        assert main(["summarize", str(pdf)]) == 0
+        [path] = folder.glob("*.yaml")
+        key = path.stem
+        record = store.load_record(path)
+        assert record.summary.en is not None
+        first = record.summary.en.problems[0].text
+        line = next(ln for ln in path.read_text(encoding="utf-8").splitlines() if "- text:" in ln)
+        assert first[-30:] in line
+        curated = f"{first.rstrip('.')}, as the curator puts it."
+        _edit(path, line, f"      - text: {json.dumps(curated)}")  # a JSON string is a YAML string
+        _edit(path, "  zh:\n", "  zh:  # checked by a native speaker\n")
+        edited = path.read_text(encoding="utf-8")
+        capsys.readouterr()
+        assert main(["summarize", str(pdf)]) == 0
+    err = capsys.readouterr().err
+    assert path.read_text(encoding="utf-8") == edited
+    assert store.load_record(path).summary.en.problems[0].text == curated  # type: ignore[union-attr]
+    assert "# checked by a native speaker" in edited
+    proposed = folder / "_proposed" / f"{key}.yaml"
+    assert store.load_record(proposed).summary.en.problems[0].text == first  # type: ignore[union-attr]
+    assert f"proposed: {proposed}" in err and "untouched" in err and "review diff" in err
+    assert main(["review", "diff", key]) == 0
+    assert "as the curator puts it." in capsys.readouterr().out
+    # grounding is re-checked against the text `extract` cached while summarizing
+    assert main(["validate", str(path)]) == 0
+    assert "grounding not checked" not in capsys.readouterr().err
+    assert main(["review", "approve", key, "--by", "curator"]) == 0
+    assert store.load_record(path).status == "approved"
