@@ -160,6 +160,8 @@ def _expand(paths: Iterable[Path]) -> list[Path]:
 def validate_paths(paths: Sequence[Path], *, summaries_dir: Path,
                    lookup: TextLookup | None = None) -> ValidationReport:
     """Validate the given files and folders (folders: their ``*.yaml``); default: every record."""
+    if not paths and not summaries_dir.is_dir():
+        return ValidationReport([])  # nothing summarized yet is not an error
     files = _expand(paths or [summaries_dir])
     reports = []
     for path in files:

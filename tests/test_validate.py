@@ -108,6 +108,7 @@ def test_validate_paths_defaults_to_every_record_and_reports_missing_files(tmp_p
     report = validate_paths([], summaries_dir=tmp_path, lookup=_lookup)
     assert [f.path.name for f in report.files] == ["2101.00001.yaml", "2101.00002.yaml"]
     assert report.ok
+    assert validate_paths([], summaries_dir=tmp_path / "none yet").ok
     missing = validate_paths([tmp_path / "nope.yaml"], summaries_dir=tmp_path)
     assert not missing.ok and str(missing.problems[0]).endswith("nope.yaml:1: no such file")
 
