@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pypdf
-from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
+from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from pipeline.errors import PdfError
 
@@ -137,8 +137,9 @@ def read_pdf(path: Path, *, max_bytes: int, max_pages: int) -> PdfText:
                            hint="pip install cryptography, or save an unencrypted copy") from exc
         except FileNotDecryptedError as exc:
             raise _encrypted(path) from exc
-        except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError,
-                OverflowError, RecursionError, ZeroDivisionError, UnicodeError, OSError) as exc:
+        # pypdf raises far more than its own PyPdfError on damaged files (KeyError, struct.error,
+        # zlib.error, RecursionError, LookupError ...); every one of them means "cannot parse".
+        except Exception as exc:
             raise PdfError(f"{path} is corrupt or truncated: pypdf cannot parse it "
                            f"({type(exc).__name__}: {_short(exc)})",
                            hint="fetch the PDF again, or re-save it with a PDF viewer") from exc
@@ -166,8 +167,7 @@ def _read(path: Path, size: int, max_pages: int) -> PdfText:
                 text, title_hint = _first_page(page)
             else:
                 text = page.extract_text()
-        except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-                AssertionError, OverflowError, RecursionError, ZeroDivisionError, UnicodeError) as exc:
+        except Exception as exc:  # one damaged page should not lose the others
             log.debug("page %d of %s: no text (%s: %s)", number, path, type(exc).__name__, exc)
             failed.append(number)
             text = ""
@@ -178,11 +178,35 @@ def _read(path: Path, size: int, max_pages: int) -> PdfText:
     info = PdfInfo(path=path, bytes=size, pages=count, encrypted=encrypted, title=title,
                    pdf_version=reader.pdf_header.removeprefix("%PDF-") or None)
     result = PdfText(info=info, pages=pages, title_hint=title_hint, failed_pages=failed)
+    if result.letters < MIN_LETTERS_PER_PAGE * count and failed:
+        raise PdfError(f"{path} is damaged: pypdf could not read the text of {len(failed)} of its {count} pages "
+                       f"and found almost none on the others",
+                       hint="fetch the PDF again, or re-save it with a PDF viewer")
     if result.letters < MIN_LETTERS_PER_PAGE * count:
-        raise PdfError(f"{path} has no extractable text ({count} pages, {result.letters} letters): "
-                       "it is probably a scanned or image-only PDF",
-                       hint="run OCR on it first, e.g. with ocrmypdf, then extract the OCR'd copy")
+        if _has_images(reader):
+            raise PdfError(f"{path} has no extractable text ({count} pages, {result.letters} letters): "
+                           "it is probably a scanned or image-only PDF",
+                           hint="run OCR on it first, e.g. with ocrmypdf, then extract the OCR'd copy")
+        raise PdfError(f"{path} has no extractable text and no images ({count} pages, {result.letters} "
+                       "letters): it is damaged or its fonts cannot be decoded",
+                       hint="fetch the PDF again, or re-save it with a PDF viewer")
     return result
+
+
+def _has_images(reader: pypdf.PdfReader) -> bool:
+    """True when some page draws an image (what a scan is made of)."""
+    try:
+        for page in reader.pages:
+            resources = page.get("/Resources")
+            xobjects = resources.get_object().get("/XObject") if resources is not None else None
+            if xobjects is None:
+                continue
+            for ref in xobjects.get_object().values():
+                if ref.get_object().get("/Subtype") == "/Image":
+                    return True
+    except Exception:  # damaged resources: no evidence of images
+        return False
+    return False
 
 
 def _encrypted(path: Path) -> PdfError:
@@ -194,7 +218,7 @@ def _metadata_title(reader: pypdf.PdfReader) -> str | None:
     try:
         meta = reader.metadata
         title = meta.title if meta is not None else None
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError):
+    except Exception:  # a damaged info dictionary only costs us the title hint
         return None
     if not isinstance(title, str):
         return None

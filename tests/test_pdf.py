@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 from pathlib import Path
 
 import pytest
+from conftest import PDFS
 from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
+from pdf_factory import BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
 
 from pipeline import pdf
 from pipeline.errors import PdfError
-from conftest import PDFS
-from pdf_factory import BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
 
 LIMITS = {"max_bytes": 50 * 1024 * 1024, "max_pages": 300}
 
@@ -105,3 +106,29 @@ def test_check_file_names_other_formats(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04" + b"\0" * 100)
     with pytest.raises(PdfError, match="ZIP archive"):
         pdf.check_file(path, max_bytes=10_000)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_damaged_bytes_give_text_or_pdferror_never_another_exception(seed: int, tmp_path: Path) -> None:
+    data = bytearray(text_pdf(tmp_path / "good.pdf", paper_pages()).read_bytes())
+    rng = random.Random(seed)
+    for _ in range(1 + seed * 4):  # from one flipped byte to dozens, never in the header or %%EOF
+        data[rng.randrange(16, len(data) - 16)] = rng.randrange(256)
+    path = tmp_path / "damaged.pdf"
+    path.write_bytes(bytes(data))
+    try:
+        text = pdf.read_pdf(path, **LIMITS)
+    except PdfError as exc:
+        assert str(path) in str(exc)
+    else:
+        assert len(text.pages) == 3
+
+
+def test_no_text_and_no_images_is_not_called_a_scan(tmp_path: Path) -> None:
+    writer = FPDF(unit="pt", format="A4")
+    writer.add_page()
+    writer.rect(50, 50, 200, 100)
+    path = tmp_path / "drawing.pdf"
+    writer.output(str(path))
+    with pytest.raises(PdfError, match=r"no extractable text and no images .*damaged or its fonts"):
+        pdf.read_pdf(path, **LIMITS)
