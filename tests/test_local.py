@@ -207,6 +207,24 @@ def test_context_overflow_is_a_400_not_a_retryable_500() -> None:
     assert resp.json()["error"]["code"] == "context_length_exceeded"
 
 
+def test_runtime_failures_are_not_retryable_5xx() -> None:
+    class Broken(FakeLlama):
+        def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
+            raise RuntimeError("llama_decode returned -3")
+
+    resp = Harness(Broken()).chat()
+    assert resp.status_code == 422 and "llama_decode" in resp.json()["error"]["message"]
+
+    def cannot_load() -> FakeLlama:
+        raise ValueError("Failed to load model from file: /x.gguf")
+
+    client = httpx2.Client(transport=LocalChatTransport(cannot_load, dict), base_url=EMBEDDED_BASE_URL)
+    resp = client.post("/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status_code == 422
+    assert resp.json()["error"]["code"] == "model_load_failed"
+    assert "local status" in resp.json()["error"]["message"]
+
+
 def test_models_list() -> None:
     resp = Harness().client.get("/models")
     assert resp.json()["data"][0]["id"] == LOCAL_MODEL_NAME

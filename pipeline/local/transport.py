@@ -174,15 +174,23 @@ class LocalChatTransport(httpx2.BaseTransport):
             kwargs["grammar"] = self._grammar(schema)
         elif as_json:
             kwargs["response_format"] = {"type": "json_object"}
+        # Failures of the local runtime are deterministic, so they get 4xx codes: a 5xx or a raised
+        # exception would make the openai client and pipeline/llm.py retry a minutes-long request.
         with self._lock:
             if self._model is None:
-                self._model = self._load()
+                try:
+                    self._model = self._load()
+                except Exception as exc:  # ImportError, OSError, or llama-cpp's bare ValueError
+                    raise RequestError(422, f"the embedded model could not be loaded: {exc} (check it with "
+                                            "python -m pipeline local status)", "model_load_failed") from exc
             try:
                 result = self._model.create_chat_completion(**kwargs)
             except ValueError as exc:
                 # llama-cpp raises ValueError when the prompt does not fit the context window.
                 code = "context_length_exceeded" if "context" in str(exc) else "invalid_request"
                 raise RequestError(400, f"embedded model: {exc}", code) from exc
+            except RuntimeError as exc:
+                raise RequestError(422, f"embedded model failed: {exc}", "embedded_model_error") from exc
         return self._openai_reply(result, body, tool)
 
     def _openai_reply(self, result: Mapping[str, Any], body: Mapping[str, Any],
