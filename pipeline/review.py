@@ -99,8 +99,14 @@ def list_reviews(summaries_dir: Path, *, status: Status | None = None,
             key=record.key, title=record.paper.title, status=record.status, created_at=created,
             age=age_text(created, now), backend=record.provenance.backend,
             grounding_score=record.provenance.grounding_score, warnings=len(record.warnings),
-            edited=store.is_edited(summaries_dir, record.key), path=path))
+            edited=_edited(summaries_dir, record.key), path=path))
     return ReviewList(rows, [str(e) for e in errors])
+
+
+def _edited(summaries_dir: Path, key: str) -> bool:
+    # Shown to people: with no model original (imported, hand-written) there is nothing to compare,
+    # unlike `store.is_edited`, which must assume an edit to stay safe.
+    return store.original_path(summaries_dir, key).exists() and store.is_edited(summaries_dir, key)
 
 
 def _load(summaries_dir: Path, key: str) -> tuple[Path, SummaryRecord]:
@@ -116,7 +122,7 @@ def show(summaries_dir: Path, key: str, *, lookup: TextLookup | None = None) -> 
     path, record = _load(summaries_dir, key)
     report = validate_file(path, lookup)
     proposed = store.proposed_path(summaries_dir, key)
-    return RecordView(path, record, store.is_edited(summaries_dir, key),
+    return RecordView(path, record, _edited(summaries_dir, key),
                       proposed if proposed.exists() else None, report.problems, report.notes)
 
 
@@ -233,13 +239,15 @@ def format_record(view: RecordView) -> str:
         out += [f"!!! {LOCAL_BANNER} !!!", ""]
     out.append(f"{r.key}  [{r.status}]{'  (edited by a curator)' if view.edited else ''}  {view.path}")
     out.append(r.paper.title)
-    authors = ", ".join(r.paper.authors[:3]) + (" ..." if len(r.paper.authors) > 3 else "")
+    authors = ", ".join(r.paper.authors[:3]) + (" ..." if len(r.paper.authors) > 3 else "") or "-"
     out.append(f"{authors} | {r.paper.date or '-'} | {r.paper.venue} | code: {r.paper.code_url or '-'}")
     out.append(f"dim {r.summary.dim} | setting {r.summary.setting} | tags: {', '.join(r.summary.tags) or '-'}")
     for name in FIELDS:
         out += ["", f"## {FIELD_TITLES_ZH[name]} / {FIELD_TITLES_EN[name]}"]
         zh = getattr(r.summary.zh, name) if r.summary.zh else []
         en = getattr(r.summary.en, name) if r.summary.en else []
+        if not zh and not en:
+            out.append("(none)")
         for i in range(max(len(zh), len(en))):
             if i < len(zh):
                 out.append(f"{i + 1}. {zh[i]}")

@@ -235,3 +235,10 @@ def test_done_when_resummarize_keeps_the_edit_and_offers_the_new_output(
     assert "grounding not checked" not in capsys.readouterr().err
     assert main(["review", "approve", key, "--by", "curator"]) == 0
     assert store.load_record(path).status == "approved"
+
+
+def test_records_without_a_model_original_are_not_shown_as_edited(tmp_path: Path) -> None:
+    store.save_record(tmp_path, handwritten_record(backend="imported", status="approved"))
+    [row] = review.list_reviews(tmp_path).rows
+    assert not row.edited and store.is_edited(tmp_path, KEY)  # the store still plays safe
+    assert "edited" not in review.format_record(review.show(tmp_path, KEY)).splitlines()[0]
