@@ -102,13 +102,13 @@ def dump_yaml(data: Any) -> str:
     return buf.getvalue()
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, text: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
@@ -402,7 +402,8 @@ def _write_draft_locked(summaries_dir: Path, path: Path, record: SummaryRecord, 
     # An edited record always gets the new output beside it, even an identical one, so the curator
     # sees that a re-run happened; an untouched or merely reviewed record has nothing new to see.
     if not edited and current is not None and _same_output(current, record):
-        return DraftWrite(path, "unchanged", f"draft {path} is unchanged")
+        return DraftWrite(path, "unchanged", f"{path} is unchanged ({current.status}); the model gave "
+                          "the same summary")
     if (edited or reviewed) and not force:
         proposed = proposed_path(summaries_dir, key)
         _write_fresh(proposed, record, header=(
@@ -419,11 +420,11 @@ def _write_draft_locked(summaries_dir: Path, path: Path, record: SummaryRecord, 
     if edited or reviewed:
         backup = proposed_path(summaries_dir, key, previous=True)
         backup.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(backup, path.read_text(encoding="utf-8"))
+        _atomic_write(backup, path.read_bytes())  # bytes: even a file that no longer decodes is kept
         previous_note = f"; the replaced version is in {backup}"
     history = list(current.review) if current is not None else []
     if reviewed and current is not None:
-        history.append(ReviewEvent(action="reset", at=dt.datetime.now(dt.UTC),
+        history.append(ReviewEvent(action="reset", at=dt.datetime.now(dt.UTC).replace(microsecond=0),
                                    note=f"re-summarized with --force; was {current.status}"))
     new = record.model_copy(update={"status": "draft", "review": history})
     if current is None:

@@ -251,3 +251,13 @@ def test_filling_an_empty_list_writes_block_style(tmp_path: Path) -> None:
     store.write_draft(tmp_path, handwritten_record())
     path = store.write_draft(tmp_path, handwritten_record(warnings=["one", "two"])).path
     assert "warnings:\n  - one\n  - two\n" in path.read_text(encoding="utf-8")
+
+
+def test_force_keeps_even_an_undecodable_file_byte_for_byte(tmp_path: Path) -> None:
+    path = store.write_draft(tmp_path, handwritten_record()).path
+    broken = b"key: '2209.08575'\nnote: \xff\xfe latin-1 paste\n"
+    path.write_bytes(broken)
+    assert store.write_draft(tmp_path, handwritten_record()).outcome == "proposed"
+    assert store.write_draft(tmp_path, handwritten_record(), force=True).outcome == "replaced"
+    assert store.proposed_path(tmp_path, KEY, previous=True).read_bytes() == broken
+    assert store.load_record(path) == handwritten_record()
