@@ -13,10 +13,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import multiprocessing
+import multiprocessing.process
+import os
 import re
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +125,11 @@ def _describe(head: bytes) -> str:
     return f"it starts with {head[:8]!r}"
 
 
-def read_pdf(path: Path, *, max_bytes: int, max_pages: int) -> PdfText:
+def read_pdf(path: Path, *, max_bytes: int, max_pages: int, workers: int | None = None) -> PdfText:
     """Check, open and extract the text of every page of ``path``.
+
+    ``workers=2`` extracts the second half of the pages in a forked process while this one does the
+    first half; ``None`` does so when it is safe and worth it (see `_parallel`), ``1`` never does.
 
     Raises `PdfError` naming the file and the cause: missing, empty, not a PDF, too large, truncated or
     corrupt, encrypted with a password, over ``max_pages``, or without extractable text (scanned).
@@ -129,7 +137,7 @@ def read_pdf(path: Path, *, max_bytes: int, max_pages: int) -> PdfText:
     size = check_file(path, max_bytes=max_bytes)
     with _quiet_pypdf():
         try:
-            return _read(path, size, max_pages)
+            return _read(path, size, max_pages, workers)
         except PdfError:
             raise
         except DependencyError as exc:
@@ -145,7 +153,7 @@ def read_pdf(path: Path, *, max_bytes: int, max_pages: int) -> PdfText:
                            hint="fetch the PDF again, or re-save it with a PDF viewer") from exc
 
 
-def _read(path: Path, size: int, max_pages: int) -> PdfText:
+def _read(path: Path, size: int, max_pages: int, workers: int | None) -> PdfText:
     reader = pypdf.PdfReader(path, strict=False)
     encrypted = bool(reader.is_encrypted)
     # Many papers carry owner-password encryption only (print/copy flags); those open with "".
@@ -158,20 +166,25 @@ def _read(path: Path, size: int, max_pages: int) -> PdfText:
         raise PdfError(f"{path} has {count} pages, over the {max_pages}-page limit",
                        hint="raise pdf.max_pages in the settings if this is really one paper")
     title = _metadata_title(reader)
-    pages: list[str] = []
-    failed: list[int] = []
+    split = count // 2 if _parallel(count, workers) else count
+    child = _start_child(path, split, count) if split < count else None
+    texts: list[str | None] = []
     title_hint: str | None = None
-    for number, page in enumerate(reader.pages, 1):
+    for index in range(split):
         try:
-            if number == 1:
-                text, title_hint = _first_page(page)
+            if index == 0:
+                text, title_hint = _first_page(reader.pages[0])
             else:
-                text = page.extract_text()
+                text = reader.pages[index].extract_text()
         except Exception as exc:  # one damaged page should not lose the others
-            log.debug("page %d of %s: no text (%s: %s)", number, path, type(exc).__name__, exc)
-            failed.append(number)
-            text = ""
-        pages.append(text or "")
+            log.debug("page %d of %s: no text (%s: %s)", index + 1, path, type(exc).__name__, exc)
+            text = None
+        texts.append(text)
+    if child is not None:
+        rest = _join_child(child, count - split)
+        texts.extend(rest if rest is not None else _extract_range(reader, split, count))
+    failed = [number for number, text in enumerate(texts, 1) if text is None]
+    pages = [text or "" for text in texts]
     if len(failed) == count:
         raise PdfError(f"{path} is corrupt: pypdf could read none of its {count} pages",
                        hint="fetch the PDF again, or re-save it with a PDF viewer")
@@ -207,6 +220,80 @@ def _has_images(reader: pypdf.PdfReader) -> bool:
     except Exception:  # damaged resources: no evidence of images
         return False
     return False
+
+
+# Below this many pages a second process costs about what it saves.
+PARALLEL_MIN_PAGES = 6
+
+
+def _parallel(count: int, workers: int | None) -> bool:
+    """Whether to extract in two processes. pypdf is pure Python, so a second process is the only way
+    to use a second core. Forking is only safe while this process runs a single thread (a forked
+    child inherits other threads' locks, e.g. a batch run's or the embedded model's, but not the
+    threads that would release them)."""
+    if workers is not None:
+        return workers > 1 and count >= 2 and "fork" in multiprocessing.get_all_start_methods()
+    return (count >= PARALLEL_MIN_PAGES and (os.cpu_count() or 1) >= 2 and threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+@dataclass
+class _Child:
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+
+
+def _start_child(path: Path, start: int, stop: int) -> _Child | None:
+    try:
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_child_main, args=(path, start, stop, send), daemon=True)
+        process.start()
+    except (OSError, ValueError) as exc:
+        log.debug("extracting %s in one process: cannot fork (%s)", path, exc)
+        return None
+    send.close()
+    return _Child(process, receive)
+
+
+def _child_main(path: Path, start: int, stop: int, send: Connection) -> None:
+    """Entry point of the forked process: send the text of pages [start, stop), None where one failed."""
+    try:
+        with _quiet_pypdf():
+            reader = pypdf.PdfReader(path, strict=False)
+            if reader.is_encrypted:
+                reader.decrypt("")
+            send.send(_extract_range(reader, start, stop))
+    except Exception as exc:  # the parent falls back to extracting these pages itself
+        send.send(f"{type(exc).__name__}: {exc}")
+    finally:
+        send.close()
+
+
+def _join_child(child: _Child, expected: int) -> list[str | None] | None:
+    """The child's page texts, or None (and a debug log) when it failed in any way."""
+    try:
+        result = child.conn.recv()
+    except (EOFError, OSError) as exc:
+        result = f"no answer ({type(exc).__name__})"
+    finally:
+        child.conn.close()
+        child.process.join(timeout=5)
+    if isinstance(result, list) and len(result) == expected:
+        return result
+    log.debug("page extraction in a second process failed (%s); extracting those pages here", result)
+    return None
+
+
+def _extract_range(reader: pypdf.PdfReader, start: int, stop: int) -> list[str | None]:
+    texts: list[str | None] = []
+    for index in range(start, stop):
+        try:
+            texts.append(reader.pages[index].extract_text() or "")
+        except Exception as exc:  # one damaged page should not lose the others
+            log.debug("page %d: no text (%s: %s)", index + 1, type(exc).__name__, exc)
+            texts.append(None)
+    return texts
 
 
 def _encrypted(path: Path) -> PdfError:

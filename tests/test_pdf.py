@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,33 @@ def test_no_text_and_no_images_is_not_called_a_scan(tmp_path: Path) -> None:
     writer.output(str(path))
     with pytest.raises(PdfError, match=r"no extractable text and no images .*damaged or its fonts"):
         pdf.read_pdf(path, **LIMITS)
+
+
+def test_two_processes_give_the_same_text_as_one(tmp_path: Path) -> None:
+    pages = [[f"Page {i} says something different from the others, number {i}.", *paper_pages()[0]]
+             for i in range(8)]
+    path = text_pdf(tmp_path / "eight.pdf", pages)
+    one = pdf.read_pdf(path, **LIMITS, workers=1)
+    two = pdf.read_pdf(path, **LIMITS, workers=2)
+    assert one.pages == two.pages
+    assert [f"Page {i} says" in text for i, text in enumerate(two.pages)] == [True] * 8
+    assert two.title_hint == one.title_hint
+
+
+def test_a_failing_second_process_falls_back_to_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = text_pdf(tmp_path / "nine.pdf", paper_pages() * 3)
+
+    def broken_child(path: Path, start: int, stop: int, send: Connection) -> None:
+        send.send("RuntimeError: worker broke")
+        send.close()
+
+    monkeypatch.setattr(pdf, "_child_main", broken_child)
+    text = pdf.read_pdf(path, **LIMITS, workers=2)
+    assert text.pages == pdf.read_pdf(path, **LIMITS, workers=1).pages
+    assert not text.failed_pages and "Conclusion" in text.pages[8]
+
+
+def test_parallel_only_when_safe() -> None:
+    assert not pdf._parallel(3, None)  # too few pages to pay for a process
+    assert not pdf._parallel(50, 1)
+    assert pdf._parallel(50, 2)
