@@ -45,6 +45,7 @@ from pipeline.models import Usage
 log = logging.getLogger(__name__)
 
 MODES: tuple[OutputMode, ...] = ("json_schema", "json_object", "tool")
+REASK_TEMPERATURE = 0.6
 _REFUSAL_STARTS = ("i'm sorry", "i am sorry", "i can't", "i cannot", "sorry,", "i won't", "as an ai")
 T = TypeVar("T", bound=BaseModel)
 
@@ -227,12 +228,13 @@ class LLM:
 
     # ------------------------------------------------------------------ one request
 
-    def chat(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any]) -> Reply:
+    def chat(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any], *,
+             temperature: float | None = None) -> Reply:
         """Send one request in the first structured-output mode the endpoint accepts."""
         modes = self._modes()
         for i, mode in enumerate(modes):
             try:
-                reply = self._send(messages, name, schema, mode)
+                reply = self._send(messages, name, schema, mode, temperature)
             except openai.APIStatusError as exc:
                 last = i == len(modes) - 1
                 if exc.status_code in (400, 422) and not last:
@@ -247,8 +249,9 @@ class LLM:
         raise AssertionError("unreachable: the mode list is never empty")
 
     def _send(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any],
-              mode: OutputMode) -> Reply:
-        kwargs: dict[str, Any] = {"model": self.endpoint.model, "temperature": self.settings.temperature}
+              mode: OutputMode, temperature: float | None = None) -> Reply:
+        kwargs: dict[str, Any] = {"model": self.endpoint.model,
+                                  "temperature": self.settings.temperature if temperature is None else temperature}
         kwargs["max_tokens"] = self.settings.max_output_tokens
         messages = [dict(m) for m in messages]
         if mode != "json_schema" and self.endpoint.schema_in_prompt:
@@ -342,8 +345,12 @@ class LLM:
         schema = model.model_json_schema()
         conversation = list(messages)
         attempts: list[Attempt] = []
-        for _ in range(self.settings.max_repairs + 1):
-            reply = self.chat(conversation, model.__name__, schema)
+        for attempt_number in range(self.settings.max_repairs + 1):
+            # A re-ask at the same low temperature often gets the same answer back, word for word
+            # (small models copy their previous turn); sample a little more freely on re-asks.
+            temperature = None if attempt_number == 0 else \
+                min(1.0, max(self.settings.temperature, REASK_TEMPERATURE) + 0.1 * (attempt_number - 1))
+            reply = self.chat(conversation, model.__name__, schema, temperature=temperature)
             attempt = _judge(reply, model, context)
             if isinstance(attempt, BaseModel):
                 return attempt, attempts

@@ -247,7 +247,7 @@ class EnglishPass(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _snap(cls, data: Any, info: ValidationInfo) -> Any:
-        return snap_evidence(data, info.context)
+        return snap_evidence(drop_repeated_bullets(data), info.context)
 
     @model_validator(mode="after")
     def _grounded(self, info: ValidationInfo) -> EnglishPass:
@@ -290,6 +290,29 @@ class LLMSummary(_Strict):
         check_parallel(self.en, self.zh)
         check_grounding(self.en, info.context)
         return self
+
+
+def drop_repeated_bullets(data: Any) -> Any:
+    """Drop an English bullet that repeats an earlier one, when its group keeps at least one other.
+
+    Only for English-only replies (translate mode): there no Chinese list has to stay parallel.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("en"), dict):
+        return data
+    seen: set[str] = set()
+    for name in FIELDS:
+        bullets = data["en"].get(name)
+        if not isinstance(bullets, list):
+            continue
+        repeated = []
+        for bullet in bullets:
+            text = bullet.get("text") if isinstance(bullet, dict) else None
+            folded = grounding.normalize(text) if isinstance(text, str) else ""
+            repeated.append(bool(folded) and folded in seen)
+            seen.add(folded)
+        if any(repeated) and not all(repeated):
+            data["en"][name] = [b for b, r in zip(bullets, repeated, strict=True) if not r]
+    return data
 
 
 def snap_evidence(data: Any, context: Any) -> Any:

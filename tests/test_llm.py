@@ -169,6 +169,7 @@ def test_invalid_reply_is_repaired_with_the_errors_sent_back() -> None:
     assert "not valid JSON" in canned.bodies[1]["messages"][-1]["content"]
     assert "Chinese" in canned.bodies[2]["messages"][-1]["content"]
     assert canned.bodies[2]["messages"][-2]["role"] == "assistant"
+    assert [b["temperature"] for b in canned.bodies] == [0.2, 0.6, 0.7]  # re-asks sample more freely
 
 
 def test_ungrounded_evidence_triggers_a_reask_naming_it() -> None:

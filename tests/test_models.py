@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from test_llm import PAPER, english_pass
 
 from pipeline import grounding
-from pipeline.models import ChinesePass, LLMSummary, grounding_score
-from test_llm import PAPER, english_pass
+from pipeline.models import ChinesePass, EnglishPass, LLMSummary, grounding_score
 
 ZH = {"problems": ["教师模型生成的 pseudo label 在器官边界附近不可靠。"],
       "motivation": ["两个视图之间的一致性可以指示哪些体素值得信任。"],
@@ -124,3 +124,15 @@ def test_loose_paraphrase_is_not_snapped() -> None:
     data["en"]["problems"][0]["evidence"] = "teachers often create wrong labels at the borders of organs here"
     with pytest.raises(ValidationError, match="not a verbatim quote"):
         validate(data)
+
+
+def test_repeated_english_bullet_is_dropped_in_translate_mode_when_its_group_keeps_another() -> None:
+    data = english_pass()
+    repeat = copy.deepcopy(data["en"]["problems"][0])
+    data["en"]["framework"].append(repeat)
+    result = EnglishPass.model_validate(data, context={"source_text": PAPER})
+    assert len(result.en.framework) == 1 and result.en.framework[0].text != repeat["text"]
+    only = english_pass()
+    only["en"]["framework"] = [copy.deepcopy(only["en"]["problems"][0])]
+    with pytest.raises(ValidationError, match="duplicate"):
+        EnglishPass.model_validate(only, context={"source_text": PAPER})
