@@ -4,8 +4,8 @@
 (trying the empty password when it is encrypted), enforces the page limit, and returns the raw text
 of every page plus a title hint: the largest-font text at the top of page 1.
 
-Every failure becomes one `PdfError` that names the file and the likely cause. pypdf's warnings
-(malformed but readable files are common) are kept off stderr and logged at DEBUG instead.
+Every failure becomes one `PdfError` that names the file and the likely cause. pypdf's log warnings
+(malformed but readable files are common) are kept off stderr unless debugging.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import multiprocessing.process
 import os
 import re
 import threading
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -346,16 +345,31 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+_QUIET_LOCK = threading.Lock()
+_quiet_users = 0
+_saved_level = logging.NOTSET
+
+
 @contextlib.contextmanager
 def _quiet_pypdf() -> Iterator[None]:
-    """Keep pypdf's warnings about malformed-but-readable files off stderr unless debugging."""
+    """Keep pypdf's log warnings about malformed-but-readable files off stderr unless debugging.
+
+    Reference-counted under a lock: batch runs extract in several threads at once, and a plain
+    save/restore would let one thread restore another's raised level and silence pypdf for good.
+    (pypdf's only `warnings.warn` calls are deprecations of our own calls, so those stay visible.)
+    """
+    global _quiet_users, _saved_level
     pypdf_log = logging.getLogger("pypdf")
-    old_level = pypdf_log.level
-    if not log.isEnabledFor(logging.DEBUG):
-        pypdf_log.setLevel(logging.CRITICAL + 1)
+    with _QUIET_LOCK:
+        if _quiet_users == 0:
+            _saved_level = pypdf_log.level
+            if not log.isEnabledFor(logging.DEBUG):
+                pypdf_log.setLevel(logging.CRITICAL + 1)
+        _quiet_users += 1
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
+        yield
     finally:
-        pypdf_log.setLevel(old_level)
+        with _QUIET_LOCK:
+            _quiet_users -= 1
+            if _quiet_users == 0:
+                pypdf_log.setLevel(_saved_level)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -163,3 +164,11 @@ def test_parallel_only_when_safe() -> None:
     assert not pdf._parallel(3, None)  # too few pages to pay for a process
     assert not pdf._parallel(50, 1)
     assert pdf._parallel(50, 2)
+
+
+def test_threads_leave_the_pypdf_logger_as_they_found_it(tmp_path: Path) -> None:
+    path = text_pdf(tmp_path / "paper.pdf", paper_pages())
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: pdf.read_pdf(path, **LIMITS), range(16)))
+    assert all(len(r.pages) == 3 for r in results)
+    assert logging.getLogger("pypdf").level == logging.NOTSET
