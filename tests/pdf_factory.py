@@ -91,6 +91,16 @@ def corrupt_pdf(path: Path) -> Path:
 
 
 BROKEN_KINDS = ("zero-byte", "png-renamed", "html-renamed", "truncated", "corrupt", "encrypted", "image-only")
+# What the one-line error must say about each kind (a regex).
+BROKEN_CAUSES = {
+    "zero-byte": r"is empty \(0 bytes\)",
+    "png-renamed": r"is not a PDF: it starts like a PNG image",
+    "html-renamed": r"is not a PDF: it is a web page",
+    "truncated": r"is truncated or corrupt",
+    "corrupt": r"is corrupt or truncated: pypdf cannot parse it",
+    "encrypted": r"is encrypted: it needs a password",
+    "image-only": r"no extractable text .*scanned or image-only",
+}
 
 
 def broken_pdf(kind: str, folder: Path, real_pdf: Path) -> Path:

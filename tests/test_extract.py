@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import PDFS, ROOT
+from pdf_factory import BROKEN_CAUSES, BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
 
 from pipeline import cli, extract, pdf
 from pipeline.config import load_settings
 from pipeline.errors import PdfError
-from pipeline.models import ExtractedDocument, TextSelection
-from conftest import PDFS, ROOT
-from pdf_factory import BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
+from pipeline.models import ExtractedDocument, PaperMetadata, TextSelection
 
 NAMES = sorted(p.name for p in PDFS.glob("*.pdf"))
 TITLES = {
@@ -203,6 +203,7 @@ def test_cli_broken_file_exit_1_and_one_line(kind: str, tmp_path: Path,
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("error: ") and str(path) in lines[0]
+    assert re.search(BROKEN_CAUSES[kind], lines[0]), lines[0]
 
 
 def test_real_process_stderr_has_no_traceback_or_pypdf_noise(tmp_path: Path) -> None:
@@ -265,3 +266,20 @@ def test_extract_document_errors_name_the_file(tmp_path: Path) -> None:
 def test_budget_flag_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["extract", str(PDFS / NAMES[0]), "--budget", "0"]) == 1
     assert "--budget must be a positive" in capsys.readouterr().err
+
+
+def test_arxiv_source_uses_metadata_and_names_the_paper_in_errors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path / "cache")})
+    good = text_pdf(tmp_path / "good.pdf", paper_pages())
+    metadata = PaperMetadata(key="2209.08575", arxiv_id="2209.08575", title="The arXiv Title",
+                             abstract="The arXiv abstract.")
+    served = {"path": good}
+    monkeypatch.setattr(extract, "fetch_metadata", lambda source, settings: metadata)
+    monkeypatch.setattr(extract, "fetch_pdf", lambda source, settings, metadata=None: served["path"])
+    _, selection, stats = extract.extract_source("2209.08575", settings, budget=500)
+    assert selection.text.startswith("Title: The arXiv Title\n\nAbstract\nWe study")  # the PDF's abstract
+    assert stats.budget == 500 and selection.tokens <= 500 and stats.pages == 3
+    served["path"] = broken_pdf("image-only", tmp_path, good)
+    with pytest.raises(PdfError, match=r"^2209\.08575: .*scan\.pdf has no extractable text"):
+        extract.extract_source("2209.08575", settings)
