@@ -169,19 +169,24 @@ def _read(path: Path, size: int, max_pages: int, workers: int | None) -> PdfText
     child = _start_child(path, split, count) if split < count else None
     texts: list[str | None] = []
     title_hint: str | None = None
-    for index in range(split):
-        try:
-            if index == 0:
-                text, title_hint = _first_page(reader.pages[0])
-            else:
-                text = reader.pages[index].extract_text()
-        except Exception as exc:  # one damaged page should not lose the others
-            log.debug("page %d of %s: no text (%s: %s)", index + 1, path, type(exc).__name__, exc)
-            text = None
-        texts.append(text)
-    if child is not None:
-        rest = _join_child(child, count - split)
-        texts.extend(rest if rest is not None else _extract_range(reader, split, count))
+    try:
+        for index in range(split):
+            try:
+                if index == 0:
+                    text, title_hint = _first_page(reader.pages[0])
+                else:
+                    text = reader.pages[index].extract_text()
+            except Exception as exc:  # one damaged page should not lose the others
+                log.debug("page %d of %s: no text (%s: %s)", index + 1, path, type(exc).__name__, exc)
+                text = None
+            texts.append(text)
+        if child is not None:
+            rest = _join_child(child, count - split)
+            texts.extend(rest if rest is not None else _extract_range(reader, split, count))
+    finally:
+        if child is not None and child.process.is_alive():  # interrupted: leave no worker behind
+            child.process.terminate()
+            child.process.join(timeout=5)
     failed = [number for number, text in enumerate(texts, 1) if text is None]
     pages = [text or "" for text in texts]
     if len(failed) == count:
