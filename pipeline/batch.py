@@ -268,7 +268,11 @@ class StatusWriter:
     def flush_if_due(self) -> None:
         """Flush when ``interval`` seconds passed since the last flush."""
         if time.monotonic() - self._last >= self.interval:
+            started = time.monotonic()
             self.flush()
+            # A papers.yaml of thousands of entries takes a second to rewrite: keep that under ~5%
+            # of the run's time.
+            self.interval = max(self.interval, 20 * (time.monotonic() - started))
 
     def flush(self) -> None:
         """Write every queued change now; a failure is kept in ``warnings`` and retried later."""
@@ -351,7 +355,9 @@ def worker_skip(report: BatchReport, item: PlannedPaper) -> str:
 
 def _pool_loop(worker: _Worker, selected: BatchPlan, queue: list[int], outcomes: dict[int, PaperOutcome],
                totals: Totals, emit: EventCallback, report: BatchReport) -> None:
-    concurrency = worker.concurrency
+    # More papers in progress than requests in flight: fetching, extraction and writing of some
+    # papers overlap with the LLM requests of others, so the endpoint is never left idle.
+    in_progress = worker.concurrency + max(2, worker.concurrency)
     running: dict[cf.Future[PaperOutcome], int] = {}
 
     def collect(future: cf.Future[PaperOutcome]) -> None:
@@ -360,10 +366,10 @@ def _pool_loop(worker: _Worker, selected: BatchPlan, queue: list[int], outcomes:
         totals.add(outcomes[index])
         emit(BatchEvent("finish", totals, outcomes[index]))
 
-    with cf.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="batch") as pool:
+    with cf.ThreadPoolExecutor(max_workers=in_progress, thread_name_prefix="batch") as pool:
         try:
             while queue or running:
-                while queue and len(running) < concurrency and not worker.stop.is_set():
+                while queue and len(running) < in_progress and not worker.stop.is_set():
                     index = queue.pop(0)
                     item = selected.items[index]
                     if worker.budget_reason:
@@ -415,6 +421,7 @@ class _Worker:
         if self.endpoint.backend == "local" and self.concurrency > 1:
             log.info("the embedded model answers one request at a time; using concurrency 1")
             self.concurrency = 1
+        self.in_flight = threading.BoundedSemaphore(self.concurrency)  # LLM requests at once
         if self.endpoint.http_client is None:
             # One connection pool for all threads: each client would otherwise load the CA bundle
             # (~0.2 s of CPU) and open its own connections.
@@ -511,25 +518,26 @@ class _Worker:
 
 
 def _make_llm(worker: _Worker) -> Any:
-    """An LLM client whose every request first waits for the endpoint's rate limiter."""
+    """An LLM client whose every request waits for a slot (``--concurrency``) and the rate limiter."""
     from pipeline.budget import estimate_tokens
     from pipeline.llm import LLM, Reply
     from pipeline.summarize import EXPECTED_OUTPUT_TOKENS
 
-    limiter, stop = worker.limiter, worker.stop
-    if limiter.unlimited:
-        return LLM(worker.endpoint, worker.settings.llm, memory=worker.memory)
+    limiter, stop, in_flight = worker.limiter, worker.stop, worker.in_flight
 
     class LimitedLLM(LLM):
-        def chat(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any]) -> Reply:
-            expected = estimate_tokens("\n".join(str(m.get("content", "")) for m in messages))
-            before = (self.http_requests, self.usage.prompt_tokens + self.usage.completion_tokens)
-            reservation = limiter.acquire(expected + EXPECTED_OUTPUT_TOKENS, cancel=stop)
-            try:
-                return super().chat(messages, name, schema)
-            finally:
-                used = self.usage.prompt_tokens + self.usage.completion_tokens - before[1]
-                limiter.reconcile(reservation, tokens=used, requests=self.http_requests - before[0])
+        def chat(self, messages: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Reply:
+            with in_flight:
+                if limiter.unlimited:
+                    return super().chat(messages, *args, **kwargs)
+                expected = estimate_tokens("\n".join(str(m.get("content", "")) for m in messages))
+                before = (self.http_requests, self.usage.prompt_tokens + self.usage.completion_tokens)
+                reservation = limiter.acquire(expected + EXPECTED_OUTPUT_TOKENS, cancel=stop)
+                try:
+                    return super().chat(messages, *args, **kwargs)
+                finally:
+                    used = self.usage.prompt_tokens + self.usage.completion_tokens - before[1]
+                    limiter.reconcile(reservation, tokens=used, requests=self.http_requests - before[0])
 
     return LimitedLLM(worker.endpoint, worker.settings.llm, memory=worker.memory)
 

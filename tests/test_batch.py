@@ -207,7 +207,7 @@ def test_stop_event_lets_running_papers_finish_and_reports_the_rest(tmp_path: Pa
     report = batch.run(settings, batch.BatchOptions(concurrency=2), on_event=on_event, stop=stop)
     assert report.interrupted and report.exit_code == 130
     done = [o for o in report.outcomes if o.state == "done"]
-    assert 1 <= len(done) <= 3
+    assert 1 <= len(done) <= 4  # at most the papers in progress: 2 requests in flight + 2 preparing
     assert all(o.reason.startswith("not started") for o in report.outcomes if o.state == "skipped")
     assert len(report.outcomes) == 6
     assert sum(1 for s in statuses(papers).values() if s == "drafted") == len(done)
