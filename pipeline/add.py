@@ -22,7 +22,7 @@ import httpx2
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, MetadataError
 from pipeline.models import PaperEntry, PaperMetadata
-from pipeline.papers import add_entry, find_entry, load_papers
+from pipeline.papers import add_entry, find_entry, line_of, load_papers
 from pipeline.sources import fetch_metadata, parse_feed, parse_source
 from pipeline.sources.http import call_with_retries, check_transient_status, headers, http_client, polite_wait
 
@@ -129,7 +129,8 @@ def _refuse_duplicate(path: Path, source: str) -> None:
     except ConfigError:
         return
     existing = doc.data.papers[index]
-    raise ConfigError(f"{source!r} is already in {path} as {existing.source!r} (status {existing.status})",
+    raise ConfigError(f"{source!r} is already in {path} as {existing.source!r} "
+                      f"(line {line_of(doc.raw, ['papers', index])}, status {existing.status})",
                       hint="the same paper (any arXiv version) is listed once; edit that entry instead")
 
 

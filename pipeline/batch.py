@@ -168,10 +168,6 @@ EventCallback = Callable[[BatchEvent], None]
 # --------------------------------------------------------------------------- plan
 
 
-def _matches(entry: PaperEntry, wanted: set[str], key: str | None) -> bool:
-    return bool({entry.source.strip(), entry.key, key} & wanted)
-
-
 def plan(settings: Settings, options: BatchOptions) -> BatchPlan:
     """Select and order the entries of ``settings.papers_file``; mark the ones that will not run."""
     doc = load_papers(settings.papers_file)
@@ -341,16 +337,12 @@ def run(settings: Settings, options: BatchOptions, *, on_event: EventCallback | 
     report.interrupted = report.interrupted or stop.is_set()
     for index in queue:
         item = selected.items[index]
-        outcomes[index] = PaperOutcome(item.source, "skipped", worker_skip(report, item), title=item.title)
+        outcomes[index] = PaperOutcome(item.source, "skipped", "not started: the run was interrupted",
+                                       title=item.title)
         totals.add(outcomes[index])
     report.outcomes = [outcomes[i] for i in range(len(selected.items))]
     report.seconds = time.monotonic() - started
     return report
-
-
-def worker_skip(report: BatchReport, item: PlannedPaper) -> str:
-    """Why a queued paper never started."""
-    return "not started: the run was interrupted" if report.interrupted else "not started"
 
 
 def _pool_loop(worker: _Worker, selected: BatchPlan, queue: list[int], outcomes: dict[int, PaperOutcome],
@@ -437,7 +429,7 @@ class _Worker:
         self.budget_reason: str | None = None
         self._spent = 0.0
         self._reserved = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._local = threading.local()
 
     def close(self) -> None:
@@ -462,11 +454,15 @@ class _Worker:
         cost = 0.0 if found.cached else found.cost_usd
         budget = self.options.budget_usd
         with self._lock:
+            # Running papers usually cost less than their estimate: wait for them before deciding.
+            while self._reserved > 0 and self._spent + self._reserved + cost > budget \
+                    and not self.budget_reason and not self.stop.is_set():
+                self._lock.wait(0.25)
             if self.budget_reason:
                 raise _OverBudget(self.budget_reason)
             if self._spent + self._reserved + cost > budget:
-                self.budget_reason = (f"budget: starting it would pass ${budget:.4f} (spent ${self._spent:.4f}, "
-                                      f"running ${self._reserved:.4f}, estimate ${cost:.4f})")
+                self.budget_reason = (f"budget: starting it would pass ${budget:.4f} (spent "
+                                      f"${self._spent:.4f}, next estimate ${cost:.4f})")
                 raise _OverBudget(self.budget_reason)
             self._reserved += cost
         return cost
@@ -513,6 +509,7 @@ class _Worker:
             with self._lock:
                 self._reserved -= reserved
                 self._spent += outcome.cost_usd
+                self._lock.notify_all()
             outcome.seconds = round(time.monotonic() - started, 3)
         return outcome
 
