@@ -132,3 +132,17 @@ def snap_quote(quote: str, source_text: str, *, min_ratio: float = 0.88) -> str 
         return None
     _, start, length = best
     return " ".join(raw_words[start:start + length]).strip(" ,;:")
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
+
+
+def leading_sentences(text: str, limit: int) -> str | None:
+    """The longest run of whole leading sentences of ``text`` within ``limit`` characters, or None."""
+    kept = ""
+    for sentence in _SENTENCE_END.split(text.strip()):
+        candidate = f"{kept} {sentence}".strip()
+        if len(candidate) > limit:
+            break
+        kept = candidate
+    return kept or None

@@ -128,7 +128,7 @@ class TextSelection(_Strict):
 
 # --------------------------------------------------------------------------- the LLM contract
 
-EN_BULLET = ("One complete English sentence (8-80 words) in your own words. "
+EN_BULLET = ("One short English sentence (8-40 words) in your own words, saying what the evidence shows. "
              "Every number you write must appear in the paper text.")
 EVIDENCE = ("A verbatim quote of 6-60 consecutive words copied exactly from the paper text above "
             "that supports the bullet. Copy it character for character; do not paraphrase or join "
@@ -137,11 +137,28 @@ ZH_BULLET = ("One complete sentence in Simplified Chinese. Keep method names, da
              "technical terms in English (e.g. SAM, mean teacher, CLIP).")
 
 
+def _evidence_first(schema: dict[str, Any]) -> None:
+    # The model writes JSON in schema order: quoting first, then summarizing what it quoted, keeps
+    # small models from pasting whole paragraphs into the bullet text.
+    props = schema.get("properties", {})
+    schema["properties"] = {k: props[k] for k in ("evidence", "text") if k in props} | props
+
+
 class EvidencedBullet(_Strict):
     """An English bullet with the quote from the paper that supports it."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_evidence_first)
+
     text: Annotated[str, Field(min_length=20, max_length=600, description=EN_BULLET)]
     evidence: Annotated[str, Field(min_length=20, max_length=600, description=EVIDENCE)]
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _first_sentences(cls, value: Any) -> Any:
+        """A bullet is one sentence: an over-long one keeps its leading sentences (up to 400 chars)."""
+        if isinstance(value, str) and len(value) > 600:
+            return grounding.leading_sentences(value, 400) or value
+        return value
 
     @field_validator("text")
     @classmethod

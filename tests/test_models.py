@@ -136,3 +136,17 @@ def test_repeated_english_bullet_is_dropped_in_translate_mode_when_its_group_kee
     only["en"]["framework"] = [copy.deepcopy(only["en"]["problems"][0])]
     with pytest.raises(ValidationError, match="duplicate"):
         EnglishPass.model_validate(only, context={"source_text": PAPER})
+
+
+def test_over_long_bullet_keeps_its_leading_sentences() -> None:
+    data = english_pass()
+    first = "Teacher pseudo labels are unreliable close to organ boundaries."
+    data["en"]["problems"][0]["text"] = first + " " + "Another sentence that goes on and on. " * 20
+    result = EnglishPass.model_validate(data, context={"source_text": PAPER})
+    assert result.en.problems[0].text.startswith(first) and len(result.en.problems[0].text) <= 400
+    assert grounding.leading_sentences("x" * 700, 400) is None
+
+
+def test_llm_schema_asks_for_evidence_before_text() -> None:
+    bullet_schema = LLMSummary.model_json_schema()["$defs"]["EvidencedBullet"]
+    assert list(bullet_schema["properties"]) == ["evidence", "text"]
