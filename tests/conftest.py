@@ -21,7 +21,7 @@ _real_connect = socket.socket.connect
 
 def _guarded_connect(self: socket.socket, address: Any) -> Any:
     host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1")) or \
+    if (isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1"))) or \
             self.family == socket.AF_UNIX:
         return _real_connect(self, address)
     raise RuntimeError(f"test tried to reach the network: {address!r}")

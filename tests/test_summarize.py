@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import ARXIV_API, PDFS
 
 from pipeline import store
 from pipeline.biblio import parse_venue
@@ -26,7 +27,6 @@ from pipeline.grounding import normalize, quote_found
 from pipeline.models import FIELDS
 from pipeline.sources import parse_feed
 from pipeline.summarize import summarize
-from conftest import ARXIV_API, PDFS
 
 BETHE = PDFS / "bethe_lattice_1111.2011v2.pdf"
 MIXMATCH = PDFS / "mixmatch_1905.02249.pdf"
