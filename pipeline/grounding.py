@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*")
@@ -22,6 +23,7 @@ _PLACEHOLDERS = re.compile(
 )
 
 
+@lru_cache(maxsize=64)
 def normalize(text: str) -> str:
     """Fold text for verbatim comparison: NFKC, one quote/dash style, lower case, single spaces.
 
@@ -93,10 +95,15 @@ def numbers_in(text: str) -> list[str]:
     return _NUMBER.findall(unicodedata.normalize("NFKC", text))
 
 
+@lru_cache(maxsize=16)
+def _numbers_of(normalized_source: str) -> frozenset[str]:
+    found = set(_NUMBER.findall(normalized_source))
+    return frozenset(found | {n.replace(",", "") for n in found})
+
+
 def missing_numbers(text: str, normalized_source: str) -> list[str]:
     """Numbers in ``text`` that do not occur as numbers in the normalized source."""
-    source_numbers = set(_NUMBER.findall(normalized_source))
-    source_numbers |= {n.replace(",", "") for n in source_numbers}
+    source_numbers = _numbers_of(normalized_source)
     return [n for n in numbers_in(text) if n not in source_numbers and n.replace(",", "") not in source_numbers]
 
 

@@ -24,7 +24,7 @@ from pipeline.biblio import bibliography, find_code_url
 from pipeline.budget import estimate_tokens, select_text
 from pipeline.cache import Cache
 from pipeline.config import Settings
-from pipeline.errors import LLMError, NetworkError, PipelineError, SummaryInvalid
+from pipeline.errors import LLMError, MetadataError, NetworkError, PipelineError, SummaryInvalid
 from pipeline.extract import extract_document
 from pipeline.llm import LLM, Endpoint, select_endpoint
 from pipeline.models import (
@@ -101,7 +101,7 @@ def load_paper(source_text: str, settings: Settings) -> _Paper:
         quick = settings.model_copy(update={"arxiv": settings.arxiv.model_copy(update={"max_attempts": 1})})
         try:
             metadata = fetch_metadata(source, quick)
-        except NetworkError as exc:
+        except (NetworkError, MetadataError) as exc:
             warnings.append(f"arXiv metadata unavailable ({exc}); bibliographic fields from the PDF only")
     pdf_path = fetch_pdf(source, settings, metadata)
     doc = extract_document(pdf_path, settings)
