@@ -8,6 +8,7 @@ or section detection changes what a document looks like.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from pipeline.sources import fetch_metadata, fetch_pdf, parse_source
 
 log = logging.getLogger(__name__)
 
-EXTRACTOR_VERSION = "2"
+EXTRACTOR_VERSION = "3"
 CACHE_NAMESPACE = "text"
 _CUT_KINDS: frozenset[SectionKind] = frozenset({"references", "acknowledgements", "appendix"})
 
@@ -130,6 +131,7 @@ def build_document(raw: pdf.PdfText, digest: str) -> ExtractedDocument:
         textclean.normalize_chars(raw.info.title) if raw.info.title else None,
         cleaned.pages[0] if cleaned.pages else [])
     document = ExtractedDocument(sha256=digest, pages=raw.info.pages, chars=0, sections=kept, title=title,
+                                 authors=split_authors(raw.info.author), date=raw.info.created,
                                  removed={k: v for k, v in removed.items() if v})
     document.chars = len(document.text)
     if not document.chars:
@@ -201,3 +203,11 @@ def selection_report(document: ExtractedDocument, selection: TextSelection) -> d
         "budget": selection.budget, "tokens": selection.tokens,
         "used": selection.used, "cut": selection.cut, "sections": rows, "text": selection.text,
     }
+
+
+def split_authors(field: str | None) -> list[str]:
+    """Authors from a PDF /Author entry: "A. Smith, B. Jones and C. Lee" -> three names."""
+    if not field:
+        return []
+    parts = re.split(r"\s*(?:,|;|\band\b|&)\s*", field)
+    return [p for p in (" ".join(part.split()) for part in parts) if p]

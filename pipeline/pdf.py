@@ -63,6 +63,8 @@ class PdfInfo:
     pages: int
     encrypted: bool = False
     title: str | None = None
+    author: str | None = None
+    created: str | None = None  # YYYY-MM from the info dictionary's creation date
     pdf_version: str | None = None
 
 
@@ -192,8 +194,9 @@ def _read(path: Path, size: int, max_pages: int, workers: int | None) -> PdfText
     if len(failed) == count:
         raise PdfError(f"{path} is corrupt: pypdf could read none of its {count} pages",
                        hint="fetch the PDF again, or re-save it with a PDF viewer")
-    info = PdfInfo(path=path, bytes=size, pages=count, encrypted=encrypted, title=title,
-                   pdf_version=reader.pdf_header.removeprefix("%PDF-") or None)
+    author, created = _metadata_author_and_date(reader)
+    info = PdfInfo(path=path, bytes=size, pages=count, encrypted=encrypted, title=title, author=author,
+                   created=created, pdf_version=reader.pdf_header.removeprefix("%PDF-") or None)
     result = PdfText(info=info, pages=pages, title_hint=title_hint, failed_pages=failed)
     if result.letters < MIN_LETTERS_PER_PAGE * count and failed:
         raise PdfError(f"{path} is damaged: pypdf could not read the text of {len(failed)} of its {count} pages "
@@ -303,6 +306,19 @@ def _extract_range(reader: pypdf.PdfReader, start: int, stop: int) -> list[str |
 def _encrypted(path: Path) -> PdfError:
     return PdfError(f"{path} is encrypted: it needs a password to open (the empty password did not work)",
                     hint="open it with its password in a PDF viewer and save an unencrypted copy")
+
+
+def _metadata_author_and_date(reader: pypdf.PdfReader) -> tuple[str | None, str | None]:
+    """The info dictionary's /Author and creation month (YYYY-MM), when present and sane."""
+    try:
+        meta = reader.metadata
+        author = meta.author if meta is not None else None
+        created = meta.creation_date if meta is not None else None
+    except Exception:  # a damaged info dictionary only costs us these hints
+        return None, None
+    author = " ".join(author.split()) if isinstance(author, str) and author.strip() else None
+    month = f"{created.year:04d}-{created.month:02d}" if created is not None and created.year > 1990 else None
+    return author, month
 
 
 def _metadata_title(reader: pypdf.PdfReader) -> str | None:

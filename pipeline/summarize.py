@@ -106,9 +106,12 @@ def load_paper(source_text: str, settings: Settings) -> _Paper:
     pdf_path = fetch_pdf(source, settings, metadata)
     doc = extract_document(pdf_path, settings)
     if metadata is None:
-        metadata = PaperMetadata(key=source.key, title=doc.title or pdf_path.stem,
-                                 arxiv_id=source.arxiv_id, version=source.version)
-        warnings.append("no arXiv record: title from the PDF, authors and date unknown")
+        published = dt.date(int(doc.date[:4]), int(doc.date[5:7]), 1) if doc.date else None
+        metadata = PaperMetadata(key=source.key, title=doc.title or pdf_path.stem, authors=doc.authors,
+                                 published=published, arxiv_id=source.arxiv_id, version=source.version)
+        unknown = [name for name, value in (("authors", doc.authors), ("date", doc.date)) if not value]
+        warnings.append("no arXiv record: bibliographic fields from the PDF"
+                        + (f" ({' and '.join(unknown)} unknown)" if unknown else ""))
     return _Paper(source, metadata, doc, warnings)
 
 
