@@ -67,6 +67,7 @@ class Endpoint:
     translate: bool = False
     budget_tokens: int = 6000
     schema_in_prompt: bool = True
+    bullets: tuple[int, int] | None = None  # (min, max) bullets per question the schema asks for
     http_client: httpx2.Client | None = field(default=None, repr=False)
 
 
@@ -87,7 +88,7 @@ def select_endpoint(settings: Settings) -> Endpoint:
             backend="local", model=local.LOCAL_MODEL_NAME, host="embedded",
             base_url="http://embedded.local/v1", api_key="embedded",
             translate=llm.translate if llm.translate is not None else True,
-            budget_tokens=settings.local.budget_tokens, schema_in_prompt=False,
+            budget_tokens=settings.local.budget_tokens, schema_in_prompt=False, bullets=(2, 3),
             http_client=local.local_http_client(settings),
         )
     raise NoBackendError(
@@ -162,6 +163,30 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
             if node.get("type") == "object" and "properties" in node:
                 node["additionalProperties"] = False
                 node["required"] = list(node["properties"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(out)
+    return out
+
+
+def bullet_counts(schema: dict[str, Any], counts: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    """A copy of ``schema`` whose bullet lists (the ``problems``/``motivation``/``framework`` arrays)
+    ask for ``counts[name] = (min, max)`` items.
+
+    Where the server enforces the schema with a grammar (the embedded model), this steers a small
+    model to several distinct bullets, and makes a translation keep exactly the English counts.
+    """
+    out = copy.deepcopy(schema)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for name, prop in (node.get("properties") or {}).items():
+                if name in counts and isinstance(prop, dict) and prop.get("type") == "array":
+                    prop["minItems"], prop["maxItems"] = counts[name]
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -335,14 +360,20 @@ class LLM:
     # ------------------------------------------------------------------ the repair loop
 
     def ask(self, messages: list[dict[str, Any]], model: type[T], *, context: dict[str, Any],
-            repair: Callable[[list[str], bool], str]) -> tuple[T, list[Attempt]]:
+            repair: Callable[[list[str], bool], str],
+            counts: dict[str, tuple[int, int]] | None = None) -> tuple[T, list[Attempt]]:
         """Get a reply that validates as ``model``; re-ask with the errors at most ``max_repairs`` times.
 
-        ``repair(errors, truncated)`` renders the follow-up message. Returns the valid object and the
+        ``repair(errors, truncated)`` renders the follow-up message; ``counts`` narrows the bullets per
+        question the schema asks for (default: the endpoint's ``bullets``). Returns the valid object and the
         failed attempts before it; raises SummaryInvalid, LLMRefusal or LLMTruncated (carrying every
         attempt) when the last re-ask fails too.
         """
         schema = model.model_json_schema()
+        if counts is None and self.endpoint.bullets:
+            counts = {name: self.endpoint.bullets for name in ("problems", "motivation", "framework")}
+        if counts:
+            schema = bullet_counts(schema, counts)
         conversation = list(messages)
         attempts: list[Attempt] = []
         for attempt_number in range(self.settings.max_repairs + 1):

@@ -182,7 +182,8 @@ def _run_llm(llm: LLM, settings: Settings, paper: _Paper, system: Prompt, user: 
     t_messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
 
     expected = {f: len(plain[f]) for f in FIELDS}
-    chinese, t_failed = llm.ask(t_messages, ChinesePass, context={"expected_counts": expected}, repair=repair)
+    chinese, t_failed = llm.ask(t_messages, ChinesePass, context={"expected_counts": expected}, repair=repair,
+                                counts={f: (n, n) for f, n in expected.items()})
     failed += t_failed
     summary = PaperSummary(en=english.en, zh=chinese.zh, dim=english.dim, setting=english.setting,
                            tags=english.tags)

@@ -222,3 +222,16 @@ def test_api_key_is_sent_only_as_a_header() -> None:
     ask(LLM(endpoint, LLMSettings()))
     assert "sk-test-secret-value-123" not in seen[0].content.decode()
     assert "sk-test-secret-value-123" not in repr(endpoint)
+
+
+def test_bullet_counts_steer_the_schema_sent() -> None:
+    canned = Canned(ok(english_pass()))
+    llm = make_llm(canned)
+    llm.endpoint.bullets = (2, 3)
+    messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": PAPER}]
+    # A steer for grammar-enforcing servers, not a validation rule: one bullet per question still passes.
+    llm.ask(messages, EnglishPass, context={"source_text": PAPER}, repair=repair)
+    sent = canned.bodies[0]["response_format"]["json_schema"]["schema"]
+    problems = sent["$defs"]["EnglishSummary"]["properties"]["problems"]
+    assert (problems["minItems"], problems["maxItems"]) == (2, 3)
+    assert sent["properties"]["tags"]["maxItems"] == 5
