@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 import sys
+import threading
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -272,6 +274,28 @@ def test_adaptive_llama_sets_threads_only_when_they_change(monkeypatch: pytest.M
         model.create_chat_completion(messages=[])
     assert calls == [("ctx", 1, 1), ("ctx", 1, 2)]
     assert len(llama.calls) == 4
+
+
+def test_one_model_serves_one_request_at_a_time() -> None:
+    active: list[int] = []
+    overlaps: list[int] = []
+
+    class Slow(FakeLlama):
+        def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
+            active.append(1)
+            overlaps.append(len(active))
+            time.sleep(0.02)
+            active.pop()
+            return super().create_chat_completion(**kwargs)
+
+    model = runtime.AdaptiveLlama(Slow(), Threads(1, 1, adaptive=False))
+    workers = [threading.Thread(target=model.create_chat_completion, kwargs={"messages": []})
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert overlaps == [1, 1, 1, 1]
 
 
 # --- joining and verifying -------------------------------------------------------------------------

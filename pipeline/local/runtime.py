@@ -102,7 +102,11 @@ def batch_threads(threads: Threads, busy: float | None) -> int:
 
 
 class AdaptiveLlama:
-    """A loaded ``Llama`` that picks its prompt-processing thread count before each request."""
+    """A loaded ``Llama`` that picks its prompt-processing thread count before each request.
+
+    One context serves one request at a time: concurrent callers (batch runs with several transports
+    sharing this model) wait on the lock.
+    """
 
     def __init__(self, llama: Any, threads: Threads,
                  measure: Callable[[], float | None] = busy_cores) -> None:
@@ -110,18 +114,20 @@ class AdaptiveLlama:
         self.threads = threads
         self._measure = measure
         self._current = threads.batch
+        self._lock = threading.Lock()
 
     def create_chat_completion(self, **kwargs: Any) -> Any:
         """Set the thread counts for the current load, then run the completion."""
-        if self.threads.adaptive:
-            n_batch = batch_threads(self.threads, self._measure())
-            if n_batch != self._current:
-                import llama_cpp
+        with self._lock:
+            if self.threads.adaptive:
+                n_batch = batch_threads(self.threads, self._measure())
+                if n_batch != self._current:
+                    import llama_cpp
 
-                llama_cpp.llama_set_n_threads(self.llama.ctx, self.threads.generation, n_batch)
-                log.debug("prompt processing now on %d thread(s)", n_batch)
-                self._current = n_batch
-        return self.llama.create_chat_completion(**kwargs)
+                    llama_cpp.llama_set_n_threads(self.llama.ctx, self.threads.generation, n_batch)
+                    log.debug("prompt processing now on %d thread(s)", n_batch)
+                    self._current = n_batch
+            return self.llama.create_chat_completion(**kwargs)
 
 
 _MODELS: dict[tuple[str, int, Threads], AdaptiveLlama] = {}
