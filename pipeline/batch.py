@@ -248,7 +248,7 @@ class StatusWriter:
     own processing; the drafts on disk make delaying these writes safe (see the module docstring).
     """
 
-    def __init__(self, path: Path, interval: float = 2.0) -> None:
+    def __init__(self, path: Path, interval: float = 5.0) -> None:
         self.path = path
         self.interval = interval
         self.warnings: list[str] = []
@@ -358,41 +358,43 @@ def _pool_loop(worker: _Worker, selected: BatchPlan, queue: list[int], outcomes:
         totals.add(outcomes[index])
         emit(BatchEvent("finish", totals, outcomes[index]))
 
-    with cf.ThreadPoolExecutor(max_workers=in_progress, thread_name_prefix="batch") as pool:
-        try:
-            while queue or running:
-                while queue and len(running) < in_progress and not worker.stop.is_set():
-                    index = queue.pop(0)
-                    item = selected.items[index]
-                    if worker.budget_reason:
-                        outcomes[index] = PaperOutcome(item.source, "skipped", worker.budget_reason,
-                                                       title=item.title)
-                        totals.add(outcomes[index])
-                        emit(BatchEvent("finish", totals, outcomes[index]))
-                        continue
-                    emit(BatchEvent("begin", totals, source=item.source))
-                    running[pool.submit(worker.run_one, item)] = index
-                if worker.stop.is_set() and not running:
-                    break
-                finished, _ = cf.wait(list(running), timeout=0.25, return_when=cf.FIRST_COMPLETED)
-                for future in finished:
-                    collect(future)
-                worker.writer.flush_if_due()
-        except KeyboardInterrupt:
-            report.interrupted = True
-            worker.stop.set()
-            try:
-                for future in cf.as_completed(list(running)):
-                    collect(future)
-            except KeyboardInterrupt:
-                pass  # second Ctrl-C: stop waiting for the running papers
-            for index in running.values():
+    pool = cf.ThreadPoolExecutor(max_workers=in_progress, thread_name_prefix="batch")
+    try:
+        while queue or running:
+            while queue and len(running) < in_progress and not worker.stop.is_set():
+                index = queue.pop(0)
                 item = selected.items[index]
-                report.abandoned.append(item.source)
-                outcomes[index] = PaperOutcome(item.source, "skipped", "abandoned while running (interrupted "
-                                               "twice); its draft is kept if it was written", title=item.title)
-                totals.add(outcomes[index])
-            pool.shutdown(wait=False, cancel_futures=True)
+                if worker.budget_reason:
+                    outcomes[index] = PaperOutcome(item.source, "skipped", worker.budget_reason,
+                                                   title=item.title)
+                    totals.add(outcomes[index])
+                    emit(BatchEvent("finish", totals, outcomes[index]))
+                    continue
+                emit(BatchEvent("begin", totals, source=item.source))
+                running[pool.submit(worker.run_one, item)] = index
+            if worker.stop.is_set() and not running:
+                break
+            finished, _ = cf.wait(list(running), timeout=0.25, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                collect(future)
+            worker.writer.flush_if_due()
+    except KeyboardInterrupt:
+        report.interrupted = True
+        worker.stop.set()
+        try:
+            for future in cf.as_completed(list(running)):
+                collect(future)
+        except KeyboardInterrupt:
+            pass  # second Ctrl-C: stop waiting for the running papers
+        for index in running.values():
+            item = selected.items[index]
+            report.abandoned.append(item.source)
+            outcomes[index] = PaperOutcome(item.source, "skipped", "abandoned while running (interrupted "
+                                           "twice); its draft is kept if it was written", title=item.title)
+            totals.add(outcomes[index])
+    finally:
+        # Not a with-block: leaving one waits for every thread, which is what abandoning must not do.
+        pool.shutdown(wait=not report.abandoned, cancel_futures=True)
 
 
 class _OverBudget(Exception):
@@ -486,7 +488,9 @@ class _Worker:
                 outcome.path = str(store.record_path(self.settings.summaries_dir, outcome.key))
             else:
                 reserved = self._reserve(source)
-                result = summarize(source, self.settings, force=self.options.force, llm=self._llm())
+                llm = self._llm()
+                llm.fresh = True
+                result = summarize(source, self.settings, force=self.options.force, llm=llm)
                 status = existing_status(self.settings, result.key) if result.outcome == "proposed" \
                     else "drafted"
                 outcome.key, outcome.path = result.key, str(result.path)
@@ -523,18 +527,26 @@ def _make_llm(worker: _Worker) -> Any:
     limiter, stop, in_flight = worker.limiter, worker.stop, worker.in_flight
 
     class LimitedLLM(LLM):
+        fresh = True  # no request sent yet for the current paper: it may still be called off
+
         def chat(self, messages: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Reply:
-            with in_flight:
+            while not in_flight.acquire(timeout=0.25):
+                if self.fresh and stop.is_set():
+                    raise RateLimitCancelled("stopped before the paper's first request")
+            try:
+                self.fresh, cancel = False, stop if self.fresh else None
                 if limiter.unlimited:
                     return super().chat(messages, *args, **kwargs)
                 expected = estimate_tokens("\n".join(str(m.get("content", "")) for m in messages))
                 before = (self.http_requests, self.usage.prompt_tokens + self.usage.completion_tokens)
-                reservation = limiter.acquire(expected + EXPECTED_OUTPUT_TOKENS, cancel=stop)
+                reservation = limiter.acquire(expected + EXPECTED_OUTPUT_TOKENS, cancel=cancel)
                 try:
                     return super().chat(messages, *args, **kwargs)
                 finally:
                     used = self.usage.prompt_tokens + self.usage.completion_tokens - before[1]
                     limiter.reconcile(reservation, tokens=used, requests=self.http_requests - before[0])
+            finally:
+                in_flight.release()
 
     return LimitedLLM(worker.endpoint, worker.settings.llm, memory=worker.memory)
 
