@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from conftest import ARXIV_API
 
 from pipeline import add as add_module
 from pipeline import cli
@@ -15,7 +16,6 @@ from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError
 from pipeline.papers import load_papers
 from pipeline.sources import parse_feed
-from tests.conftest import ARXIV_API
 
 RECORDED = ARXIV_API / "arxiv.py_2026"
 SEARCH_PAGE = next(RECORDED.glob("q_testing_s0_m10_*.json"))
