@@ -82,7 +82,7 @@ class LocalSettings(_Section):
         None, ge=1, description="Generation threads; None picks cores-1 (spinning threads collapse speed)."
     )
     context_tokens: int = Field(8192, gt=0, description="Context window of the embedded model.")
-    budget_tokens: int = Field(2200, gt=0, description="Input token budget for the small embedded model.")
+    budget_tokens: int = Field(1600, gt=0, description="Input token budget for the small embedded model.")
     model_path: Path | None = Field(None, description="Use this GGUF file instead of the joined model parts.")
 
 

@@ -68,6 +68,7 @@ class Endpoint:
     budget_tokens: int = 6000
     schema_in_prompt: bool = True
     bullets: tuple[int, int] | None = None  # (min, max) bullets per question the schema asks for
+    reask_with_reply: bool = True  # re-asks show the rejected reply (small models then copy it verbatim)
     http_client: httpx2.Client | None = field(default=None, repr=False)
 
 
@@ -88,7 +89,8 @@ def select_endpoint(settings: Settings) -> Endpoint:
             backend="local", model=local.LOCAL_MODEL_NAME, host="embedded",
             base_url="http://embedded.local/v1", api_key="embedded",
             translate=llm.translate if llm.translate is not None else True,
-            budget_tokens=settings.local.budget_tokens, schema_in_prompt=False, bullets=(2, 3),
+            budget_tokens=settings.local.budget_tokens, schema_in_prompt=False, bullets=(2, 2),
+            reask_with_reply=False,
             http_client=local.local_http_client(settings),
         )
     raise NoBackendError(
@@ -387,8 +389,11 @@ class LLM:
                 return attempt, attempts
             attempts.append(attempt)
             log.info("reply rejected (%s): %s", attempt.kind, "; ".join(attempt.errors)[:300])
-            conversation = [*conversation, {"role": "assistant", "content": reply.content or ""},
-                            {"role": "user", "content": repair(attempt.errors, attempt.kind == "truncated")}]
+            follow_up = {"role": "user", "content": repair(attempt.errors, attempt.kind == "truncated")}
+            if self.endpoint.reask_with_reply:
+                conversation = [*conversation, {"role": "assistant", "content": reply.content or ""}, follow_up]
+            else:
+                conversation = [*messages, follow_up]
         last = attempts[-1]
         where = f"{self.endpoint.host} ({self.endpoint.model})"
         tries = len(attempts)
