@@ -4,7 +4,8 @@ A paper is named by an arXiv id or URL, a PDF URL or a local PDF path, or found 
 through the arXiv API (``search_query=ti:"..."``). A title match is taken only when it is
 unambiguous: the normalized titles are equal, or the best match beats the runner-up by a clear
 margin; otherwise the candidates come back for the user to pick by id. The same paper (same arXiv
-id, any version) is never added twice.
+id, any version) is never added twice; ``--title`` on a paper already listed by its title alone
+gives that entry the arXiv id found (its other fields, and the key of an existing summary, stay).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 
 import httpx2
 
+from pipeline import store
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, MetadataError
 from pipeline.models import PaperEntry, PaperMetadata
-from pipeline.papers import add_entry, find_entry, line_of, load_papers
+from pipeline.papers import TITLE_PREFIX, add_entry, entry_key, find_entry, line_of, load_papers, update_entry
 from pipeline.sources import fetch_metadata, parse_feed, parse_source
 from pipeline.sources.http import call_with_retries, check_transient_status, headers, http_client, polite_wait
 
@@ -134,6 +136,29 @@ def _refuse_duplicate(path: Path, source: str) -> None:
                       hint="the same paper (any arXiv version) is listed once; edit that entry instead")
 
 
+def _title_entry(path: Path, title: str) -> PaperEntry | None:
+    """The entry known only by this title (``source: "title:..."``), if papers.yaml has one."""
+    wanted = fold_title(title)
+    for entry in load_papers(path).data.papers:
+        if entry.source.startswith(TITLE_PREFIX) and fold_title(entry.source[len(TITLE_PREFIX):]) == wanted:
+            return entry
+    return None
+
+
+def _resolve(result: AddResult, listed: PaperEntry, chosen: Candidate, settings: Settings) -> AddResult:
+    """Give an entry known only by its title the arXiv id found for it; its other fields stay."""
+    _refuse_duplicate(result.papers_file, chosen.arxiv_id)
+    changes: dict[str, Any] = {"source": chosen.arxiv_id, "title": listed.title or chosen.title}
+    old_key = entry_key(listed)
+    if store.record_path(settings.summaries_dir, old_key).exists():
+        changes["key"] = old_key  # an existing (e.g. imported) summary keeps its file
+    result.entry = update_entry(result.papers_file, listed.source, **changes)
+    result.key = entry_key(result.entry)
+    result.message = (f"resolved {listed.source!r} in {result.papers_file} to arXiv {chosen.arxiv_id}: "
+                      f"{chosen.title}")
+    return result
+
+
 def _stored_path(path: Path, papers_file: Path) -> str:
     """Inside the papers file's folder: relative to it (the repository moves); else absolute."""
     resolved = path.resolve()
@@ -159,7 +184,7 @@ def add(source: str | None, settings: Settings, *, title: str | None = None, set
     if source is None:
         if title is None:
             raise ConfigError("nothing to add", hint='give an arXiv id, URL or PDF path, or --title "..."')
-        _refuse_duplicate(papers_file, f"title:{' '.join(title.split())}")
+        listed = _title_entry(papers_file, title)
         result.candidates = rank_candidates(title, search_title(title, settings, client=client))
         chosen = pick(result.candidates)
         if chosen is None:
@@ -167,6 +192,8 @@ def add(source: str | None, settings: Settings, *, title: str | None = None, set
                               + (f"{len(result.candidates)} candidates; add one by its id"
                                  if result.candidates else "arXiv found nothing; add it by id or PDF"))
             return result
+        if listed is not None:
+            return _resolve(result, listed, chosen, settings)
         source = chosen.arxiv_id
     parsed = parse_source(source)
     if parsed.kind == "arxiv":

@@ -139,3 +139,19 @@ def test_ranking_and_picking() -> None:
     close = [Candidate("1", "a", [], None, 0.93), Candidate("2", "b", [], None, 0.9)]
     assert pick(close) is None
     assert pick([]) is None
+
+
+def test_title_of_a_listed_title_only_entry_gives_it_the_arxiv_id(settings: Settings) -> None:
+    listed = "A Survey on Web Testing: On the Rise of AI and Applications in Industry"
+    text = settings.papers_file.read_text(encoding="utf-8")
+    settings.papers_file.write_text(text + f"  - source: 'title:{listed}'\n    setting: semi-supervised\n"
+                                    "    notes: keep me\n", encoding="utf-8")
+    api = Recorded(SEARCH_PAGE)
+    result = add(None, settings, title=listed.lower(), client=api.client())
+    assert result.added and "resolved" in result.message and len(api.urls) == 1
+    entries = load_papers(settings.papers_file).data.papers
+    assert len(entries) == 2
+    assert (entries[1].source, entries[1].title) == ("2503.05378", listed)
+    assert (entries[1].setting, entries[1].notes, entries[1].key) == ("semi-supervised", "keep me", None)
+    with pytest.raises(ConfigError, match="already in"):
+        add("2503.05378v1", settings, client=api.client())
