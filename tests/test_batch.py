@@ -145,6 +145,17 @@ def test_run_drafts_everything_then_a_rerun_sends_nothing(tmp_path: Path, server
     assert again.totals.skipped == 6 and {o.reason for o in again.outcomes} == {"already drafted"}
 
 
+def test_rerun_of_a_finished_batch_of_100_sends_nothing(tmp_path: Path, server: FakeServer) -> None:
+    papers = tmp_path / "papers.yaml"
+    papers.write_text(HEADER + "".join(f"  - source: '2301.{i + 1:05d}'\n    status: drafted\n" for i in range(100)),
+                      encoding="utf-8")
+    report = batch.run(settings_for(tmp_path, server), batch.BatchOptions(concurrency=16))
+    assert server.requests == [] and report.exit_code == 0
+    assert report.totals.skipped == 100 and len(report.outcomes) == 100
+    report = batch.run(settings_for(tmp_path, None), batch.BatchOptions())  # needs no LLM endpoint at all
+    assert report.totals.skipped == 100
+
+
 def test_backlog_entry_with_a_draft_on_disk_is_synced_without_the_llm(tmp_path: Path,
                                                                       server: FakeServer) -> None:
     papers = make_backlog(tmp_path, 2)
