@@ -218,23 +218,31 @@ def resolve_source(source: str, papers_file: Path) -> str:
 def dry_run(settings: Settings, options: BatchOptions,
             on_event: EventCallback | None = None) -> BatchPlan:
     """The plan with estimated tokens and cost per runnable paper (fetches and extracts, no LLM)."""
-    from pipeline.summarize import estimate  # lazy: summarize pulls in the LLM client
+    from pipeline.llm import select_endpoint  # lazy: loading openai costs a second
+    from pipeline.summarize import estimate
 
     selected = plan(settings, options)
-    totals = Totals(planned=len(selected.runnable))
-    for item in selected.runnable:
+    runnable = selected.runnable
+    endpoint = select_endpoint(settings) if runnable else None
+    totals = Totals(planned=len(runnable))
+    planned_cost = 0.0
+    for item in runnable:
         try:
-            found = estimate(resolve_source(item.source, settings.papers_file), settings)
+            found = estimate(resolve_source(item.source, settings.papers_file), settings, endpoint=endpoint)
         except PipelineError as exc:
             item.error = str(exc)
             continue
+        finally:
+            totals.done += 1
+            if on_event:
+                on_event(BatchEvent("finish", totals, source=item.source))
         item.key = found.key
         item.estimate_tokens = found.prompt_tokens + found.output_tokens
         item.estimate_cost_usd = 0.0 if found.cached else found.cost_usd
         item.estimate_cached = found.cached
-        if on_event:
-            totals.done += 1
-            on_event(BatchEvent("finish", totals, source=item.source))
+        if options.budget_usd is not None and planned_cost + item.estimate_cost_usd > options.budget_usd:
+            item.skip = f"budget: the estimates would pass ${options.budget_usd:.4f}"
+        planned_cost += item.estimate_cost_usd
     return selected
 
 

@@ -196,6 +196,9 @@ def test_budget_stops_starting_papers(tmp_path: Path, server: FakeServer) -> Non
     assert each > 0 and plan.to_dict()["total"]["runnable"] == 6
     assert plan.to_dict()["total"]["cost_usd"] == pytest.approx(6 * each, rel=0.01)
     assert not server.requests  # a dry run asks nothing
+    capped = batch.dry_run(settings, batch.BatchOptions(budget_usd=2.5 * each))
+    assert len(capped.runnable) == 2 and capped.to_dict()["total"]["cost_usd"] == pytest.approx(2 * each)
+    assert [i.skip for i in capped.items[2:]] == [f"budget: the estimates would pass ${2.5 * each:.4f}"] * 4
 
     report = batch.run(settings, batch.BatchOptions(concurrency=1, budget_usd=2.5 * each))
     skipped = [o for o in report.outcomes if o.state == "skipped"]
