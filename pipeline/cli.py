@@ -597,7 +597,8 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
         setting=args.setting, statuses=_split(args.status), ids=_split(args.ids), limit=args.limit,
         concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm, budget_usd=args.budget, force=args.force)
     if args.dry_run:
-        plan = batch.dry_run(settings, options)
+        plan = batch.dry_run(settings, options, on_event=lambda e: _err(
+            f"[{e.totals.done}/{e.totals.planned}] estimated {e.source}"))
         if args.json:
             print(json.dumps(plan.to_dict(), ensure_ascii=False, indent=2))
         else:
