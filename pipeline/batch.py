@@ -21,14 +21,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import httpx2
 
 from pipeline import store
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.models import PaperEntry
+from pipeline.models import EntryStatus, PaperEntry
 from pipeline.papers import TITLE_PREFIX, entry_key, find_entry, load_papers, locked, save_papers
 from pipeline.ratelimit import RateLimitCancelled, limiter_for
 
@@ -186,6 +186,10 @@ def plan(settings: Settings, options: BatchOptions) -> BatchPlan:
                               hint=f"use one of: {', '.join(sorted(known)) or 'none declared'}")
         entries = [e for e in entries if e.setting == options.setting]
     if options.statuses:
+        known_statuses = get_args(EntryStatus)
+        if unknown := [s for s in options.statuses if s not in known_statuses]:
+            raise ConfigError(f"unknown status {', '.join(map(repr, unknown))}",
+                              hint=f"use one of: {', '.join(known_statuses)}")
         entries = [e for e in entries if e.status in options.statuses]
     # sorted() is stable: equal priorities keep the file's order.
     entries = sorted(entries, key=lambda e: -e.priority)

@@ -121,6 +121,8 @@ def test_plan_selects_orders_and_explains(tmp_path: Path) -> None:
     assert [i.source for i in forced.runnable] == ["done.pdf"]
     with pytest.raises(ConfigError, match="no entry"):
         batch.plan(settings, batch.BatchOptions(ids=["nope.pdf"]))
+    with pytest.raises(ConfigError, match="unknown status 'drafed'"):
+        batch.plan(settings, batch.BatchOptions(statuses=["drafed"]))
     with pytest.raises(ConfigError, match="unknown setting"):
         batch.plan(settings, batch.BatchOptions(setting="fully-supervised"))
 
