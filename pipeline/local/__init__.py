@@ -21,6 +21,7 @@ from pipeline.local.transport import (
     EMBEDDED_BASE_URL,
     LocalChatTransport,
     local_http_client,
+    local_transport,
 )
 
 LOCAL_TRANSLATE = True
@@ -40,6 +41,7 @@ __all__ = [
     "is_available",
     "joined_model_path",
     "local_http_client",
+    "local_transport",
     "local_status",
     "thread_counts",
 ]

@@ -220,15 +220,22 @@ class LocalChatTransport(httpx2.BaseTransport):
         }
 
 
-def local_http_client(settings: Settings) -> httpx2.Client:
-    """An ``httpx2.Client`` whose requests are answered by the embedded model, in process.
+def local_transport(settings: Settings) -> LocalChatTransport:
+    """The in-process transport answering chat completions with the embedded model.
 
-    Joins the model parts first if that has not happened yet; the model itself loads on the first
-    request. Pass it to ``openai.OpenAI(base_url=EMBEDDED_BASE_URL, api_key=EMBEDDED_API_KEY, ...)``.
+    Joins the model parts first if that has not happened yet; the model itself loads on the first request.
     """
     path = install_model(settings)
     threads = thread_counts(settings)
     n_ctx = settings.local.context_tokens
-    transport = LocalChatTransport(lambda: load_llama(path, n_ctx, threads), llama_grammar)
-    return httpx2.Client(transport=transport, base_url=EMBEDDED_BASE_URL,
+    return LocalChatTransport(lambda: load_llama(path, n_ctx, threads), llama_grammar)
+
+
+def local_http_client(settings: Settings, transport: httpx2.BaseTransport | None = None) -> httpx2.Client:
+    """An ``httpx2.Client`` whose requests are answered by the embedded model, in process.
+
+    Pass it to ``openai.OpenAI(base_url=EMBEDDED_BASE_URL, api_key=EMBEDDED_API_KEY, ...)``;
+    ``transport`` wraps or replaces the local one (recording, replaying).
+    """
+    return httpx2.Client(transport=transport or local_transport(settings), base_url=EMBEDDED_BASE_URL,
                          timeout=settings.llm.timeout_seconds)

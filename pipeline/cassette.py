@@ -79,7 +79,7 @@ class ReplayTransport(httpx2.BaseTransport):
                 _body_sha(request.content) != expected["body_sha256"]:
             raise CassetteMismatch(
                 f"{self.path.name}: request {self.used} differs from the recording (prompt, text or "
-                "schema changed); re-record with `python -m tests.record`")
+                "schema changed); re-record with `python bench/local_papers.py --record`")
         reply = recorded["response"]
         return httpx2.Response(reply["status"], headers=reply["headers"],
                                content=json.dumps(reply["body"]).encode(), request=request)
