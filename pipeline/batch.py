@@ -418,7 +418,9 @@ class _Worker:
 
     def __init__(self, settings: Settings, options: BatchOptions, writer: StatusWriter,
                  stop: threading.Event) -> None:
-        from pipeline.llm import DictMemory, select_endpoint  # lazy: loading openai costs a second
+        from pipeline.cache import Cache
+        from pipeline.llm import select_endpoint  # lazy: loading openai costs a second
+        from pipeline.summarize import CacheModeMemory
 
         self.settings, self.options, self.writer, self.stop = settings, options, writer, stop
         self.endpoint = select_endpoint(settings)
@@ -439,7 +441,8 @@ class _Worker:
         # Keyed by host and model: two runs on one endpoint share its per-minute allowance.
         self.limiter = limiter_for(f"{self.endpoint.host}|{self.endpoint.model}", rpm=options.rpm,
                                    tpm=options.tpm)
-        self.memory = DictMemory()  # structured-output mode learned once, shared by all threads
+        # Structured-output mode learned once, shared by all threads and remembered across runs.
+        self.memory = CacheModeMemory(Cache(settings.cache_dir))
         self.budget_reason: str | None = None
         self._spent = 0.0
         self._reserved = 0.0

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -376,7 +377,7 @@ class LLM:
         failed attempts before it; raises SummaryInvalid, LLMRefusal or LLMTruncated (carrying every
         attempt) when the last re-ask fails too.
         """
-        schema = model.model_json_schema()
+        schema = _json_schema(model)
         if counts is None and self.endpoint.bullets:
             counts = {name: self.endpoint.bullets for name in ("problems", "motivation", "framework")}
         if counts:
@@ -418,6 +419,11 @@ class LLM:
                 hint="see the failure record; try a stronger model or PIPELINE_MAX_REPAIRS")
         error.attempts = payload  # type: ignore[union-attr]
         raise error
+
+
+@lru_cache(maxsize=16)
+def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
 
 
 def _judge(reply: Reply, model: type[T], context: dict[str, Any]) -> T | Attempt:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -132,23 +133,28 @@ def _cache_key(endpoint: Endpoint, prompts: dict[str, str], given: str) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
+@lru_cache(maxsize=2)
 def _schema_hash(translate: bool) -> str:
     schemas: list[type[BaseModel]] = [EnglishPass, ChinesePass] if translate else [LLMSummary]
     blob = json.dumps([m.model_json_schema() for m in schemas], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-class _Memory:
+class CacheModeMemory:
     """Structured-output modes remembered across runs in the cache."""
 
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
+        self._known: dict[str, str | None] = {}  # read the file once per endpoint, not per request
 
     def get(self, endpoint_id: str) -> str | None:
-        value = self.cache.get_json("llm-modes", endpoint_id)
-        return value if isinstance(value, str) else None
+        if endpoint_id not in self._known:
+            value = self.cache.get_json("llm-modes", endpoint_id)
+            self._known[endpoint_id] = value if isinstance(value, str) else None
+        return self._known[endpoint_id]
 
     def set(self, endpoint_id: str, mode: str) -> None:
+        self._known[endpoint_id] = mode
         self.cache.put_json("llm-modes", endpoint_id, mode)
 
 
@@ -200,7 +206,7 @@ def summarize(source: str, settings: Settings, *, force: bool = False, refresh: 
     paper = load_paper(source, settings)
     cache = Cache(settings.cache_dir)
     if llm is None:
-        llm = LLM(select_endpoint(settings), settings.llm, memory=_Memory(cache))
+        llm = LLM(select_endpoint(settings), settings.llm, memory=CacheModeMemory(cache))
     endpoint = llm.endpoint
     selection = select_text(paper.doc, endpoint.budget_tokens, title=paper.metadata.title,
                             abstract=paper.metadata.abstract)
@@ -332,4 +338,5 @@ def estimate(source: str, settings: Settings, *, endpoint: Endpoint | None = Non
                     cost_usd=round(cost, 6), cached=bool(cached))
 
 
-__all__ = ["Estimate", "PipelineError", "SummarizeResult", "estimate", "load_paper", "preview", "summarize"]
+__all__ = ["CacheModeMemory", "Estimate", "PipelineError", "SummarizeResult", "estimate", "load_paper", "preview",
+           "summarize"]
