@@ -117,9 +117,6 @@ def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-REGISTRARS.append(_register_fetch)
-
-
 # --- summarize (pipeline.summarize) --------------------------------------------------------------
 
 
@@ -188,9 +185,6 @@ def _cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-REGISTRARS.append(_register_summarize)
-
-
 # --- dev-server (pipeline.devserver) -------------------------------------------------------------
 
 
@@ -222,9 +216,6 @@ def _cmd_devserver(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         _err("dev-server stopped")
     return 0
-
-
-REGISTRARS.append(_register_devserver)
 
 
 # --- local (pipeline.local: the embedded model) ----------------------------------------------------
@@ -276,9 +267,6 @@ def _cmd_local_status(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print("\n".join(status.lines()))
     return 0 if status.available else 1
-
-
-REGISTRARS.append(_register_local)
 
 
 # --- review and validate (pipeline.review, pipeline.validate) ------------------------------------
@@ -407,10 +395,6 @@ def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
-REGISTRARS.append(_register_review)
-REGISTRARS.append(_register_validate)
-
-
 # --- extract (pipeline.extract) ------------------------------------------------------------------
 
 
@@ -444,9 +428,6 @@ def _cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
         print(selection.text)
     _err(stats.line())
     return 0
-
-
-REGISTRARS.append(_register_extract)
 
 
 # --- render, import, lint (pipeline.render, pipeline.importer, pipeline.lint) ---------------------
@@ -530,9 +511,6 @@ def _cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
         print(finding)
     _err(f"{len(findings)} findings" if findings else "no findings")
     return 1 if findings else 0
-
-
-REGISTRARS.append(_register_list)
 
 
 # --- backlog and batch runs: add, batch (pipeline.add, pipeline.batch) ----------------------------
@@ -712,4 +690,15 @@ class _BatchProgress:
                  f"({t.done} done, {t.failed} failed, {t.tokens} tokens, ${t.cost_usd:.4f})")
 
 
-REGISTRARS.append(_register_batch)
+# In the order a curator meets them: paper in, summary out, review, the list, the backlog, tools.
+REGISTRARS.extend([
+    _register_fetch,
+    _register_extract,
+    _register_summarize,
+    _register_review,
+    _register_validate,
+    _register_list,
+    _register_batch,
+    _register_local,
+    _register_devserver,
+])
