@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
         row = f"{pdf.stem[:34]:34} {full:>9}"
         for name, (budget, bilingual) in budgets.items():
             selection = select_text(doc, budget)
-            system = render(settings.prompts_dir, "system.j2", bilingual=bilingual)
+            system = render(settings.prompts_dir, "system.j2", bilingual=bilingual, example=bilingual)
             user = render(settings.prompts_dir, "user.j2", bilingual=bilingual, text=selection.text)
             prompt = estimate_tokens(system.text) + estimate_tokens(user.text)
             totals[name] += prompt

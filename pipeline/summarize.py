@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipeline import __version__, store
+from pipeline import __version__, grounding, store
 from pipeline.biblio import bibliography, find_code_url
 from pipeline.budget import estimate_tokens, select_text
 from pipeline.cache import Cache
@@ -119,7 +119,7 @@ def load_paper(source_text: str, settings: Settings) -> _Paper:
 def _prompts(settings: Settings, endpoint: Endpoint, paper: _Paper,
              selection: TextSelection) -> tuple[Prompt, Prompt]:
     bilingual = not endpoint.translate
-    system = render(settings.prompts_dir, "system.j2", bilingual=bilingual)
+    system = render(settings.prompts_dir, "system.j2", bilingual=bilingual, example=endpoint.prompt_example)
     user = render(settings.prompts_dir, "user.j2", bilingual=bilingual, text=selection.text)
     return system, user
 
@@ -272,6 +272,12 @@ def _record(paper: _Paper, selection: TextSelection, summary: PaperSummary, endp
     warnings = list(paper.warnings)
     if selection.cut:
         warnings.append(f"sections cut to fit {selection.budget} tokens: {', '.join(selection.cut)}")
+    if summary.en:
+        bullets = [b for name in FIELDS for b in getattr(summary.en, name)]
+        copied = sum(1 for b in bullets if grounding.normalize(b.evidence).strip(" .") in grounding.normalize(b.text))
+        if copied:
+            warnings.append(f"{copied} of {len(bullets)} English bullets repeat their evidence word for word "
+                            "(an extractive summary: check they answer the question)")
     provenance = Provenance(
         backend=endpoint.backend, model=endpoint.model, endpoint_host=endpoint.host, output_mode=mode,
         passes="translate" if endpoint.translate else "single", prompts=hashes,
