@@ -20,7 +20,7 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, Protocol, TypeVar
@@ -154,6 +154,17 @@ class Attempt:
         return {"kind": self.kind, "raw": self.raw, "errors": self.errors}
 
 
+def _objects(node: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in a schema tree, parents before children."""
+    if isinstance(node, dict):
+        yield node
+        for value in list(node.values()):
+            yield from _objects(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _objects(item)
+
+
 def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Adapt a pydantic JSON schema to OpenAI's strict mode.
 
@@ -161,25 +172,16 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     strict mode rejects (string lengths, defaults) are dropped, since validation checks them anyway.
     """
     out = copy.deepcopy(schema)
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                for key in [k for k in node if k != "$ref"]:
-                    del node[key]
-                return
-            for key in ("default", "minLength", "maxLength", "title"):
-                node.pop(key, None)
-            if node.get("type") == "object" and "properties" in node:
-                node["additionalProperties"] = False
-                node["required"] = list(node["properties"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(out)
+    for node in _objects(out):
+        if "$ref" in node:
+            for key in [k for k in node if k != "$ref"]:
+                del node[key]
+            continue
+        for key in ("default", "minLength", "maxLength", "title"):
+            node.pop(key, None)
+        if node.get("type") == "object" and "properties" in node:
+            node["additionalProperties"] = False
+            node["required"] = list(node["properties"])
     return out
 
 
@@ -191,19 +193,10 @@ def bullet_counts(schema: dict[str, Any], counts: dict[str, tuple[int, int]]) ->
     model to several distinct bullets, and makes a translation keep exactly the English counts.
     """
     out = copy.deepcopy(schema)
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for name, prop in (node.get("properties") or {}).items():
-                if name in counts and isinstance(prop, dict) and prop.get("type") == "array":
-                    prop["minItems"], prop["maxItems"] = counts[name]
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(out)
+    for node in _objects(out):
+        for name, prop in (node.get("properties") or {}).items():
+            if name in counts and isinstance(prop, dict) and prop.get("type") == "array":
+                prop["minItems"], prop["maxItems"] = counts[name]
     return out
 
 

@@ -389,8 +389,9 @@ def _write_draft_locked(summaries_dir: Path, path: Path, record: SummaryRecord, 
     key = record.key
     original = original_path(summaries_dir, key)
     if not path.exists():
-        _write_fresh(path, record)
-        _write_fresh(original, record)
+        text = dump_yaml(_to_node(_record_data(record)))  # one dump serves the draft and its original
+        _atomic_write(path, text)
+        _atomic_write(original, text)
         proposed_path(summaries_dir, key).unlink(missing_ok=True)
         return DraftWrite(path, "created", f"wrote draft {path}")
     try:
