@@ -170,6 +170,16 @@ class EvidencedBullet(_Strict):
             raise ValueError("English bullet contains Chinese characters; write it in English only")
         return value
 
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _leading_quote(cls, value: Any) -> Any:
+        """An over-long quote keeps its leading sentences (or words) within 60 words: still verbatim."""
+        if isinstance(value, str) and grounding.word_count(value) > 60:
+            head = " ".join(value.split()[:60])
+            whole = grounding.leading_sentences(head, len(head) - 1)  # drop the trailing fragment
+            return whole if whole and grounding.word_count(whole) >= 6 else head
+        return value
+
     @field_validator("evidence")
     @classmethod
     def _evidence_shape(cls, value: str) -> str:

@@ -150,3 +150,13 @@ def test_over_long_bullet_keeps_its_leading_sentences() -> None:
 def test_llm_schema_asks_for_evidence_before_text() -> None:
     bullet_schema = LLMSummary.model_json_schema()["$defs"]["EvidencedBullet"]
     assert list(bullet_schema["properties"]) == ["evidence", "text"]
+
+
+def test_over_long_evidence_keeps_a_verbatim_lead_of_at_most_sixty_words() -> None:
+    data = english_pass()
+    source = f"{PAPER} {PAPER}"
+    data["en"]["problems"][0]["evidence"] = source  # 70+ words, all verbatim
+    result = EnglishPass.model_validate(data, context={"source_text": source})
+    evidence = result.en.problems[0].evidence
+    assert 6 <= grounding.word_count(evidence) <= 60 and evidence.endswith(".")
+    assert source.startswith(evidence)
