@@ -71,6 +71,7 @@ class Endpoint:
     bullets: tuple[int, int] | None = None  # (min, max) bullets per question the schema asks for
     reask_with_reply: bool = True  # re-asks show the rejected reply (small models then copy it verbatim)
     prompt_example: bool = True  # the worked example helps strong models; small ones copy its quotes
+    translate_per_bullet: bool = False  # small models repeat or drop bullets translating a whole list
     http_client: httpx2.Client | None = field(default=None, repr=False)
 
 
@@ -105,6 +106,7 @@ def embedded_endpoint(settings: Settings, http_client: httpx2.Client) -> Endpoin
         backend="local", model=LOCAL_MODEL_NAME, host="embedded", base_url="http://embedded.local/v1",
         api_key="embedded", translate=translate, budget_tokens=settings.local.budget_tokens,
         schema_in_prompt=False, bullets=(2, 2), reask_with_reply=False, prompt_example=False,
+        translate_per_bullet=True,
         http_client=http_client,
     )
 

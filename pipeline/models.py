@@ -300,6 +300,20 @@ class ChinesePass(_Strict):
         return self
 
 
+class ChineseBullet(_Strict):
+    """One English bullet translated into Simplified Chinese (translate mode, bullet by bullet)."""
+
+    zh: ZhBullet
+
+    @field_validator("zh")
+    @classmethod
+    def _chinese(cls, value: str) -> str:
+        _no_placeholder(value)
+        if problem := grounding.chinese_problem(value):
+            raise ValueError(f"the translation {problem}: {value[:60]!r}")
+        return value
+
+
 class LLMSummary(_Strict):
     """Everything the model writes in one pass: both languages and the classification fields."""
 

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from pipeline import __version__, grounding, store
 from pipeline.biblio import bibliography, find_code_url
@@ -32,6 +32,7 @@ from pipeline.models import (
     FIELD_TITLES_EN,
     FIELD_TITLES_ZH,
     FIELDS,
+    ChineseBullet,
     ChinesePass,
     EnglishPass,
     ExtractedDocument,
@@ -50,7 +51,7 @@ from pipeline.sources import Source, fetch_metadata, fetch_pdf, parse_source
 log = logging.getLogger(__name__)
 
 CACHE_NAMESPACE = "llm"
-TRANSLATE_PROMPTS = ("translate_system.j2", "translate_user.j2")
+TRANSLATE_PROMPTS = ("translate_system.j2", "translate_user.j2", "translate_bullet.j2")
 EXPECTED_OUTPUT_TOKENS = 1400  # measured order of magnitude of a bilingual summary reply
 
 
@@ -128,6 +129,7 @@ def _cache_key(endpoint: Endpoint, prompts: dict[str, str], given: str) -> str:
     identity = {
         "model": endpoint.model, "endpoint": endpoint.host, "prompts": prompts,
         "schema": _schema_hash(endpoint.translate), "translate": endpoint.translate,
+        "per_bullet": endpoint.translate and endpoint.translate_per_bullet,
         "text": hashlib.sha256(given.encode()).hexdigest(),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
@@ -135,7 +137,7 @@ def _cache_key(endpoint: Endpoint, prompts: dict[str, str], given: str) -> str:
 
 @lru_cache(maxsize=2)
 def _schema_hash(translate: bool) -> str:
-    schemas: list[type[BaseModel]] = [EnglishPass, ChinesePass] if translate else [LLMSummary]
+    schemas: list[type[BaseModel]] = [EnglishPass, ChinesePass, ChineseBullet] if translate else [LLMSummary]
     blob = json.dumps([m.model_json_schema() for m in schemas], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -180,17 +182,38 @@ def _run_llm(llm: LLM, settings: Settings, paper: _Paper, system: Prompt, user: 
         return summary, hashes, len(failed)
     english, failed = llm.ask(messages, EnglishPass, context=context, repair=repair)
     plain = {f: [b.text for b in getattr(english.en, f)] for f in FIELDS}
-    counts = ", ".join(f"{len(plain[f])} {f}" for f in FIELDS)
-    t_system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0])
-    t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[1], title=paper.metadata.title,
-                    english_json=json.dumps(plain, ensure_ascii=False, indent=1), counts=counts)
-    hashes.update({t_system.name: t_system.sha256, t_user.name: t_user.sha256})
-    t_messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
-
+    per_bullet = llm.endpoint.translate_per_bullet
+    t_system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0], per_bullet=per_bullet)
+    hashes[t_system.name] = t_system.sha256
     expected = {f: len(plain[f]) for f in FIELDS}
-    chinese, t_failed = llm.ask(t_messages, ChinesePass, context={"expected_counts": expected}, repair=repair,
-                                counts={f: (n, n) for f, n in expected.items()})
-    failed += t_failed
+    if per_bullet:
+        # One request per bullet: a small model translating a whole list repeats or drops bullets.
+        zh: dict[str, list[str]] = {f: [] for f in FIELDS}
+        for name in FIELDS:
+            for text in plain[name]:
+                t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[2], title=paper.metadata.title, text=text)
+                hashes[t_user.name] = t_user.sha256
+                t_messages = [{"role": "system", "content": t_system.text},
+                              {"role": "user", "content": t_user.text}]
+                one, t_failed = llm.ask(t_messages, ChineseBullet, context={}, repair=repair)
+                failed += t_failed
+                zh[name].append(one.zh)
+        try:
+            chinese = ChinesePass.model_validate({"zh": zh}, context={"expected_counts": expected})
+        except ValidationError as exc:
+            raise SummaryInvalid(f"the Chinese translation by {llm.endpoint.host} is not acceptable: "
+                                 f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}",
+                                 attempts=[{"kind": "invalid", "raw": json.dumps(zh, ensure_ascii=False),
+                                            "errors": [str(e["msg"]) for e in exc.errors()]}]) from exc
+    else:
+        counts = ", ".join(f"{len(plain[f])} {f}" for f in FIELDS)
+        t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[1], title=paper.metadata.title,
+                        english_json=json.dumps(plain, ensure_ascii=False, indent=1), counts=counts)
+        hashes[t_user.name] = t_user.sha256
+        t_messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
+        chinese, t_failed = llm.ask(t_messages, ChinesePass, context={"expected_counts": expected},
+                                    repair=repair, counts={f: (n, n) for f, n in expected.items()})
+        failed += t_failed
     summary = PaperSummary(en=english.en, zh=chinese.zh, dim=english.dim, setting=english.setting,
                            tags=english.tags)
     return summary, hashes, len(failed)

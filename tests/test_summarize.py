@@ -199,3 +199,42 @@ def test_cli_preview_and_stats(workdir: Path, capsys: pytest.CaptureFixture[str]
     assert code == 0
     assert "文章考虑的问题" in out and "Overall framework" in out
     assert "created:" in err and "backend: remote" in err
+
+
+def test_translate_mode_bullet_by_bullet_for_small_models(tmp_path: Path) -> None:
+    """English with evidence first, then one translation request per bullet, all through the seam."""
+    import json as _json
+    from types import SimpleNamespace
+
+    import httpx2
+    from test_llm import PAPER, english_pass, ok
+
+    from pipeline.config import LLMSettings
+    from pipeline.llm import LLM, Endpoint
+    from pipeline.models import PaperMetadata
+    from pipeline.prompts import render
+    from pipeline.summarize import _Paper, _run_llm
+
+    seen: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = _json.loads(request.content)
+        name = body["response_format"]["json_schema"]["name"]
+        seen.append(name)
+        if name == "EnglishPass":
+            return ok(english_pass())
+        english = body["messages"][-1]["content"].rsplit("\n", 1)[-1]
+        return ok({"zh": f"第{len(seen)}条：本文针对 mean teacher 方法进行了改进。{english[:0]}"})
+
+    settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
+    endpoint = Endpoint(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
+                        translate=True, translate_per_bullet=True, schema_in_prompt=False,
+                        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    llm = LLM(endpoint, LLMSettings())
+    paper = _Paper(SimpleNamespace(key="k"), PaperMetadata(key="k", title="A paper"), None, [])  # type: ignore[arg-type]
+    system = render(settings.prompts_dir, "system.j2", bilingual=False, example=False)
+    user = render(settings.prompts_dir, "user.j2", bilingual=False, text=PAPER)
+    summary, hashes, repairs = _run_llm(llm, settings, paper, system, user, {"source_text": PAPER})
+    assert seen == ["EnglishPass"] + ["ChineseBullet"] * 3
+    assert summary.zh is not None and [len(getattr(summary.zh, f)) for f in FIELDS] == [1, 1, 1]
+    assert "translate_bullet.j2" in hashes and repairs == 0
