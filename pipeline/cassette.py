@@ -25,6 +25,24 @@ def _body_sha(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+def _outline(content: bytes) -> dict[str, Any]:
+    """Model, output mode and message sizes of a chat request, without its text."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return {"bytes": len(content)}
+    if not isinstance(body, dict):
+        return {"bytes": len(content)}
+    messages = body.get("messages") or []
+    format_ = body.get("response_format") or {}
+    return {
+        "model": body.get("model"), "temperature": body.get("temperature"),
+        "output": format_.get("type") if isinstance(format_, dict) else None,
+        "messages": [{"role": m.get("role"), "chars": len(str(m.get("content") or ""))}
+                     for m in messages if isinstance(m, dict)],
+    }
+
+
 class RecordingTransport(httpx2.BaseTransport):
     """Passes requests to ``inner`` and keeps a scrubbed copy of every exchange."""
 
@@ -35,12 +53,13 @@ class RecordingTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         response = self.inner.handle_request(request)
         content = response.read()
-        body = json.loads(request.content) if request.content else None
         self.exchanges.append({
             "request": {
                 "method": request.method, "path": request.url.path,
                 "headers": {k: v for k, v in request.headers.items() if k.lower() in KEPT_REQUEST_HEADERS},
-                "body_sha256": _body_sha(request.content), "body": body,
+                # Only a digest and an outline of the request: its body holds the paper's text, which
+                # (for third-party papers) must not be copied into the repository.
+                "body_sha256": _body_sha(request.content), "outline": _outline(request.content),
             },
             "response": {
                 "status": response.status_code,
