@@ -41,7 +41,7 @@ __all__ = [
     "is_available",
     "joined_model_path",
     "local_http_client",
-    "local_transport",
     "local_status",
+    "local_transport",
     "thread_counts",
 ]
