@@ -19,11 +19,11 @@ def test_recording_scrubs_secrets_and_replay_matches_requests(tmp_path: Path) ->
     recorder = RecordingTransport(httpx2.MockTransport(upstream))
     client = httpx2.Client(transport=recorder)
     client.post("http://x.test/v1/chat/completions", json={"q": 1}, headers={
-        "Authorization": "Bearer sk-live-0123456789abcdefghij", "Cookie": "c=1", "OpenAI-Project": "proj_9"})
+        "Authorization": "Bearer sk-fake-1", "Cookie": "c=1", "OpenAI-Project": "proj_9"})
     path = tmp_path / "c.json"
     recorder.save(path, {"note": "test"})
     text = path.read_text(encoding="utf-8")
-    for secret in ("sk-live", "Bearer", "c=1", "proj_9", "org-secret", "session=abc", "req_1"):
+    for secret in ("sk-fake", "Bearer", "c=1", "proj_9", "org-secret", "session=abc", "req_1"):
         assert secret not in text
     replay = httpx2.Client(transport=ReplayTransport(path))
     assert replay.post("http://x.test/v1/chat/completions", json={"q": 1}).json() == {"ok": True}

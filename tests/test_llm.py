@@ -217,11 +217,11 @@ def test_api_key_is_sent_only_as_a_header() -> None:
         return ok(english_pass())
 
     endpoint = Endpoint(backend="remote", model="m", host="fake.test", base_url="http://fake.test/v1",
-                        api_key="sk-test-secret-value-123",
+                        api_key="sk-fake-secret",
                         http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
     ask(LLM(endpoint, LLMSettings()))
-    assert "sk-test-secret-value-123" not in seen[0].content.decode()
-    assert "sk-test-secret-value-123" not in repr(endpoint)
+    assert "sk-fake-secret" not in seen[0].content.decode()
+    assert "sk-fake-secret" not in repr(endpoint)
 
 
 def test_bullet_counts_steer_the_schema_sent() -> None:
