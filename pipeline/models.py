@@ -223,6 +223,11 @@ class ChineseSummary(_Strict):
     motivation: list[ZhBullet] = Field(min_length=1, max_length=6, description="文章的动机和思路 (1-6 bullets).")
     framework: list[ZhBullet] = Field(min_length=1, max_length=6, description="文章的整体框架 (1-6 bullets).")
 
+    @field_validator("problems", "motivation", "framework", mode="before")
+    @classmethod
+    def _strip(cls, bullets: Any) -> Any:
+        return [b.strip() if isinstance(b, str) else b for b in bullets] if isinstance(bullets, list) else bullets
+
     @field_validator("problems", "motivation", "framework")
     @classmethod
     def _chinese(cls, bullets: list[str]) -> list[str]:
@@ -304,6 +309,11 @@ class ChineseBullet(_Strict):
     """One English bullet translated into Simplified Chinese (translate mode, bullet by bullet)."""
 
     zh: ZhBullet
+
+    @field_validator("zh", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("zh")
     @classmethod
