@@ -24,32 +24,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the synthetic papers the batch tests use too
 
-from fpdf import FPDF  # noqa: E402
+from synthetic_papers import write_pdf  # noqa: E402
 
 from pipeline import batch  # noqa: E402
 from pipeline.config import load_settings  # noqa: E402
-
-BODY = (
-    "Abstract. We propose method M{i} for semi-supervised medical image segmentation with limited labels. "
-    "Existing approaches rely heavily on large annotated datasets which are costly to obtain in clinical "
-    "practice. Our framework combines a teacher network and a student network that agree on unlabeled "
-    "images. The teacher produces pseudo labels that are filtered by an uncertainty estimate before training "
-    "the student. Experiments on two public datasets show consistent gains over strong baselines in every "
-    "setting we tried. 1 Introduction. Medical image segmentation needs dense annotations drawn by experts "
-    "over many slices. Semi-supervised learning reduces this burden by exploiting unlabeled scans together "
-    "with a few labeled ones. 2 Method. The student network is trained with a supervised loss and a "
-    "consistency loss on perturbed inputs. The teacher network is updated as an exponential moving average "
-    "of the student weights after each step. 3 Experiments. We evaluate the framework on cardiac and "
-    "abdominal datasets with ten percent of the labels."
-)
 
 
 def make_backlog(folder: Path, n: int) -> str:
@@ -57,15 +43,7 @@ def make_backlog(folder: Path, n: int) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     lines = ["list:", "  title: Benchmark backlog", "papers:"]
     for i in range(n):
-        pdf = FPDF(unit="pt", format="A4")
-        pdf.add_page()
-        pdf.set_font("helvetica", size=10)
-        y = 72.0
-        for line in [f"Synthetic Paper {i:04d} on Consistency Learning", "",
-                     *textwrap.wrap(BODY.format(i=i), 90)]:
-            pdf.text(72, y, line)
-            y += 13
-        pdf.output(str(folder / f"paper{i:04d}.pdf"))
+        write_pdf(folder / f"paper{i:04d}.pdf", i, f"Synthetic Paper {i:04d} on Consistency Learning")
         lines.append(f"  - source: paper{i:04d}.pdf")
     return "\n".join(lines) + "\n"
 

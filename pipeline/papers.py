@@ -293,13 +293,17 @@ def _merge_seq(raw: CommentedSeq, new: list[dict[str, Any]]) -> CommentedSeq:
             result.append(old)
         else:
             result.append(value)
-    # Rebuild in place so the sequence's own comments and style stay attached.
-    same_prefix = 0
-    while same_prefix < min(len(raw), len(result)) and raw[same_prefix] is result[same_prefix]:
-        same_prefix += 1
-    del raw[same_prefix:]
-    raw.extend(result[same_prefix:])
+    _replace_items(raw, result)
     return raw
+
+
+def _replace_items(seq: CommentedSeq, result: list[Any]) -> None:
+    """Make ``seq`` hold ``result``, in place, so the sequence's own comments and style stay attached."""
+    same_prefix = 0
+    while same_prefix < min(len(seq), len(result)) and seq[same_prefix] is result[same_prefix]:
+        same_prefix += 1
+    del seq[same_prefix:]
+    seq.extend(result[same_prefix:])
 
 
 def _sync(doc: PapersDoc) -> None:
@@ -327,11 +331,7 @@ def _sync(doc: PapersDoc) -> None:
             fresh = CommentedMap()
             _merge_map(fresh, new, order)
             result.append(fresh)
-    same_prefix = 0
-    while same_prefix < min(len(seq), len(result)) and seq[same_prefix] is result[same_prefix]:
-        same_prefix += 1
-    del seq[same_prefix:]
-    seq.extend(result[same_prefix:])
+    _replace_items(seq, result)
 
 
 def _section_dump(section: BaseModel) -> dict[str, Any]:

@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fpdf import FPDF
+from synthetic_papers import write_pdf
 
 from pipeline import batch, cli, ratelimit, store
 from pipeline.config import Settings, load_settings
@@ -22,19 +21,6 @@ from pipeline.errors import ConfigError
 from pipeline.papers import load_papers
 
 ROOT = Path(__file__).resolve().parent.parent
-BODY = (
-    "Abstract. We propose method M{i} for semi-supervised medical image segmentation with limited labels. "
-    "Existing approaches rely heavily on large annotated datasets which are costly to obtain in clinical "
-    "practice. Our framework combines a teacher network and a student network that agree on unlabeled "
-    "images. The teacher produces pseudo labels that are filtered by an uncertainty estimate before training "
-    "the student. Experiments on two public datasets show consistent gains over strong baselines in every "
-    "setting we tried. 1 Introduction. Medical image segmentation needs dense annotations drawn by experts "
-    "over many slices. Semi-supervised learning reduces this burden by exploiting unlabeled scans together "
-    "with a few labeled ones. 2 Method. The student network is trained with a supervised loss and a "
-    "consistency loss on perturbed inputs. The teacher network is updated as an exponential moving average "
-    "of the student weights after each step. 3 Experiments. We evaluate the framework on cardiac and "
-    "abdominal datasets with ten percent of the labels."
-)
 HEADER = """# test backlog
 list:
   title: Test list
@@ -52,15 +38,7 @@ def title(i: int) -> str:
 
 def make_pdf(path: Path, i: int) -> Path:
     """A one-page paper the fake server can summarize with grounded quotes."""
-    pdf = FPDF(unit="pt", format="A4")
-    pdf.add_page()
-    pdf.set_font("helvetica", size=10)
-    y = 72.0
-    for line in [title(i), "", *textwrap.wrap(BODY.format(i=i), 90)]:
-        pdf.text(72, y, line)
-        y += 13
-    pdf.output(str(path))
-    return path
+    return write_pdf(path, i, title(i))
 
 
 def make_backlog(folder: Path, n: int, extra: str = "") -> Path:
