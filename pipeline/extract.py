@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline import pdf, sections, textclean
+from pipeline import pdf, pdfcheck, sections, textclean
 from pipeline.budget import estimate_tokens, select_text
 from pipeline.cache import Cache, sha256_file
 from pipeline.config import Settings
@@ -66,7 +66,7 @@ def extract_document(path: Path, settings: Settings) -> ExtractedDocument:
 
 
 def _extract(path: Path, settings: Settings) -> tuple[ExtractedDocument, bool]:
-    pdf.check_file(path, max_bytes=settings.pdf.max_bytes)
+    pdfcheck.check_file(path, max_bytes=settings.pdf.max_bytes)
     digest = sha256_file(path)
     cache = Cache.from_settings(settings)
     key = cache_key(digest)

@@ -1,8 +1,12 @@
 """Reading PDFs: the only module that imports pypdf.
 
-`read_pdf` checks a file before parsing it (empty, not a PDF, too large, truncated), opens it
-(trying the empty password when it is encrypted), enforces the page limit, and returns the raw text
-of every page plus a title hint: the largest-font text at the top of page 1.
+`read_pdf` checks a file before parsing it (`pipeline.pdfcheck`), opens it (trying the empty password
+when it is encrypted), enforces the page limit, and returns the raw text of every page plus a title
+hint: the largest-font text at the top of page 1.
+
+Text extraction is pypdf's, made faster in two ways that do not change its result: content streams are
+tokenized by `pipeline.contentstream` (pypdf's own parser reads them a byte at a time), and on a
+multi-core machine a forked process extracts pages from the back while this one goes from the front.
 
 Every failure becomes one `PdfError` that names the file and the likely cause. pypdf's log warnings
 (malformed but readable files are common) are kept off stderr unless debugging.
@@ -20,37 +24,23 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from io import BytesIO
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pypdf
+from pypdf import generic
 from pypdf.errors import DependencyError, FileNotDecryptedError
 
+from pipeline import contentstream
 from pipeline.errors import PdfError
+from pipeline.pdfcheck import check_file
 
 log = logging.getLogger(__name__)
 
-_MB = 1024 * 1024
-# The PDF spec allows junk before the header; readers look within the first 1 KiB.
-_HEADER_WINDOW = 1024
-# A complete file ends with %%EOF, possibly followed by a little whitespace or junk.
-_EOF_WINDOW = 2048
 # Fewer letters than this per page on average means the text is not really there.
 MIN_LETTERS_PER_PAGE = 40
-
-_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"II*\x00", "a TIFF image"),
-    (b"MM\x00*", "a TIFF image"),
-    (b"PK\x03\x04", "a ZIP archive (e.g. .docx or .epub)"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"%!PS", "a PostScript file"),
-    (b"{\\rtf", "an RTF document"),
-)
-_HTML = re.compile(rb"^\s*(<!doctype html|<html|<\?xml|<head|<body)", re.IGNORECASE)
 _STAMP_HINT = re.compile(r"arXiv:\S+\s*\[", re.IGNORECASE)
 
 
@@ -81,49 +71,6 @@ class PdfText:
     def letters(self) -> int:
         """Number of letters over all pages (a cheap 'is there text at all' measure)."""
         return sum(sum(1 for c in page if c.isalpha()) for page in self.pages)
-
-
-def check_file(path: Path, *, max_bytes: int) -> int:
-    """Cheap checks before parsing; returns the size in bytes.
-
-    Raises `PdfError` for a missing, empty, oversized, non-PDF or truncated file.
-    """
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(_HEADER_WINDOW)
-            handle.seek(max(0, size - _EOF_WINDOW))
-            tail = handle.read()
-    except FileNotFoundError as exc:
-        raise PdfError(f"PDF file not found: {path}", hint="check the path") from exc
-    except IsADirectoryError as exc:
-        raise PdfError(f"{path} is a folder, not a PDF file", hint="give the path of one PDF file") from exc
-    except OSError as exc:
-        raise PdfError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if size == 0:
-        raise PdfError(f"{path} is empty (0 bytes)",
-                       hint="the download or copy was probably interrupted; fetch the PDF again")
-    if size > max_bytes:
-        raise PdfError(f"{path} is {size / _MB:.1f} MB, over the {max_bytes / _MB:.0f} MB limit",
-                       hint="raise pdf.max_bytes in the settings if this PDF is genuine")
-    if b"%PDF-" not in head:
-        raise PdfError(f"{path} is not a PDF: {_describe(head)}, not with %PDF-",
-                       hint="a .pdf name alone does not make a PDF; get the real PDF file")
-    if b"%%EOF" not in tail:
-        raise PdfError(f"{path} is truncated or corrupt: it does not end with the %%EOF marker",
-                       hint="the download was probably cut off; fetch the PDF again")
-    return size
-
-
-def _describe(head: bytes) -> str:
-    for signature, name in _SIGNATURES:
-        if head.startswith(signature):
-            return f"it starts like {name}"
-    if _HTML.match(head):
-        return "it is a web page (HTML), probably a landing or login page"
-    if not head.strip():
-        return "it holds only blank bytes"
-    return f"it starts with {head[:8]!r}"
 
 
 def read_pdf(path: Path, *, max_bytes: int, max_pages: int, workers: int | None = None) -> PdfText:
@@ -167,28 +114,7 @@ def _read(path: Path, size: int, max_pages: int, workers: int | None) -> PdfText
         raise PdfError(f"{path} has {count} pages, over the {max_pages}-page limit",
                        hint="raise pdf.max_pages in the settings if this is really one paper")
     title = _metadata_title(reader)
-    split = count // 2 if _parallel(count, workers) else count
-    child = _start_child(path, split, count) if split < count else None
-    texts: list[str | None] = []
-    title_hint: str | None = None
-    try:
-        for index in range(split):
-            try:
-                if index == 0:
-                    text, title_hint = _first_page(reader.pages[0])
-                else:
-                    text = reader.pages[index].extract_text()
-            except Exception as exc:  # one damaged page should not lose the others
-                log.debug("page %d of %s: no text (%s: %s)", index + 1, path, type(exc).__name__, exc)
-                text = None
-            texts.append(text)
-        if child is not None:
-            rest = _join_child(child, count - split)
-            texts.extend(rest if rest is not None else _extract_range(reader, split, count))
-    finally:
-        if child is not None and child.process.is_alive():  # interrupted: leave no worker behind
-            child.process.terminate()
-            child.process.join(timeout=5)
+    texts, title_hint = _extract_pages(reader, count, parallel=_parallel(count, workers))
     failed = [number for number, text in enumerate(texts, 1) if text is None]
     pages = [text or "" for text in texts]
     if len(failed) == count:
@@ -244,63 +170,116 @@ def _parallel(count: int, workers: int | None) -> bool:
             and "fork" in multiprocessing.get_all_start_methods())
 
 
+class _Ends(Protocol):
+    """A shared [front, back) pair of page indices (a `multiprocessing.Array` with its lock)."""
+
+    def __getitem__(self, index: int) -> int: ...
+    def __setitem__(self, index: int, value: int) -> None: ...
+    def get_lock(self) -> Any: ...
+
+
+def _take(ends: _Ends, *, back: bool) -> int | None:
+    """The next page index to extract from the front or the back, or None when the two ends met."""
+    with ends.get_lock():
+        if ends[0] >= ends[1]:
+            return None
+        if back:
+            ends[1] -= 1
+            return ends[1]
+        ends[0] += 1
+        return ends[0] - 1
+
+
+def _extract_pages(reader: pypdf.PdfReader, count: int, *, parallel: bool) -> tuple[list[str | None], str | None]:
+    """The text of every page (None for a page pypdf fails on) and page 1's title hint.
+
+    In parallel, a forked process takes pages from the back while this one takes them from the front,
+    so pages of very different cost (a figure can cost five plain pages) still split evenly. Any page
+    the helper took but did not deliver (it crashed, could not start...) is extracted here.
+    """
+    texts: list[str | None] = [None] * count
+    done = [False] * count
+    context = multiprocessing.get_context("fork") if parallel and count > 1 else None
+    ends: _Ends | None = context.Array("i", [1, count]) if context is not None else None
+    helper = _start_helper(context, reader, ends) if context is not None and ends is not None else None
+    log.debug("extracting %d pages in %s", count, "two processes" if helper is not None else "one process")
+    delivered: dict[int, str | None] = {}
+    try:
+        try:
+            texts[0], title_hint = _first_page(reader.pages[0])
+        except Exception as exc:  # one damaged page should not lose the others
+            log.debug("page 1: no text (%s: %s)", type(exc).__name__, exc)
+            title_hint = None
+        done[0] = True
+        if helper is not None and ends is not None:
+            while (index := _take(ends, back=False)) is not None:
+                texts[index], done[index] = _page_text(reader, index), True
+            delivered = _join_helper(helper)
+    finally:
+        if helper is not None and helper.process.is_alive():  # interrupted: leave no process behind
+            helper.process.terminate()
+            helper.process.join(timeout=5)
+    for index, text in delivered.items():
+        if 0 <= index < count and not done[index]:
+            texts[index], done[index] = text, True
+    for index in range(count):
+        if not done[index]:
+            texts[index] = _page_text(reader, index)
+    return texts, title_hint
+
+
 @dataclass
-class _Child:
+class _Helper:
     process: multiprocessing.process.BaseProcess
     conn: Connection
 
 
-def _start_child(path: Path, start: int, stop: int) -> _Child | None:
+def _start_helper(context: Any, reader: pypdf.PdfReader, ends: _Ends) -> _Helper | None:
     try:
-        context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_child_main, args=(path, start, stop, send), daemon=True)
+        # Forked, the helper shares this process's parsed reader: nothing is read or parsed twice.
+        process = context.Process(target=_helper_main, args=(reader, ends, send), daemon=True)
         process.start()
     except (OSError, ValueError) as exc:
-        log.debug("extracting %s in one process: cannot fork (%s)", path, exc)
+        log.debug("extracting in one process: cannot fork (%s)", exc)
         return None
     send.close()
-    return _Child(process, receive)
+    return _Helper(process, receive)
 
 
-def _child_main(path: Path, start: int, stop: int, send: Connection) -> None:
-    """Entry point of the forked process: send the text of pages [start, stop), None where one failed."""
+def _helper_main(reader: pypdf.PdfReader, ends: _Ends, send: Connection) -> None:
+    """Entry point of the forked process: extract pages from the back, send {index: text} at the end."""
+    texts: dict[int, str | None] = {}
     try:
         with _quiet_pypdf():
-            reader = pypdf.PdfReader(path, strict=False)
-            if reader.is_encrypted:
-                reader.decrypt("")
-            send.send(_extract_range(reader, start, stop))
-    except Exception as exc:  # the parent falls back to extracting these pages itself
-        send.send(f"{type(exc).__name__}: {exc}")
+            while (index := _take(ends, back=True)) is not None:
+                texts[index] = _page_text(reader, index)
     finally:
+        send.send(texts)
         send.close()
 
 
-def _join_child(child: _Child, expected: int) -> list[str | None] | None:
-    """The child's page texts, or None (and a debug log) when it failed in any way."""
+def _join_helper(helper: _Helper) -> dict[int, str | None]:
+    """The helper's page texts; empty (and a debug log) when it sent nothing."""
     try:
-        result = child.conn.recv()
+        result = helper.conn.recv()
     except (EOFError, OSError) as exc:
         result = f"no answer ({type(exc).__name__})"
     finally:
-        child.conn.close()
-        child.process.join(timeout=5)
-    if isinstance(result, list) and len(result) == expected:
+        helper.conn.close()
+        helper.process.join(timeout=5)
+    if isinstance(result, dict):
         return result
-    log.debug("page extraction in a second process failed (%s); extracting those pages here", result)
-    return None
+    log.debug("the second extraction process failed (%s); extracting its pages here", result)
+    return {}
 
 
-def _extract_range(reader: pypdf.PdfReader, start: int, stop: int) -> list[str | None]:
-    texts: list[str | None] = []
-    for index in range(start, stop):
-        try:
-            texts.append(reader.pages[index].extract_text() or "")
-        except Exception as exc:  # one damaged page should not lose the others
-            log.debug("page %d: no text (%s: %s)", index + 1, type(exc).__name__, exc)
-            texts.append(None)
-    return texts
+def _page_text(reader: pypdf.PdfReader, index: int) -> str | None:
+    try:
+        return reader.pages[index].extract_text() or ""
+    except Exception as exc:  # one damaged page should not lose the others
+        log.debug("page %d: no text (%s: %s)", index + 1, type(exc).__name__, exc)
+        return None
 
 
 def _encrypted(path: Path) -> PdfError:
@@ -394,3 +373,44 @@ def _quiet_pypdf() -> Iterator[None]:
             _quiet_users -= 1
             if _quiet_users == 0:
                 pypdf_log.setLevel(_saved_level)
+
+
+_PYPDF_PARSE = generic.ContentStream._parse_content_stream
+
+
+def _parse_content_stream(self: generic.ContentStream, stream: Any) -> None:
+    """pypdf's content-stream parser, with the tokenizing done by `contentstream.parse_operations`.
+
+    Installed in place of pypdf's own method at import. It handles the streams text extraction reads
+    (strings as bytes) and gives the very same operations; pypdf's parser does every other stream, any
+    stream large enough to approach pypdf's parsing-work limit, and whatever the tokenizer declines.
+    """
+    data = stream.getvalue() if isinstance(stream, BytesIO) else None
+    limit = getattr(pypdf.get_configuration(), "stream_parsing_work_maximum_count", 0)
+    if data is None or self.forced_encoding != "bytes" or 2 * len(data) >= limit:
+        _PYPDF_PARSE(self, stream)
+        return
+    try:
+        operations = _fast_operations(data)
+    except Exception:  # contentstream.Unsupported, or a malformed object: pypdf decides what it means
+        _PYPDF_PARSE(self, stream)
+        return
+    self._operations.extend(operations)
+
+
+def _fast_operations(data: bytes) -> list[contentstream.Operation]:
+    """The operations of content stream ``data`` read by the fast tokenizer with pypdf's objects."""
+    reader = BytesIO(data)
+
+    def read_object(offset: int) -> tuple[Any, int]:
+        reader.seek(offset)
+        value = generic.read_object(reader, None, "bytes")
+        return value, reader.tell()
+
+    return contentstream.parse_operations(data, contentstream.Builders(
+        integer=generic.NumberObject, real=generic.FloatObject, name=generic.NameObject,
+        string=generic.ByteStringObject, array=generic.ArrayObject, read_object=read_object,
+        max_array=pypdf.get_configuration().array_maximum_element_count))
+
+
+generic.ContentStream._parse_content_stream = _parse_content_stream  # type: ignore[method-assign]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -15,7 +17,7 @@ from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
 from pdf_factory import BROKEN_CAUSES, BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
 
-from pipeline import pdf
+from pipeline import pdf, pdfcheck
 from pipeline.errors import PdfError
 
 LIMITS = {"max_bytes": 50 * 1024 * 1024, "max_pages": 300}
@@ -96,7 +98,7 @@ def test_check_file_names_other_formats(tmp_path: Path) -> None:
     path = tmp_path / "paper.pdf"
     path.write_bytes(b"PK\x03\x04" + b"\0" * 100)
     with pytest.raises(PdfError, match="ZIP archive"):
-        pdf.check_file(path, max_bytes=10_000)
+        pdfcheck.check_file(path, max_bytes=10_000)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -139,14 +141,50 @@ def test_two_processes_give_the_same_text_as_one(tmp_path: Path) -> None:
 def test_a_failing_second_process_falls_back_to_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = text_pdf(tmp_path / "nine.pdf", paper_pages() * 3)
 
-    def broken_child(path: Path, start: int, stop: int, send: Connection) -> None:
+    def broken_helper(reader: object, ends: object, send: Connection) -> None:
         send.send("RuntimeError: worker broke")
         send.close()
 
-    monkeypatch.setattr(pdf, "_child_main", broken_child)
+    monkeypatch.setattr(pdf, "_helper_main", broken_helper)
     text = pdf.read_pdf(path, **LIMITS, workers=2)
     assert text.pages == pdf.read_pdf(path, **LIMITS, workers=1).pages
     assert not text.failed_pages and "Conclusion" in text.pages[8]
+
+
+def test_pages_a_dying_helper_took_are_extracted_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = text_pdf(tmp_path / "nine.pdf", paper_pages() * 3)
+
+    def dying_helper(reader: object, ends: pdf._Ends, send: Connection) -> None:
+        pdf._take(ends, back=True)
+        pdf._take(ends, back=True)  # claims pages 9 and 8, then dies without a word
+        os._exit(3)
+
+    monkeypatch.setattr(pdf, "_helper_main", dying_helper)
+    text = pdf.read_pdf(path, **LIMITS, workers=2)
+    assert text.pages == pdf.read_pdf(path, **LIMITS, workers=1).pages
+    assert not text.failed_pages and "Conclusion" in text.pages[8]
+
+
+def test_both_processes_extract_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = text_pdf(tmp_path / "nine.pdf", paper_pages() * 3)
+    delivered: list[dict[int, str | None]] = []
+    join = pdf._join_helper
+
+    def spy(helper: pdf._Helper) -> dict[int, str | None]:
+        delivered.append(join(helper))
+        return delivered[-1]
+
+    first_page = pdf._first_page
+
+    def slow_first_page(page: object) -> tuple[str, str | None]:
+        time.sleep(0.5)  # while this process is busy with page 1, the helper works from the back
+        return first_page(page)
+
+    monkeypatch.setattr(pdf, "_join_helper", spy)
+    monkeypatch.setattr(pdf, "_first_page", slow_first_page)
+    pdf.read_pdf(path, **LIMITS, workers=2)
+    assert len(delivered) == 1 and 0 < len(delivered[0]) < 9  # the helper took some pages, not all
+    assert max(delivered[0]) == 8  # from the back
 
 
 def test_parallel_only_when_safe() -> None:
