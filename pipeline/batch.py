@@ -29,7 +29,7 @@ from pipeline import store
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.models import EntryStatus, PaperEntry
-from pipeline.papers import TITLE_PREFIX, entry_key, find_entry, load_papers, locked, save_papers
+from pipeline.papers import TITLE_PREFIX, PapersDoc, edit_papers, entry_key, find_entry, load_papers
 from pipeline.ratelimit import RateLimitCancelled, limiter_for
 
 log = logging.getLogger(__name__)
@@ -289,19 +289,18 @@ class StatusWriter:
         self._last = time.monotonic()
         if not pending:
             return
+        def apply(doc: PapersDoc) -> None:
+            for source, changes in pending.items():
+                try:
+                    index = find_entry(doc, source)
+                except ConfigError:
+                    log.warning("entry %s left %s during the run; its status is not recorded", source, self.path)
+                    continue
+                merged = doc.data.papers[index].model_dump(exclude_unset=True) | changes
+                doc.data.papers[index] = PaperEntry.model_validate(merged)
+
         try:
-            with locked():
-                doc = load_papers(self.path)
-                for source, changes in pending.items():
-                    try:
-                        index = find_entry(doc, source)
-                    except ConfigError:
-                        log.warning("entry %s left %s during the run; its status is not recorded",
-                                    source, self.path)
-                        continue
-                    merged = doc.data.papers[index].model_dump(exclude_unset=True) | changes
-                    doc.data.papers[index] = PaperEntry.model_validate(merged)
-                save_papers(doc)
+            edit_papers(self.path, apply)
         except PipelineError as exc:
             with self._lock:
                 self._pending = pending | self._pending

@@ -334,7 +334,7 @@ def import_list(source: Path, papers_path: Path, summaries_dir: Path | None) -> 
         raise ImportListError(f"{source}: no setting table and no paper line found",
                               hint="expected tables '| Date | ... | Title | ... |' or lines '- [VENUE] Title'")
     result = ImportResult(source=source, papers_path=papers_path)
-    with papers.locked():
+    with papers.locked(papers_path):
         doc = papers.load_papers(papers_path) if papers_path.exists() else None
         builder = _Builder(parsed, doc.data if doc else None)
         builder.build_structure()

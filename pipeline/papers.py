@@ -17,11 +17,11 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
@@ -33,7 +33,13 @@ from pipeline.errors import ConfigError, SourceError
 from pipeline.models import PaperEntry, PapersFile
 from pipeline.sources.ids import match_arxiv_id, parse_source, slug
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 TITLE_PREFIX = "title:"
 _LOCK = threading.RLock()
@@ -50,6 +56,7 @@ class PapersDoc:
     path: Path
     data: PapersFile
     raw: CommentedMap
+    loaded: str | None = None  # sha256 of the text it was loaded from; None for a new file
 
 
 def _yaml() -> YAML:
@@ -229,7 +236,13 @@ def load_papers(path: Path) -> PapersDoc:
                           hint="create it (see README 'Review, render, import, lint') or pass --papers") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return parse_papers(text, path)
+    doc = parse_papers(text, path)
+    doc.loaded = _digest(text)
+    return doc
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def new_papers(path: Path, data: PapersFile, header: str = "") -> PapersDoc:
@@ -365,25 +378,75 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+class PapersChanged(ConfigError):
+    """The papers file changed on disk between loading and saving (someone edited it meanwhile)."""
+
+
 def save_papers(doc: PapersDoc) -> None:
-    """Validate and write ``doc`` atomically, keeping comments, key order and quoting."""
+    """Validate and write ``doc`` atomically, keeping comments, key order and quoting.
+
+    Raises `PapersChanged`, writing nothing, when the file on disk is no longer the text ``doc`` was
+    loaded from (or exists although ``doc`` is new): writing would undo that other edit. Callers that
+    reload and redo their change (`update_entry`, `add_entry`, batch runs) do so on this error.
+    """
     problems = check_structure(doc)
     if problems:
         raise ConfigError("; ".join(problems), hint="nothing was written")
     text = dump_papers(doc)
     # Re-validate what we are about to write, so a bug here can never leave an unloadable file.
     parse_papers(text, doc.path)
+    try:
+        current: str | None = _digest(doc.path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        current = None
+    if current != doc.loaded:
+        raise PapersChanged(f"{doc.path} changed on disk after it was read; nothing was written",
+                            hint="run the command again: it re-reads the file and keeps that edit")
     atomic_write_text(doc.path, text)
+    doc.loaded = _digest(text)
 
 
 # --------------------------------------------------------------------------- edits
 
 
 @contextmanager
-def locked() -> Iterator[None]:
-    """The process-wide lock around read-modify-write of papers files (threads of one batch run)."""
+def locked(path: Path) -> Iterator[None]:
+    """Exclusive access to the papers file ``path`` for one read-modify-write.
+
+    Excludes other threads of this process (a batch run's workers) and other processes (an `add`
+    while a batch runs) through an advisory lock on ``.<name>.lock`` beside the file. The file itself
+    cannot carry the lock: an atomic write replaces it with a new file. A person's editor takes no
+    lock; `save_papers` refuses to write over such an edit instead.
+    """
     with _LOCK:
-        yield
+        if fcntl is None:  # no advisory locks on this platform: threads of this process only
+            yield
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f".{path.name}.lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def edit_papers(path: Path, change: Callable[[PapersDoc], _T], *, attempts: int = 5) -> _T:
+    """Load ``path``, apply ``change`` and save, under the lock; reload and redo when the file was
+    edited on disk in between (`PapersChanged`). Returns what ``change`` returned."""
+    attempt = 1
+    while True:
+        with locked(path):
+            doc = load_papers(path)
+            result = change(doc)
+            try:
+                save_papers(doc)
+                return result
+            except PapersChanged:
+                if attempt >= attempts:
+                    raise
+        attempt += 1
+        log.info("%s changed while being updated; reloading it (attempt %d)", path, attempt)
 
 
 def find_entry(doc: PapersDoc, source_or_key: str) -> int:
@@ -407,9 +470,9 @@ def find_entry(doc: PapersDoc, source_or_key: str) -> int:
 
 
 def update_entry(path: Path, source_or_key: str, **changes: Any) -> PaperEntry:
-    """Reload ``path``, change one entry's fields, validate and write atomically, under the lock."""
-    with locked():
-        doc = load_papers(path)
+    """Change one entry's fields in ``path`` (reloaded, validated, written atomically, under the lock)."""
+
+    def change(doc: PapersDoc) -> PaperEntry:
         index = find_entry(doc, source_or_key)
         entry = doc.data.papers[index]
         merged = entry.model_dump(exclude_unset=True) | changes
@@ -419,8 +482,9 @@ def update_entry(path: Path, source_or_key: str, **changes: Any) -> PaperEntry:
             raise ConfigError(f"invalid change to entry {entry.source!r} in {path}: "
                               f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
         doc.data.papers[index] = updated
-        save_papers(doc)
         return updated
+
+    return edit_papers(path, change)
 
 
 def _folded_title(entry: PaperEntry) -> str:
@@ -431,8 +495,8 @@ def _folded_title(entry: PaperEntry) -> str:
 def add_entry(path: Path, entry: PaperEntry) -> None:
     """Append ``entry`` to ``path``; ConfigError naming the existing entry if it is already listed
     (same arXiv id in any version, same key, or the same title, e.g. a ``title:`` entry of the paper)."""
-    with locked():
-        doc = load_papers(path)
+
+    def change(doc: PapersDoc) -> None:
         ident, title = _identity(entry), _folded_title(entry)
         for i, existing in enumerate(doc.data.papers):
             if _identity(existing) == ident or (title and _folded_title(existing) == title):
@@ -441,4 +505,5 @@ def add_entry(path: Path, entry: PaperEntry) -> None:
                     f"(line {line_of(doc.raw, ['papers', i])})",
                     hint="the same paper (any arXiv version) is listed once; edit that entry instead")
         doc.data.papers.append(entry)
-        save_papers(doc)
+
+    edit_papers(path, change)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def test_failed_write_leaves_file_intact(sample: Path, monkeypatch: pytest.Monke
     with pytest.raises(OSError):
         papers.update_entry(sample, "2401.12345", status="drafted")
     assert sample.read_text(encoding="utf-8") == SAMPLE
-    assert [p.name for p in sample.parent.iterdir()] == ["papers.yaml"]
+    assert sorted(p.name for p in sample.parent.iterdir()) == [".papers.yaml.lock", "papers.yaml"]  # no temp file
 
 
 def test_concurrent_updates_lose_nothing(sample: Path) -> None:
@@ -121,6 +122,64 @@ def test_concurrent_updates_lose_nothing(sample: Path) -> None:
         thread.join()
     data = papers.load_papers(sample).data
     assert {p.notes for p in data.papers if p.status == "drafted"} == {f"n{i}" for i in range(12)}
+
+
+def _add_many(path: Path, prefix: str, count: int) -> None:
+    for i in range(count):
+        papers.add_entry(path, PaperEntry(source=f"{prefix}.{i:05d}"))
+
+
+def test_two_processes_adding_at_once_lose_nothing(sample: Path) -> None:
+    # Without the file lock this loses entries in every run tried (6 of 6).
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_add_many, args=(sample, prefix, 25)) for prefix in ("2501", "2502")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    sources = {p.source for p in papers.load_papers(sample).data.papers}
+    assert sources >= {f"{prefix}.{i:05d}" for prefix in ("2501", "2502") for i in range(25)}
+
+
+def test_another_process_waits_for_the_lock(sample: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    with papers.locked(sample):
+        worker = context.Process(target=_add_many, args=(sample, "2503", 1))
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive()  # blocked on the lock this process holds
+    worker.join(timeout=30)
+    assert worker.exitcode == 0
+    assert "2503.00000" in {p.source for p in papers.load_papers(sample).data.papers}
+
+
+def test_an_edit_made_while_updating_is_kept(sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    load = papers.load_papers
+    calls = 0
+
+    def load_then_someone_saves(path: Path) -> papers.PapersDoc:
+        nonlocal calls
+        calls += 1
+        doc = load(path)
+        if calls == 1:  # a curator saves the file in an editor between our read and our write
+            path.write_text(path.read_text(encoding="utf-8") + "  # added by hand\n", encoding="utf-8")
+        return doc
+
+    monkeypatch.setattr(papers, "load_papers", load_then_someone_saves)
+    papers.update_entry(sample, "2401.12345", status="drafted")
+    text = sample.read_text(encoding="utf-8")
+    assert calls == 2 and "# added by hand" in text
+    assert papers.load_papers(sample).data.papers[0].status == "drafted"
+
+
+def test_save_refuses_to_overwrite_a_changed_file(sample: Path) -> None:
+    doc = papers.load_papers(sample)
+    doc.data.papers[0].notes = "mine"
+    sample.write_text(SAMPLE.replace("keep me", "edited meanwhile"), encoding="utf-8")
+    with pytest.raises(papers.PapersChanged, match="changed on disk"):
+        papers.save_papers(doc)
+    assert "edited meanwhile" in sample.read_text(encoding="utf-8")
 
 
 def test_repository_papers_yaml_is_valid() -> None:
