@@ -16,7 +16,6 @@ import io
 import logging
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,21 +27,15 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from pipeline import grounding
+from pipeline import filelock, grounding
 from pipeline.errors import ConfigError, SourceError
 from pipeline.models import PaperEntry, PapersFile
 from pipeline.sources.ids import match_arxiv_id, parse_source, slug
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 TITLE_PREFIX = "title:"
-_LOCK = threading.RLock()
 
 
 @dataclass
@@ -411,24 +404,10 @@ def save_papers(doc: PapersDoc) -> None:
 
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Exclusive access to the papers file ``path`` for one read-modify-write.
-
-    Excludes other threads of this process (a batch run's workers) and other processes (an `add`
-    while a batch runs) through an advisory lock on ``.<name>.lock`` beside the file. The file itself
-    cannot carry the lock: an atomic write replaces it with a new file. A person's editor takes no
-    lock; `save_papers` refuses to write over such an edit instead.
-    """
-    with _LOCK:
-        if fcntl is None:  # no advisory locks on this platform: threads of this process only
-            yield
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.parent / f".{path.name}.lock", "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    """Exclusive access to the papers file ``path`` for one read-modify-write, against this process's
+    other threads and other processes (`pipeline.filelock`, lock file ``.<name>.lock`` beside it)."""
+    with filelock.exclusive(path.parent / f".{path.name}.lock"):
+        yield
 
 
 def edit_papers(path: Path, change: Callable[[PapersDoc], _T], *, attempts: int = 5) -> _T:

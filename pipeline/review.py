@@ -152,6 +152,11 @@ def _apply(summaries_dir: Path, record: SummaryRecord, status: Status, action: s
 def approve(summaries_dir: Path, key: str, *, by: str | None = None, note: str | None = None,
             lookup: TextLookup | None = None, now: dt.datetime | None = None) -> SummaryRecord:
     """Mark ``key`` approved; refused (ReviewError with every reason) while it fails validation."""
+    return store.consistent(summaries_dir, key, lambda: _approve(summaries_dir, key, by, note, lookup, now))
+
+
+def _approve(summaries_dir: Path, key: str, by: str | None, note: str | None, lookup: TextLookup | None,
+             now: dt.datetime | None) -> SummaryRecord:
     path, record = _load(summaries_dir, key)
     if record.status == "approved":
         last = next((e for e in reversed(record.review) if e.action == "approve"), None)
@@ -174,19 +179,27 @@ def _required(text: str | None, what: str, key: str) -> str:
 def reject(summaries_dir: Path, key: str, *, reason: str, by: str | None = None,
            now: dt.datetime | None = None) -> SummaryRecord:
     """Mark ``key`` rejected, recording why."""
-    _, record = _load(summaries_dir, key)
     reason = _required(reason, "the rejection reason", key)
-    if record.status == "rejected":
-        raise ReviewError(f"{key} is already rejected")
-    return _apply(summaries_dir, record, "rejected", "reject", by, reason, now)
+
+    def act() -> SummaryRecord:
+        _, record = _load(summaries_dir, key)
+        if record.status == "rejected":
+            raise ReviewError(f"{key} is already rejected")
+        return _apply(summaries_dir, record, "rejected", "reject", by, reason, now)
+
+    return store.consistent(summaries_dir, key, act)
 
 
 def needs_changes(summaries_dir: Path, key: str, *, note: str, by: str | None = None,
                   now: dt.datetime | None = None) -> SummaryRecord:
     """Mark ``key`` as needing changes, recording what; repeatable for another round of notes."""
-    _, record = _load(summaries_dir, key)
     note = _required(note, "the change request", key)
-    return _apply(summaries_dir, record, "needs-changes", "needs-changes", by, note, now)
+
+    def act() -> SummaryRecord:
+        _, record = _load(summaries_dir, key)
+        return _apply(summaries_dir, record, "needs-changes", "needs-changes", by, note, now)
+
+    return store.consistent(summaries_dir, key, act)
 
 
 def diff(summaries_dir: Path, key: str, *, against: Literal["original", "proposed"] = "original") -> str:

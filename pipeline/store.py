@@ -24,10 +24,10 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
@@ -36,17 +36,21 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
 
+from pipeline import filelock
 from pipeline.errors import StoreError
 from pipeline.models import ReviewEvent, SummaryRecord
 
 log = logging.getLogger(__name__)
 
+LOCK_FILE = ".summaries.lock"
+_ATTEMPTS = 5
+_T = TypeVar("_T")
 ORIGINAL_DIR = "_original"
 PROPOSED_DIR = "_proposed"
 FAILED_DIR = "_failed"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-# Batch workers write drafts from threads; one lock keeps the check-then-write of a key whole.
-_LOCK = threading.RLock()
+# What each thread's running `consistent` operation last saw of its record: {path: digest}.
+_EXPECTED = threading.local()
 # Fields a review action changes; they are not content, so they never make a record "edited".
 _NOT_CONTENT = ("status", "review")
 
@@ -102,13 +106,27 @@ def dump_yaml(data: Any) -> str:
     return buf.getvalue()
 
 
+class _Changed(Exception):
+    """The record changed on disk since the running operation read it."""
+
+
 def _atomic_write(path: Path, text: str | bytes) -> None:
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    expected: dict[Path, str | None] = getattr(_EXPECTED, "files", {})
+    if path in expected and not filelock.unchanged(path, expected[path]):
+        raise _Changed(path)
+    _replace(path, data)
+    if path in expected:
+        expected[path] = filelock.digest(data)
+
+
+def _replace(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
@@ -316,13 +334,42 @@ def iter_records(summaries_dir: Path,
         yield path, record
 
 
+def consistent(summaries_dir: Path, key: str, operation: Callable[[], _T]) -> _T:
+    """Run ``operation``, which reads the record of ``key`` and rewrites it, so that it never writes
+    over a version it did not read.
+
+    It runs under a lock shared by this process's threads and other processes (`pipeline.filelock`),
+    and every write to the record first checks that the file is still what it was when the operation
+    started: when a curator saved it in an editor meanwhile, the operation starts again from the
+    file as it is now. Nested calls for the same record run inside the outer one.
+    """
+    path = record_path(summaries_dir, key)
+    with filelock.exclusive(summaries_dir / LOCK_FILE):
+        expected: dict[Path, str | None] = _EXPECTED.__dict__.setdefault("files", {})
+        if path in expected:
+            return operation()
+        for attempt in range(1, _ATTEMPTS + 1):
+            expected[path] = filelock.digest(filelock.read_bytes(path))
+            try:
+                return operation()
+            except _Changed:
+                log.info("%s changed while being updated; reading it again (attempt %d)", path, attempt + 1)
+            finally:
+                del expected[path]
+    raise StoreError(f"{path} kept changing while pipeline was updating it; nothing was written",
+                     hint="run the command again once the file is saved")
+
+
 def save_record(summaries_dir: Path, record: SummaryRecord) -> Path:
     """Write ``record`` atomically; an existing file is updated in place so comments survive."""
     path = record_path(summaries_dir, record.key)
-    with _LOCK:
+
+    def save() -> None:
         data = _record_data(record)
         doc = _merge(parse_document(path), data) if path.exists() else _to_node(data)
         _atomic_write(path, dump_yaml(doc))
+
+    consistent(summaries_dir, record.key, save)
     return path
 
 
@@ -378,8 +425,8 @@ def write_draft(summaries_dir: Path, record: SummaryRecord, *, force: bool = Fal
     """
     path = record_path(summaries_dir, record.key)
     key = record.key
-    with _LOCK:
-        result = _write_draft_locked(summaries_dir, path, record, force)
+    with filelock.exclusive(summaries_dir / LOCK_FILE):
+        result = consistent(summaries_dir, key, lambda: _write_draft_locked(summaries_dir, path, record, force))
         failure_path(summaries_dir, key).unlink(missing_ok=True)
     log.info("%s", result.message)
     return result
@@ -441,6 +488,6 @@ def write_failure(summaries_dir: Path, key: str, failure: dict[str, Any]) -> Pat
     """Write ``_failed/<key>.yaml`` with the raw attempts and their errors; the draft is untouched."""
     path = failure_path(summaries_dir, key)
     data = to_jsonable_python(failure, fallback=str)
-    with _LOCK:
+    with filelock.exclusive(summaries_dir / LOCK_FILE):
         _atomic_write(path, dump_yaml(_to_node(data)))
     return path

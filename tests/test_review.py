@@ -242,3 +242,23 @@ def test_records_without_a_model_original_are_not_shown_as_edited(tmp_path: Path
     [row] = review.list_reviews(tmp_path).rows
     assert not row.edited and store.is_edited(tmp_path, KEY)  # the store still plays safe
     assert "edited" not in review.format_record(review.show(tmp_path, KEY)).splitlines()[0]
+
+
+def test_an_edit_saved_during_approval_is_kept_and_validated(summaries: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    path = summaries / f"{KEY}.yaml"
+    validate = review.validate_file  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def validate_while_curator_saves(file: Path, lookup: Any = None) -> Any:
+        seen.append(file.read_text(encoding="utf-8"))
+        report = validate(file, lookup)
+        if len(seen) == 1:
+            _edit(path, "slow and costly", "slow and expensive")
+        return report
+
+    monkeypatch.setattr(review, "validate_file", validate_while_curator_saves)
+    review.approve(summaries, KEY, by="ada", lookup=_lookup, now=NOW)
+    text = path.read_text(encoding="utf-8")
+    assert "slow and expensive" in text and "status: approved" in text
+    assert len(seen) == 2 and "slow and expensive" in seen[1]  # the approved text is the one validated

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from handwritten_records import handwritten_record
 
-from pipeline import store
+from pipeline import filelock, store
 from pipeline.errors import StoreError
 from pipeline.models import ReviewEvent
 
@@ -146,7 +147,7 @@ def test_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path,
     with pytest.raises(OSError, match="disk full"):
         store.save_record(tmp_path, handwritten_record(status="approved"))
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [store.LOCK_FILE, path.name]  # no temp file
 
 
 # --------------------------------------------------------------------------- write_draft
@@ -261,3 +262,61 @@ def test_force_keeps_even_an_undecodable_file_byte_for_byte(tmp_path: Path) -> N
     assert store.write_draft(tmp_path, handwritten_record(), force=True).outcome == "replaced"
     assert store.proposed_path(tmp_path, KEY, previous=True).read_bytes() == broken
     assert store.load_record(path) == handwritten_record()
+
+
+def test_an_edit_saved_just_after_the_check_is_not_overwritten(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The curator saves the draft between the 'is it edited?' check and the write of a new draft."""
+    path = store.write_draft(tmp_path, handwritten_record()).path
+    check = store.is_edited
+    calls = 0
+
+    def check_then_curator_saves(summaries_dir: Path, key: str) -> bool:
+        nonlocal calls
+        calls += 1
+        answer = check(summaries_dir, key)
+        if calls == 1:
+            _edit(path, "expert annotation is slow and costly.", "expert annotation takes radiologists hours.")
+        return answer
+
+    monkeypatch.setattr(store, "is_edited", check_then_curator_saves)
+    result = store.write_draft(tmp_path, handwritten_record(warnings=["a new run"]))
+    assert calls == 2  # decided again on the file as it now is
+    assert result.outcome == "proposed"
+    assert "takes radiologists hours" in path.read_text(encoding="utf-8")
+
+
+def test_a_file_that_keeps_changing_is_reported_not_overwritten(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path = store.write_draft(tmp_path, handwritten_record()).path
+    check = store.is_edited
+    edits = 0
+
+    def always_someone_saves(summaries_dir: Path, key: str) -> bool:
+        nonlocal edits
+        edits += 1
+        answer = check(summaries_dir, key)
+        path.write_text(path.read_text(encoding="utf-8") + f"# save {edits}\n", encoding="utf-8")
+        return answer
+
+    monkeypatch.setattr(store, "is_edited", always_someone_saves)
+    with pytest.raises(StoreError, match="kept changing"):
+        store.write_draft(tmp_path, handwritten_record(warnings=["a new run"]))
+    assert path.read_text(encoding="utf-8").endswith(f"# save {edits}\n")
+
+
+def _save_approved(folder: Path) -> None:
+    store.save_record(folder, handwritten_record(status="approved"))
+
+
+def test_another_process_waits_for_the_summaries_lock(tmp_path: Path) -> None:
+    path = store.write_draft(tmp_path, handwritten_record()).path
+    context = multiprocessing.get_context("fork")
+    with filelock.exclusive(tmp_path / store.LOCK_FILE):
+        worker = context.Process(target=_save_approved, args=(tmp_path,))
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive()  # blocked while this process holds the lock
+        assert store.load_record(path).status == "draft"
+    worker.join(timeout=30)
+    assert worker.exitcode == 0 and store.load_record(path).status == "approved"

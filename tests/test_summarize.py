@@ -82,7 +82,8 @@ def arxiv_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 def _files(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and p.name != store.LOCK_FILE) if folder.exists() else []
 
 
 def test_draft_from_json_object_only_server_is_grounded_and_bibliographic_fields_are_metadata(
