@@ -318,6 +318,29 @@ def test_limiter_spaces_request_starts_across_threads() -> None:
     assert all(b - a >= 3.0 for a, b in itertools.pairwise(starts))
 
 
+def test_limiters_sharing_a_stamp_file_space_requests_like_one(tmp_path: Path) -> None:
+    """Two processes (each its own limiter) see each other's requests through the stamp file."""
+    clock = FakeClock()
+    stamp = tmp_path / "arxiv-last-request"
+    first, second = (RateLimiter(clock=clock, sleep=clock.sleep) for _ in range(2))
+    first.wait(3.0, stamp=stamp)
+    assert clock.now == 1000.0
+    second.wait(3.0, stamp=stamp)
+    assert clock.now == 1003.0  # waited for the other limiter's request
+    clock.now += 10
+    first.wait(3.0, stamp=stamp)
+    assert clock.now == 1013.0  # long enough ago: no wait
+
+
+def test_a_stamp_from_the_future_costs_at_most_one_delay(tmp_path: Path) -> None:
+    clock = FakeClock()
+    stamp = tmp_path / "arxiv-last-request"
+    stamp.write_text("99999999.0\n", encoding="ascii")  # written before the clock was set back
+    RateLimiter(clock=clock, sleep=clock.sleep).wait(3.0, stamp=stamp)
+    assert clock.now == 1003.0
+    assert float(stamp.read_text(encoding="ascii")) == 1003.0
+
+
 def test_fetch_waits_for_the_limiter_between_arxiv_requests(settings: Settings) -> None:
     settings.arxiv.delay_seconds = 3.0
     clock = FakeClock()

@@ -1,7 +1,8 @@
 """HTTP plumbing shared by the arXiv API client and PDF downloads.
 
 * `ARXIV_LIMITER`: one process-wide, thread-safe limiter. arXiv's terms of use ask for at least
-  3 s between requests, whichever thread sends them, so every request to an arXiv host waits here.
+  3 s between requests, whichever thread sends them, so every request to an arXiv host waits here;
+  other `pipeline` processes on the machine take part through a time stamp in the cache folder.
 * `call_with_retries`: transport retries with tenacity on timeouts, connection errors, 429 (honouring
   Retry-After, in seconds or as an HTTP date, capped) and 5xx. Other 4xx are never retried. After the
   last attempt a `NetworkError` names the URL.
@@ -18,12 +19,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx2
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from pipeline import filelock
 from pipeline.config import Settings
 from pipeline.errors import NetworkError
 
@@ -38,27 +41,53 @@ _TRANSIENT = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtoco
 
 
 class RateLimiter:
-    """Guarantees at least ``delay`` seconds between the starts of two requests, across threads."""
+    """Guarantees at least ``delay`` seconds between the starts of two requests, across threads, and
+    across processes that share a ``stamp`` file (the time the last request started)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Sleep = time.sleep) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, sleep: Sleep = time.sleep) -> None:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
         self._last: float | None = None
 
-    def wait(self, delay: float) -> None:
-        """Block until ``delay`` seconds have passed since the previous request started."""
-        # Holding the lock while sleeping is the point: threads queue up and start one at a time.
-        with self._lock:
-            if self._last is not None and delay > 0:
-                remaining = self._last + delay - self._clock()
-                if remaining > 0:
-                    log.debug("waiting %.2f s before the next arXiv request", remaining)
-                    self._sleep(remaining)
+    def wait(self, delay: float, stamp: Path | None = None) -> None:
+        """Block until ``delay`` seconds have passed since the previous request started (in this
+        process, or in any process that used ``stamp``)."""
+        # Holding the locks while sleeping is the point: requesters queue up and start one at a time.
+        with self._lock, filelock.exclusive(stamp.with_name(stamp.name + ".lock")) if stamp else _nothing():
+            last = max(self._last or 0.0, _read_stamp(stamp) if stamp else 0.0)
+            # At most ``delay``: a stamp from a clock that was set back must not stall the process.
+            remaining = min(last + delay - self._clock(), delay)
+            if delay > 0 and remaining > 0:
+                log.debug("waiting %.2f s before the next arXiv request", remaining)
+                self._sleep(remaining)
             self._last = self._clock()
+            if stamp is not None:
+                _write_stamp(stamp, self._last)
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _read_stamp(stamp: Path) -> float:
+    try:
+        return float(stamp.read_text(encoding="ascii").strip() or 0)
+    except (OSError, ValueError):  # missing or garbled: no other process has a claim
+        return 0.0
+
+
+def _write_stamp(stamp: Path, value: float) -> None:
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(f"{value:.3f}\n", encoding="ascii")
+    except OSError as exc:  # a read-only cache costs only the coordination with other processes
+        log.debug("cannot write %s: %s", stamp, exc)
 
 
 ARXIV_LIMITER = RateLimiter()
+ARXIV_STAMP = "arxiv-last-request"  # in the cache folder
 
 
 def is_arxiv_host(url: str) -> bool:
@@ -70,7 +99,7 @@ def is_arxiv_host(url: str) -> bool:
 def polite_wait(url: str, settings: Settings, limiter: RateLimiter | None = None) -> None:
     """Wait for the arXiv limiter when ``url`` is on arXiv; other hosts go straight through."""
     if is_arxiv_host(url):
-        (limiter or ARXIV_LIMITER).wait(settings.arxiv.delay_seconds)
+        (limiter or ARXIV_LIMITER).wait(settings.arxiv.delay_seconds, stamp=settings.cache_dir / ARXIV_STAMP)
 
 
 class RetryableStatus(Exception):
