@@ -245,8 +245,11 @@ def dry_run(settings: Settings, options: BatchOptions,
         item.estimate_cost_usd = 0.0 if found.cached else found.cost_usd
         item.estimate_cached = found.cached
         if options.budget_usd is not None and planned_cost + item.estimate_cost_usd > options.budget_usd:
-            item.skip = f"budget: the estimates would pass ${options.budget_usd:.4f}"
-        planned_cost += item.estimate_cost_usd
+            # Skip this one, not the rest: a cheaper (or cached, free) paper further down may still fit.
+            item.skip = (f"budget: its estimate ${item.estimate_cost_usd:.4f} would pass "
+                         f"${options.budget_usd:.4f} (planned so far ${planned_cost:.4f})")
+        else:
+            planned_cost += item.estimate_cost_usd
     return selected
 
 
@@ -375,12 +378,6 @@ def _pool_loop(worker: _Worker, selected: BatchPlan, queue: list[int], outcomes:
             while queue and len(running) < in_progress and not worker.stop.is_set():
                 index = queue.pop(0)
                 item = selected.items[index]
-                if worker.budget_reason:
-                    outcomes[index] = PaperOutcome(item.source, "skipped", worker.budget_reason,
-                                                   title=item.title)
-                    totals.add(outcomes[index])
-                    emit(BatchEvent("finish", totals, outcomes[index]))
-                    continue
                 emit(BatchEvent("begin", totals, source=item.source))
                 running[pool.submit(worker.run_one, item)] = index
             if worker.stop.is_set() and not running:
@@ -442,7 +439,6 @@ class _Worker:
                                    tpm=options.tpm)
         # Structured-output mode learned once, shared by all threads and remembered across runs.
         self.memory = CacheModeMemory(Cache(settings.cache_dir))
-        self.budget_reason: str | None = None
         self._spent = 0.0
         self._reserved = 0.0
         self._lock = threading.Condition()
@@ -471,15 +467,12 @@ class _Worker:
         budget = self.options.budget_usd
         with self._lock:
             # Running papers usually cost less than their estimate: wait for them before deciding.
-            while self._reserved > 0 and self._spent + self._reserved + cost > budget \
-                    and not self.budget_reason and not self.stop.is_set():
+            while self._reserved > 0 and self._spent + self._reserved + cost > budget and not self.stop.is_set():
                 self._lock.wait(0.25)
-            if self.budget_reason:
-                raise _OverBudget(self.budget_reason)
             if self._spent + self._reserved + cost > budget:
-                self.budget_reason = (f"budget: starting it would pass ${budget:.4f} (spent "
-                                      f"${self._spent:.4f}, next estimate ${cost:.4f})")
-                raise _OverBudget(self.budget_reason)
+                # This paper is skipped; a cheaper or cached one later in the queue may still fit.
+                raise _OverBudget(f"budget: its estimate ${cost:.4f} would pass ${budget:.4f} "
+                                  f"(spent ${self._spent:.4f})")
             self._reserved += cost
         return cost
 

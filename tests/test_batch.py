@@ -18,7 +18,7 @@ from pipeline import batch, cli, ratelimit, store
 from pipeline.config import Settings, load_settings
 from pipeline.devserver import FakeServer
 from pipeline.errors import ConfigError
-from pipeline.papers import load_papers
+from pipeline.papers import load_papers, update_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = """# test backlog
@@ -178,7 +178,8 @@ def test_budget_stops_starting_papers(tmp_path: Path, server: FakeServer) -> Non
     assert not server.requests  # a dry run asks nothing
     capped = batch.dry_run(settings, batch.BatchOptions(budget_usd=2.5 * each))
     assert len(capped.runnable) == 2 and capped.to_dict()["total"]["cost_usd"] == pytest.approx(2 * each)
-    assert [i.skip for i in capped.items[2:]] == [f"budget: the estimates would pass ${2.5 * each:.4f}"] * 4
+    assert all((i.skip or "").startswith(f"budget: its estimate ${each:.4f} would pass ${2.5 * each:.4f}")
+               for i in capped.items[2:])
 
     report = batch.run(settings, batch.BatchOptions(concurrency=1, budget_usd=2.5 * each))
     skipped = [o for o in report.outcomes if o.state == "skipped"]
@@ -186,6 +187,32 @@ def test_budget_stops_starting_papers(tmp_path: Path, server: FakeServer) -> Non
     assert all(o.reason.startswith("budget") for o in skipped)
     assert report.totals.cost_usd <= 2.5 * each
     assert report.totals.done + len(skipped) == 6
+
+
+def test_budget_skips_what_does_not_fit_and_still_runs_what_does(tmp_path: Path, server: FakeServer) -> None:
+    papers = make_backlog(tmp_path, 6)
+    settings = settings_for(tmp_path, server)
+    plan = batch.dry_run(settings, batch.BatchOptions())
+    each, last = plan.items[0].estimate_cost_usd or 0.0, plan.items[-1]
+    # Summarize the last paper once, then put it back in the backlog: its reply is cached, so free.
+    assert batch.run(settings, batch.BatchOptions(ids=[last.source], concurrency=1)).totals.done == 1
+    for folder in (settings.summaries_dir, settings.summaries_dir / store.ORIGINAL_DIR):
+        (folder / f"{last.key}.yaml").unlink()
+    update_entry(papers, last.source, status="backlog")
+
+    capped = batch.dry_run(settings, batch.BatchOptions(budget_usd=2.5 * each))
+    assert [i.skip is None for i in capped.items] == [True, True, False, False, False, True]
+    assert capped.items[-1].estimate_cached and capped.items[-1].estimate_cost_usd == 0.0
+
+    asked = len(server.requests)
+    report = batch.run(settings, batch.BatchOptions(concurrency=1, budget_usd=2.5 * each))
+    states = [o.state for o in report.outcomes]
+    # Real costs run below the estimates, so a third paid paper may fit; never all of them.
+    assert states[:2] == ["done", "done"] and "skipped" in states[2:5] and states[5] == "done"
+    assert all(o.reason.startswith("budget: its estimate") for o in report.outcomes if o.state == "skipped")
+    assert statuses(papers)[last.source] == "drafted"
+    assert report.totals.cost_usd <= 2.5 * each
+    assert len(server.requests) - asked >= 2  # the two paid papers asked; the cached one did not need to
 
 
 def test_stop_event_lets_running_papers_finish_and_reports_the_rest(tmp_path: Path,
