@@ -153,3 +153,53 @@ def leading_sentences(text: str, limit: int) -> str | None:
             break
         kept = candidate
     return kept or None
+
+
+# --------------------------------------------------------------------------- numbers across languages
+
+# Scale words and suffixes as they follow a number in either language ("1.5 billion", "1.5B", "15亿").
+_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12,
+          "万亿": 1e12, "千亿": 1e11, "百亿": 1e10, "十亿": 1e9, "千万": 1e7, "百万": 1e6, "亿": 1e8, "万": 1e4,
+          "千": 1e3, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9}
+_QUANTITY = re.compile(
+    r"(?<![A-Za-z\d.])(\d+(?:,\d{3})*(?:\.\d+)?)"
+    r"(?:\s*-?\s*(?i:(thousand|million|billion|trillion))\b"
+    r"|\s*(万亿|千亿|百亿|十亿|千万|百万|亿|万|千)"
+    r"|([kKMB])(?![A-Za-z]))?"
+)
+# Small counts an English bullet may spell out while its translation writes the digit.
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                 "nine": 9, "ten": 10, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
+                 "single": 1, "double": 2, "twice": 2, "dual": 2, "pair": 2, "triple": 3, "both": 2}
+_WORD = re.compile(r"[a-z]+")
+_DIGITS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+
+
+def quantities(text: str) -> list[tuple[str, float]]:
+    """The numbers written in ``text`` with their scale applied, as (as written, value)."""
+    found = []
+    for match in _QUANTITY.finditer(unicodedata.normalize("NFKC", text)):
+        digits, word, chinese, suffix = match.groups()
+        scale = _SCALE[(word or "").lower() or chinese or suffix] if (word or chinese or suffix) else 1.0
+        found.append((match.group(0).strip(), float(digits.replace(",", "")) * scale))
+    return found
+
+
+def _shown(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,}"
+
+
+def quantity_mismatch(translation: str, english: str) -> str | None:
+    """What is wrong when ``translation`` states a number its ``english`` source does not (a scale
+    mistranslated, 1.5 billion as 1.5亿, or a number made up); None when every number matches."""
+    values = [value for _, value in quantities(english)]
+    # Digits glued to a word count too ("superconductors1", a footnote mark the translation kept).
+    values += [float(n.replace(",", "")) for n in _DIGITS.findall(unicodedata.normalize("NFKC", english))]
+    values += [float(_NUMBER_WORDS[w]) for w in _WORD.findall(english.lower()) if w in _NUMBER_WORDS]
+    for written, value in quantities(translation):
+        if not any(abs(value - other) <= 1e-9 * max(abs(value), abs(other), 1.0) for other in values):
+            said = ", ".join(w if w.replace(",", "") == _shown(v).replace(",", "") else f"{w} = {_shown(v)}"
+                             for w, v in quantities(english)) or "no number"
+            return (f"'{written}' ({_shown(value)}) is not a number of the English bullet ({said}); "
+                    "translate numbers exactly (1 million = 100万, 1 billion = 10亿)")
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -302,6 +303,9 @@ class ChinesePass(_Strict):
             if got != count:
                 raise ValueError(f"zh.{name} has {got} bullets but the English has {count}; "
                                  "translate bullet for bullet")
+        english = info.context.get("english") if isinstance(info.context, dict) else None
+        if isinstance(english, dict) and (problems := number_failures(english, self.zh)):
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -317,10 +321,13 @@ class ChineseBullet(_Strict):
 
     @field_validator("zh")
     @classmethod
-    def _chinese(cls, value: str) -> str:
+    def _chinese(cls, value: str, info: ValidationInfo) -> str:
         _no_placeholder(value)
         if problem := grounding.chinese_problem(value):
             raise ValueError(f"the translation {problem}: {value[:60]!r}")
+        english = info.context.get("english") if isinstance(info.context, dict) else None
+        if isinstance(english, str) and (mismatch := grounding.quantity_mismatch(value, english)):
+            raise ValueError(f"the translation {mismatch}")
         return value
 
 
@@ -342,6 +349,8 @@ class LLMSummary(_Strict):
     def _parallel_and_grounded(self, info: ValidationInfo) -> LLMSummary:
         check_parallel(self.en, self.zh)
         check_grounding(self.en, info.context)
+        if problems := number_failures(english_texts(self.en), self.zh):
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -398,6 +407,21 @@ def check_parallel(en: EnglishSummary, zh: ChineseSummary) -> None:
         n_en, n_zh = len(getattr(en, name)), len(getattr(zh, name))
         if n_en != n_zh:
             raise ValueError(f"{name}: en has {n_en} bullets but zh has {n_zh}; they must be parallel")
+
+
+def number_failures(english: Mapping[str, Sequence[str]], zh: ChineseSummary) -> list[str]:
+    """One message per Chinese bullet that states a number its English bullet does not."""
+    problems: list[str] = []
+    for name in FIELDS:
+        for i, (en_text, zh_text) in enumerate(zip(english.get(name, ()), getattr(zh, name), strict=False), 1):
+            if mismatch := grounding.quantity_mismatch(zh_text, en_text):
+                problems.append(f"zh.{name}[{i}]: {mismatch}")
+    return problems
+
+
+def english_texts(en: EnglishSummary) -> dict[str, list[str]]:
+    """The English bullets' texts per field."""
+    return {name: [bullet.text for bullet in getattr(en, name)] for name in FIELDS}
 
 
 def grounding_failures(en: EnglishSummary, source_text: str) -> list[str]:

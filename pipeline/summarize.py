@@ -195,11 +195,11 @@ def _run_llm(llm: LLM, settings: Settings, paper: _Paper, system: Prompt, user: 
                 hashes[t_user.name] = t_user.sha256
                 t_messages = [{"role": "system", "content": t_system.text},
                               {"role": "user", "content": t_user.text}]
-                one, t_failed = llm.ask(t_messages, ChineseBullet, context={}, repair=repair)
+                one, t_failed = llm.ask(t_messages, ChineseBullet, context={"english": text}, repair=repair)
                 failed += t_failed
                 zh[name].append(one.zh)
         try:
-            chinese = ChinesePass.model_validate({"zh": zh}, context={"expected_counts": expected})
+            chinese = ChinesePass.model_validate({"zh": zh}, context={"expected_counts": expected, "english": plain})
         except ValidationError as exc:
             raise SummaryInvalid(f"the Chinese translation by {llm.endpoint.host} is not acceptable: "
                                  f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}",
@@ -211,7 +211,7 @@ def _run_llm(llm: LLM, settings: Settings, paper: _Paper, system: Prompt, user: 
                         english_json=json.dumps(plain, ensure_ascii=False, indent=1), counts=counts)
         hashes[t_user.name] = t_user.sha256
         t_messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
-        chinese, t_failed = llm.ask(t_messages, ChinesePass, context={"expected_counts": expected},
+        chinese, t_failed = llm.ask(t_messages, ChinesePass, context={"expected_counts": expected, "english": plain},
                                     repair=repair, counts={f: (n, n) for f, n in expected.items()})
         failed += t_failed
     summary = PaperSummary(en=english.en, zh=chinese.zh, dim=english.dim, setting=english.setting,

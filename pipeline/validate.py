@@ -21,10 +21,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline import store
+from pipeline import grounding, store
 from pipeline.cache import Cache
 from pipeline.errors import StoreError
-from pipeline.models import ExtractedDocument, SummaryRecord, grounding_failures
+from pipeline.models import FIELDS, ChineseSummary, ExtractedDocument, SummaryRecord, grounding_failures
 from pipeline.store import Problem
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,20 @@ def _grounding_problems(path: Path, doc: Any, record: SummaryRecord, text: str) 
     return problems
 
 
+def _number_problems(path: Path, doc: Any, record: SummaryRecord) -> list[Problem]:
+    """Chinese bullets stating a number their English bullet does not (e.g. edited on one side only)."""
+    zh = record.summary.zh
+    if record.summary.en is None or not isinstance(zh, ChineseSummary):
+        return []
+    problems = []
+    for name in FIELDS:
+        for i, (en, text) in enumerate(zip(getattr(record.summary.en, name), getattr(zh, name), strict=False)):
+            if mismatch := grounding.quantity_mismatch(text, en.text):
+                problems.append(Problem(path, store.line_of(doc, ("summary", "zh", name, i)),
+                                        f"summary.zh.{name}[{i + 1}]: {mismatch}"))
+    return problems
+
+
 def validate_file(path: Path, lookup: TextLookup | None = None) -> FileReport:
     """Every problem of one summary file (never raises for a bad file: it reports it)."""
     try:
@@ -135,6 +149,7 @@ def validate_file(path: Path, lookup: TextLookup | None = None) -> FileReport:
     sha = record.provenance.source_sha256
     if record.provenance.backend == "imported" or record.summary.en is None:
         return report
+    report.problems.extend(_number_problems(path, doc, record))
     if not sha:
         report.notes.append(f"{path}: grounding not checked: provenance.source_sha256 is missing")
     elif lookup is None:

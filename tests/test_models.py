@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from test_llm import PAPER, english_pass
 
 from pipeline import grounding
-from pipeline.models import ChinesePass, EnglishPass, LLMSummary, grounding_score
+from pipeline.models import ChineseBullet, ChinesePass, EnglishPass, LLMSummary, grounding_score
 
 ZH = {"problems": ["教师模型生成的 pseudo label 在器官边界附近不可靠。"],
       "motivation": ["两个视图之间的一致性可以指示哪些体素值得信任。"],
@@ -160,3 +160,40 @@ def test_over_long_evidence_keeps_a_verbatim_lead_of_at_most_sixty_words() -> No
     evidence = result.en.problems[0].evidence
     assert 6 <= grounding.word_count(evidence) <= 60 and evidence.endswith(".")
     assert source.startswith(evidence)
+
+
+@pytest.mark.parametrize(("zh", "en", "ok"), [
+    ("在15亿个词元上训练。", "Trained on 1.5 billion tokens.", True),
+    ("在1.5亿个词元上训练。", "Trained on 1.5 billion tokens.", False),  # a scale mistranslated
+    ("使用150万张图像和10k步。", "Uses 1.5M images and 10,000 steps.", True),
+    ("包含两个阶段和3个模块。", "It has two stages and three modules.", True),  # a spelled-out count
+    ("ResNet-50 在 ImageNet 上达到 76.1%。", "ResNet-50 reaches 76.1% on ImageNet.", True),
+    ("精度提升了 2.5%。", "Accuracy improves by 2.3%.", False),  # a wrong figure
+    ("该方法于2022年提出。", "The method was proposed in 2022.", True),
+    ("该方法在5个数据集上评估。", "The method is evaluated on several datasets.", False),  # a made-up number
+    ("铁基超导体1的发现。", "The discovery of iron-based superconductors1.", True),  # a footnote mark kept
+    ("使用 Conv2d 与 F1 分数。", "Uses Conv2d and the F1 score.", True),
+])
+def test_chinese_numbers_must_be_the_english_ones(zh: str, en: str, ok: bool) -> None:
+    assert (grounding.quantity_mismatch(zh, en) is None) is ok
+
+
+def test_a_mistranslated_number_is_rejected_with_what_to_fix() -> None:
+    data = summary()
+    data["en"]["framework"][0]["text"] = "A dual-view framework trained on 1.5 billion voxels."
+    data["zh"]["framework"] = ["在1.5亿个体素上训练的双视图框架。"]
+    with pytest.raises(ValidationError, match=r"zh.framework\[1\]: '1.5亿' \(150,000,000\) is not a number of the "
+                                              r"English bullet \(1.5 billion = 1,500,000,000\)"):
+        LLMSummary.model_validate(data)  # no source text: only the translation is checked
+    data["zh"]["framework"] = ["在15亿个体素上训练的双视图框架。"]
+    LLMSummary.model_validate(data)
+
+
+def test_translation_passes_check_numbers_against_the_english_they_were_given() -> None:
+    english = {"problems": ["Teacher labels are wrong on 12 organs."], "motivation": ["x"], "framework": ["y"]}
+    zh = {**ZH, "problems": ["教师标签在13个器官上出错。"]}
+    with pytest.raises(ValidationError, match="'13'"):
+        ChinesePass.model_validate({"zh": zh}, context={"english": english})
+    with pytest.raises(ValidationError, match="'13'"):
+        ChineseBullet.model_validate({"zh": zh["problems"][0]}, context={"english": english["problems"][0]})
+    ChineseBullet.model_validate({"zh": "教师标签在12个器官上出错。"}, context={"english": english["problems"][0]})

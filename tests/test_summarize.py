@@ -225,7 +225,7 @@ def test_translate_mode_bullet_by_bullet_for_small_models(tmp_path: Path) -> Non
         if name == "EnglishPass":
             return ok(english_pass())
         english = body["messages"][-1]["content"].rsplit("\n", 1)[-1]
-        return ok({"zh": f"第{len(seen)}条：本文针对 mean teacher 方法进行了改进。{english[:0]}"})
+        return ok({"zh": f"第{'零一二三四五'[len(seen)]}条：本文针对 mean teacher 方法进行了改进。{english[:0]}"})
 
     settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
     endpoint = Endpoint(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
@@ -239,3 +239,45 @@ def test_translate_mode_bullet_by_bullet_for_small_models(tmp_path: Path) -> Non
     assert seen == ["EnglishPass"] + ["ChineseBullet"] * 3
     assert summary.zh is not None and [len(getattr(summary.zh, f)) for f in FIELDS] == [1, 1, 1]
     assert "translate_bullet.j2" in hashes and repairs == 0
+
+
+def test_a_translation_with_a_wrong_number_is_asked_again(tmp_path: Path) -> None:
+    """The small model wrote 1.5 billion as 1.5亿 (150 million): the re-ask says so and the fix is kept."""
+    import json as _json
+    from types import SimpleNamespace
+
+    import httpx2
+    from test_llm import PAPER, bullet, english_pass, ok
+
+    from pipeline.config import LLMSettings
+    from pipeline.llm import LLM, Endpoint
+    from pipeline.models import PaperMetadata
+    from pipeline.prompts import render
+    from pipeline.summarize import _Paper, _run_llm
+
+    asked: list[str] = []
+    paper_text = PAPER + " The teacher was pretrained on 1.5 billion voxels."
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = _json.loads(request.content)
+        if body["response_format"]["json_schema"]["name"] == "EnglishPass":
+            return ok(english_pass(en={**english_pass()["en"], "problems": [bullet(
+                "The teacher was pretrained on 1.5 billion voxels.",
+                "The teacher was pretrained on 1.5 billion voxels")]}))
+        asked.append(body["messages"][-1]["content"])
+        if "1.5 billion" in body["messages"][-1]["content"] and len(asked) == 1:
+            return ok({"zh": "教师模型在1.5亿个体素上预训练。"})
+        return ok({"zh": "教师模型在15亿个体素上预训练。" if len(asked) == 2 else
+                   f"本文改进了 mean teacher 方法的{'零一二三四五'[len(asked)]}个部分。"})
+
+    settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
+    endpoint = Endpoint(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
+                        translate=True, translate_per_bullet=True, schema_in_prompt=False,
+                        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    paper = _Paper(SimpleNamespace(key="k"), PaperMetadata(key="k", title="A paper"), None, [])  # type: ignore[arg-type]
+    system = render(settings.prompts_dir, "system.j2", bilingual=False, example=False)
+    user = render(settings.prompts_dir, "user.j2", bilingual=False, text=paper_text)
+    summary, _, repairs = _run_llm(LLM(endpoint, LLMSettings()), settings, paper, system, user,
+                                   {"source_text": paper_text})
+    assert repairs == 1 and "1.5亿" in asked[1] and "translate numbers exactly" in asked[1]
+    assert summary.zh is not None and summary.zh.problems == ["教师模型在15亿个体素上预训练。"]

@@ -153,3 +153,11 @@ def test_grounding_uses_the_extraction_cache(tmp_path: Path) -> None:
     cache.put_json(arxiv.NAMESPACE, "2209.08575v1", {"abstract": abstract.removeprefix("Introduction\n")})
     report = validate_file(path, lookup)
     assert report.problems == [] and report.notes == []
+
+
+def test_a_number_changed_on_one_side_only_points_at_the_chinese_bullet(draft: Path) -> None:
+    _edit(draft, "成本很高，", "成本高达3倍，")
+    problems = validate_file(draft, _lookup).problems
+    assert [(p.line, p.message.split(":")[0]) for p in problems] == [
+        (_line_no(draft, "成本高达3倍"), "summary.zh.problems[1]")]
+    assert "'3' (3) is not a number of the English bullet" in problems[0].message
