@@ -1,0 +1,194 @@
+"""Commands for the backlog: `add` and `batch`, with the batch plan, report and progress."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from pipeline.cli.common import err
+from pipeline.config import Settings
+
+if TYPE_CHECKING:
+    from pipeline import batch as batch_module
+
+
+def _register_batch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    add = sub.add_parser("add", help="add a paper to the backlog in papers.yaml",
+                         description="Add an arXiv id or URL, a PDF URL or a local PDF path, or find a paper "
+                         "by --title on arXiv (taken only when the match is unambiguous; otherwise the "
+                         "candidates are listed and nothing is added). The same paper is never added twice.")
+    add.add_argument("source", nargs="?", help="arXiv id, arXiv URL, PDF URL or local PDF path")
+    add.add_argument("--title", help="search arXiv for this title instead of giving a source")
+    add.add_argument("--setting", help="id of a learning setting declared in papers.yaml")
+    add.add_argument("--topic", help="id of a topic inside that setting")
+    add.add_argument("--tags", help="comma-separated tags")
+    add.add_argument("--priority", type=int, default=0, help="higher runs first in batch (default 0)")
+    add.set_defaults(func=_cmd_add)
+
+    bat = sub.add_parser("batch", help="summarize backlog entries of papers.yaml concurrently",
+                         description="Summarize the selected entries (backlog and failed ones; drafted, "
+                         "approved and rejected entries are skipped unless --force). Resumable: a stopped "
+                         "run loses no finished paper and the next run continues with what is left.")
+    bat.add_argument("--setting", help="only entries of this learning setting")
+    bat.add_argument("--status", help="only entries with these statuses (comma-separated)")
+    bat.add_argument("--ids", help="only these entries (comma-separated sources, keys or arXiv ids)")
+    bat.add_argument("--limit", type=int, help="summarize at most N papers")
+    bat.add_argument("--concurrency", type=int, default=4, help="papers in flight at once (default 4)")
+    bat.add_argument("--rpm", type=float, help="requests per minute allowed on the LLM endpoint")
+    bat.add_argument("--tpm", type=float, help="tokens per minute allowed on the LLM endpoint")
+    bat.add_argument("--budget", type=float, metavar="USD",
+                     help="stop starting papers before the estimated cost would pass this many dollars")
+    bat.add_argument("--dry-run", action="store_true", help="print the plan with estimated tokens and cost")
+    bat.add_argument("--force", action="store_true",
+                     help="also re-run finished entries (as summarize --force: edited drafts are kept aside)")
+    bat.add_argument("--json", action="store_true", help="print the report (or plan) as JSON")
+    bat.set_defaults(func=_cmd_batch)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.add import add
+
+    if (args.source is None) == (args.title is None):
+        err("error: give either a source (arXiv id, URL or PDF path) or --title, not both or neither")
+        return 2
+    result = add(args.source, settings, title=args.title, setting=args.setting, topic=args.topic,
+                 tags=_split(args.tags) or [], priority=args.priority)
+    if result.added:
+        print(result.message)
+        return 0
+    for c in result.candidates:
+        authors = f"{c.authors[0]}{' et al.' if len(c.authors) > 1 else ''}" if c.authors else "?"
+        print(f"{c.arxiv_id:<18} {c.year or '????'}  {c.score:.2f}  {c.title} ({authors})")
+    err(result.message)
+    return 1
+
+
+def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+
+    from pipeline import batch
+
+    options = batch.BatchOptions(
+        setting=args.setting, statuses=_split(args.status), ids=_split(args.ids), limit=args.limit,
+        concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm, budget_usd=args.budget, force=args.force)
+    if args.dry_run:
+        plan = batch.dry_run(settings, options, on_event=lambda e: err(
+            f"[{e.totals.done}/{e.totals.planned}] estimated {e.source}"))
+        if args.json:
+            print(json.dumps(plan.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            _print_plan(plan)
+        return 0
+    with _BatchProgress() as progress:
+        report = batch.run(settings, options, on_event=progress.update)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report)
+    if report.abandoned:
+        # The abandoned papers' threads cannot be cancelled and would keep the process alive until
+        # their requests end; every write is atomic, so leaving now is safe.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(report.exit_code)
+    return report.exit_code
+
+
+def _print_plan(plan: batch_module.BatchPlan) -> None:
+    data = plan.to_dict()
+    for item in plan.items:
+        if item.skip is not None:
+            print(f"skip  {item.source}: {item.skip}")
+        elif item.error is not None:
+            print(f"run   {item.source}: estimate failed: {item.error}")
+        else:
+            cached = " (cached: free)" if item.estimate_cached else ""
+            print(f"run   {item.source}: ~{item.estimate_tokens} tokens, ${item.estimate_cost_usd:.4f}{cached}")
+    total = data["total"]
+    print(f"total: {total['runnable']} papers, ~{total['tokens']} tokens, ${total['cost_usd']:.4f}")
+
+
+def _print_report(report: batch_module.BatchReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200, highlight=False)
+    table = Table(title="batch report", show_lines=False)
+    for column in ("state", "paper", "why", "tokens", "cost", "s"):
+        table.add_column(column, overflow="fold")
+    per_reason: dict[str, int] = {}
+    for o in report.outcomes:
+        if o.state == "skipped":
+            per_reason[o.reason] = per_reason.get(o.reason, 0) + 1
+            if per_reason[o.reason] > 20:
+                continue
+        table.add_row(o.state, o.key or o.source, o.reason, str(o.tokens or ""),
+                      f"${o.cost_usd:.4f}" if o.cost_usd else "", f"{o.seconds:.1f}" if o.seconds else "")
+    console.print(table)
+    for reason, count in per_reason.items():
+        if count > 20:
+            console.print(f"... and {count - 20} more skipped: {reason} (--json lists every entry)")
+    t = report.totals
+    console.print(f"{t.done} done, {t.failed} failed, {t.skipped} skipped; {t.requests} LLM requests, "
+                  f"{t.tokens} tokens, ${t.cost_usd:.4f}; {report.seconds:.1f} s"
+                  + ("; interrupted" if report.interrupted else ""))
+    for o in report.outcomes:
+        if o.state == "failed":
+            console.print(f"failed: {o.key or o.source}: {o.reason}")
+    for warning in report.warnings:
+        err(f"warning: {warning}")
+
+
+class _BatchProgress:
+    """A rich progress bar on a terminal; one plain line per finished paper otherwise (stderr)."""
+
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty()
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _BatchProgress:
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("batch"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TextColumn("[green]{task.fields[done]} done[/] [red]{task.fields[failed]} failed[/]"),
+                TextColumn("{task.fields[tokens]} tok ${task.fields[cost]:.4f}"), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=False)
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, event: batch_module.BatchEvent) -> None:
+        t = event.totals
+        if self._progress is not None:
+            if self._task is None:
+                self._task = self._progress.add_task("batch", total=t.planned, done=0, failed=0, tokens=0,
+                                                     cost=0.0)
+            if event.kind == "finish":
+                self._progress.update(self._task, advance=1, done=t.done, failed=t.failed, tokens=t.tokens,
+                                      cost=t.cost_usd)
+            return
+        if event.kind == "start":
+            err(f"batch: {t.planned} to summarize, {t.skipped} skipped")
+        elif event.kind == "finish" and event.outcome is not None:
+            o = event.outcome
+            err(f"[{t.done + t.failed}/{t.planned}] {o.state} {o.key or o.source}: {o.reason} "
+                 f"({t.done} done, {t.failed} failed, {t.tokens} tokens, ${t.cost_usd:.4f})")
+
+
+# In the order a curator meets them: paper in, summary out, review, the list, the backlog, tools.
+
+
+REGISTRARS = [_register_batch]
