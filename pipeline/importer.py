@@ -23,20 +23,17 @@ from pipeline.mdlist import Heading, PaperBlock, ParsedList, TableRow, fold, par
 from pipeline.models import (
     FIELDS,
     Bibliography,
-    ChineseSummary,
-    ImportedChineseSummary,
     ListInfo,
     ListSection,
     ListTopic,
     PaperEntry,
     PapersFile,
-    PaperSummary,
     Provenance,
     ReviewEvent,
     Setting,
-    SummaryRecord,
 )
 from pipeline.sources.ids import slug
+from pipeline.summary import ChineseSummary, ImportedChineseSummary, PaperSummary, SummaryRecord
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from typing import Any, Literal
 from pipeline import papers, store
 from pipeline.errors import PipelineError, StoreError
 from pipeline.mdlist import fold
-from pipeline.models import FIELDS, SummaryRecord
+from pipeline.models import FIELDS
 from pipeline.render import Lang, render_list, stale_reason
+from pipeline.summary import SummaryRecord
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ import jinja2
 
 from pipeline import papers, store
 from pipeline.errors import PipelineError, RenderError, StoreError
-from pipeline.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS, ListSection, PaperEntry, SummaryRecord
+from pipeline.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS, ListSection, PaperEntry
+from pipeline.summary import SummaryRecord
 
 log = logging.getLogger(__name__)
 

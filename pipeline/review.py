@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 from pipeline import store
 from pipeline.errors import ReviewError, StoreError
-from pipeline.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS, ReviewEvent, Status, SummaryRecord
+from pipeline.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS, ReviewEvent, Status
 from pipeline.store import Problem
+from pipeline.summary import SummaryRecord
 from pipeline.validate import TextLookup, validate_file
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,8 @@ from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
 
 from pipeline import filelock
 from pipeline.errors import StoreError
-from pipeline.models import ReviewEvent, SummaryRecord
+from pipeline.models import ReviewEvent
+from pipeline.summary import SummaryRecord
 
 log = logging.getLogger(__name__)
 

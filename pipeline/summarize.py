@@ -32,21 +32,23 @@ from pipeline.models import (
     FIELD_TITLES_EN,
     FIELD_TITLES_ZH,
     FIELDS,
-    ChineseBullet,
-    ChinesePass,
-    EnglishPass,
     ExtractedDocument,
-    LLMSummary,
     PaperMetadata,
-    PaperSummary,
     Provenance,
-    SummaryRecord,
     TextSelection,
     Usage,
-    grounding_score,
 )
 from pipeline.prompts import Prompt, file_sha256, render
 from pipeline.sources import Source, fetch_metadata, fetch_pdf, parse_source
+from pipeline.summary import (
+    ChineseBullet,
+    ChinesePass,
+    EnglishPass,
+    LLMSummary,
+    PaperSummary,
+    SummaryRecord,
+    grounding_score,
+)
 
 log = logging.getLogger(__name__)
 

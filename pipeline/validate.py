@@ -24,8 +24,9 @@ from pydantic import ValidationError
 from pipeline import grounding, store
 from pipeline.cache import Cache
 from pipeline.errors import StoreError
-from pipeline.models import FIELDS, ChineseSummary, ExtractedDocument, SummaryRecord, grounding_failures
+from pipeline.models import FIELDS, ExtractedDocument
 from pipeline.store import Problem
+from pipeline.summary import ChineseSummary, SummaryRecord, grounding_failures
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from pipeline import cli
 from pipeline.config import LLMSettings
 from pipeline.devserver import FAULTS, MODES, FakeServer, serve
 from pipeline.llm import LLM, Endpoint
-from pipeline.models import FIELDS, ChinesePass, EnglishPass, LLMSummary, check_parallel
+from pipeline.models import FIELDS
+from pipeline.summary import ChinesePass, EnglishPass, LLMSummary, check_parallel
 
 # An invented paper, written for this test.
 PAPER = """Title: Agreement Anchors for Label-Efficient Segmentation

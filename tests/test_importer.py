@@ -11,8 +11,8 @@ from pipeline import cli, papers, store
 from pipeline.errors import ImportListError
 from pipeline.importer import import_list
 from pipeline.mdlist import TableRow, parse_list
-from pipeline.models import ImportedChineseSummary
 from pipeline.render import render_list
+from pipeline.summary import ImportedChineseSummary
 
 SLID_LINES = [23, 25, 26, 27, 28]
 

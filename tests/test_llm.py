@@ -12,7 +12,7 @@ import pytest
 from pipeline.config import LLMSettings
 from pipeline.errors import LLMAuthError, LLMError, LLMRefusal, LLMTransportError, LLMTruncated, SummaryInvalid
 from pipeline.llm import LLM, DictMemory, Endpoint, strict_schema
-from pipeline.models import EnglishPass
+from pipeline.summary import EnglishPass
 
 PAPER = ("We propose a dual-view consistency framework for semi-supervised segmentation of abdominal CT. "
          "Pseudo labels produced by the teacher network are unreliable near organ boundaries. "

@@ -10,16 +10,9 @@ import pytest
 
 from pipeline import cli, store
 from pipeline.mdlist import split_row, unescape
-from pipeline.models import (
-    Bibliography,
-    ChineseSummary,
-    EnglishSummary,
-    EvidencedBullet,
-    PaperSummary,
-    Provenance,
-    SummaryRecord,
-)
+from pipeline.models import Bibliography, Provenance
 from pipeline.render import github_anchor, md_escape, render_list
+from pipeline.summary import ChineseSummary, EnglishSummary, EvidencedBullet, PaperSummary, SummaryRecord
 
 NASTY = "Pipes | and *stars* with $x_1$ math, `ticks`, <b>tags</b> & under_scores"
 NOW = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)

@@ -14,7 +14,7 @@ from handwritten_records import HANDWRITTEN_SOURCE_TEXT, handwritten_record
 from pipeline import review, store
 from pipeline.cli import main
 from pipeline.errors import ReviewError, StoreError
-from pipeline.models import SummaryRecord
+from pipeline.summary import SummaryRecord
 
 KEY = "2209.08575"
 NOW = dt.datetime(2026, 11, 4, 12, 0, tzinfo=dt.UTC)

@@ -10,8 +10,9 @@ from handwritten_records import HANDWRITTEN_SOURCE_TEXT, handwritten_record
 from pipeline import extract, store
 from pipeline.cache import Cache
 from pipeline.cli import main
-from pipeline.models import ExtractedDocument, Section, SummaryRecord
+from pipeline.models import ExtractedDocument, Section
 from pipeline.sources import arxiv
+from pipeline.summary import SummaryRecord
 from pipeline.validate import cached_text_lookup, validate_file, validate_paths
 
 SHA = "0" * 64
