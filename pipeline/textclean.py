@@ -291,6 +291,35 @@ def remove_figure_text(lines: list[str], *, max_len: int = 12, min_run: int = 4,
     return kept, removed
 
 
+# A table cell: a number (with a sign, decimals, percent), a dash for "none", a citation, yes/no, a mark.
+_CELL = re.compile(r"^(?:[-−–+]?\d+(?:[.,]\d+)*%?|[-−–]+|\[\d+(?:[,–-]\s*\d+)*\]|\(\d+(?:\.\d+)?\)|yes|no|"
+                   r"[✓✗×✔✘]|n/?a)$", re.IGNORECASE)
+# Words that make a line prose: table rows and headers almost never hold two of them.
+_PROSE = frozenset({"the", "a", "an", "and", "of", "to", "in", "is", "are", "was", "were", "we", "our", "with",
+                    "for", "on", "that", "by", "as", "it", "this", "which", "from", "be", "can", "where",
+                    "when", "than"})
+# A subfigure label printed under an image: "(b) Ground Truth".
+_SUBFIGURE = re.compile(r"^\([a-z]\)\s+\S+(?:\s+\S+){0,2}$")
+
+
+def is_table_row(line: str) -> bool:
+    """True for a line that is a row of a table: mostly numbers, citations, dashes or yes/no, not prose."""
+    tokens = line.split()
+    if len(tokens) < 3:
+        return False
+    cells = sum(1 for t in tokens if _CELL.match(t.strip(",;")))
+    prose = sum(1 for t in tokens if t.lower().strip(",;.") in _PROSE)
+    return cells >= 2 and cells >= 0.5 * len(tokens) and prose < 2
+
+
+def remove_tables(lines: list[str], *, keep: Callable[[str], bool] | None = None) -> tuple[list[str], int]:
+    """Drop table rows and subfigure labels: numbers without their table are noise to a summarizer
+    (and to the grounding of its numbers). Lines for which ``keep`` is true stay."""
+    kept = [line for line in lines
+            if (keep and keep(line)) or not (is_table_row(line) or (len(line) <= 30 and _SUBFIGURE.match(line)))]
+    return kept, len(lines) - len(kept)
+
+
 def clean_pages(raw_pages: list[str], *, keep: Callable[[str], bool] | None = None) -> CleanPages:
     """Apply every cleaning step to raw page texts; returns lines per page and what was removed.
 
@@ -315,6 +344,8 @@ def clean_pages(raw_pages: list[str], *, keep: Callable[[str], bool] | None = No
         result.count("page_number", n)
         lines, n = remove_figure_text(lines, keep=keep)
         result.count("figure_text", n)
+        lines, n = remove_tables(lines, keep=keep)
+        result.count("table_row", n)
         cleaned.append(lines)
     vocab = vocabulary(line for lines in cleaned for line in lines)
     vocab.update(hyphenated_vocabulary(line for lines in cleaned for line in lines))

@@ -283,3 +283,14 @@ def test_arxiv_source_uses_metadata_and_names_the_paper_in_errors(
     served["path"] = broken_pdf("image-only", tmp_path, good)
     with pytest.raises(PdfError, match=r"^2209\.08575: .*scan\.pdf has no extractable text"):
         extract.extract_source("2209.08575", settings)
+
+
+def test_table_rows_and_subfigure_labels_are_removed(extracted: dict[str, Extracted]) -> None:
+    refinenet = extracted["refinenet_1611.06612.pdf"]
+    raw = "\n".join(refinenet.raw.pages)
+    for row in ("ResNet-101 yes yes 44.7 68.6", "ResNet-152 yes yes 46.5 68.8", "(b) Ground Truth"):
+        assert row in raw  # the guard: pypdf's text has them
+        assert row not in refinenet.doc.text
+    assert refinenet.doc.removed["table_row"] >= 30
+    # The prose around the tables stays, numbers and all.
+    assert "we carry out comprehensive experiments on seven public datasets" in refinenet.doc.text

@@ -155,3 +155,27 @@ def test_venue_note_patterns_leave_prose() -> None:
     lines = ["We follow the 2017 IEEE Conference on Computer Vision and Pattern Recognition protocol.",
              "The DOI 10.1109/CVPR.2017.549 of the paper is given in the text for reference."]
     assert tc.remove_venue_notes(lines) == (lines, 0)
+
+
+@pytest.mark.parametrize(("line", "row"), [
+    ("ResNet-50 yes no 40.4 64.1", True),
+    ("Attention [7] 56.4 HAZN [45] 57.5", True),
+    ("MixMatch 4.95 ± 0.08 25.88 ± 0.30", True),
+    ("250 500 1000 2000 4000", True),
+    ("PVT-Small (ours) 34.7(+2.4) 55.7 35.4 12.0 36.4 56.7", True),
+    ("stages 1, 2 and 3 are trained", False),  # prose with numbers
+    ("we obtain 46.5 IoU on NYUDv2 and 73.6 on VOC", False),
+    ("4 Experiments", False),
+    ("Table 3. Segmentation results on NYUDv2 (40 classes).", False),
+])
+def test_table_rows_are_told_from_prose(line: str, row: bool) -> None:
+    assert tc.is_table_row(line) is row
+
+
+def test_tables_and_subfigure_labels_go_and_headings_stay() -> None:
+    lines = ["Results are in the table below.", "Method A 40.1 50.2", "(b) Ground Truth", "5 6 7 8",
+             "(a) a lightweight encoder that is applied to every scale of the input", "The end."]
+    kept, removed = tc.remove_tables(lines, keep=lambda line: line == "5 6 7 8")
+    assert kept == ["Results are in the table below.", "5 6 7 8",
+                    "(a) a lightweight encoder that is applied to every scale of the input", "The end."]
+    assert removed == 2
