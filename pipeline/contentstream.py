@@ -81,6 +81,9 @@ _INDIRECT = re.compile(rb"[+-]?(\d+)\s+(\d+)\s+R[^a-zA-Z]")
 _MAX_OPERATOR = 100
 _MAX_NAME = 4000
 _MAX_NUMBER = 40
+# pypdf reads nested arrays recursively and fails with RecursionError somewhere past a few hundred
+# levels; deeper than this, its own parser decides.
+_MAX_DEPTH = 100
 
 
 class Unsupported(Exception):
@@ -184,6 +187,8 @@ def parse_operations(data: bytes, build: Builders) -> list[Operation]:
         elif kind == "hex":
             items.append(string(_from_hex(_HEX_SPACE.sub(b"", found.group(kind)))))
         elif kind == "open":
+            if len(stack) >= _MAX_DEPTH:
+                raise Unsupported("arrays nested deeper than pypdf's recursion allows")
             stack.append(items)
             items = []
         elif kind == "close":

@@ -129,6 +129,8 @@ EDGE_CASES: list[bytes] = [
     b"T* (a) ' 1 2 (b) \" x",
     b"x" * 150,
     b"(a)Tj\n(b)Tj",
+    b"[" * 50 + b"1" + b"]" * 50 + b" x",
+    b"[" * 5000 + b"]" * 5000 + b" x",  # pypdf: RecursionError
 ]
 
 
