@@ -205,8 +205,15 @@ def collect(doc: papers.PapersDoc, summaries_dir: Path) -> tuple[list[_Paper], l
         elif record.status != "approved":
             skipped.append(Skipped(key, record.paper.title,
                                    f"summary is {record.status}, not approved (`review approve {key}`)"))
+        elif entry.setting is None and record.summary.setting in sections:
+            # Approved with the summary's setting: place it there rather than leave it out.
+            chosen.append(_Paper(key, entry, record, record.summary.setting, None))
+            notes.append(f"{key}: no setting in {papers_path}; placed by its summary's setting "
+                         f"{record.summary.setting!r} (set `setting:` on the entry to choose another)")
         elif entry.setting is None:
-            skipped.append(Skipped(key, record.paper.title, "no setting in papers.yaml"))
+            skipped.append(Skipped(key, record.paper.title,
+                                   f"no setting in {papers_path}, and its summary's setting "
+                                   f"{record.summary.setting!r} is not a section (set `setting:` on the entry)"))
         else:
             chosen.append(_Paper(key, entry, record, entry.setting, entry.topic))
     for key, record in records.items():

@@ -192,3 +192,20 @@ def test_cli_render_and_check(workspace: tuple[Path, Path], tmp_path: Path,
     assert cli.main(["render", *args]) == 0
     store.save_record(summaries, record("2503.00003", "A draft paper"))
     assert cli.main(["render", "--check", *args]) == 1
+
+
+def test_an_entry_without_a_setting_is_placed_by_its_approved_summary(tmp_path: Path) -> None:
+    papers_path = tmp_path / "papers.yaml"
+    papers_path.write_text(PAPERS.replace("    - id: zero-shot\n", "    - id: semi-supervised\n      name_zh: 半监督\n"
+                                          "      name_en: Semi\n    - id: zero-shot\n")
+                           + '  - source: "2505.00005"\n  - source: "2506.00006"\n', encoding="utf-8")
+    summaries = tmp_path / "summaries"
+    store.save_record(summaries, record("2505.00005", "Placed by its summary"))
+    other = record("2506.00006", "A zero-shot paper")
+    other.summary.setting = "few-shot"  # not a declared section
+    store.save_record(summaries, other)
+    result = render_list(papers_path, summaries)
+    assert "2505.00005" in result.published
+    assert any("placed by its summary's setting 'semi-supervised'" in note for note in result.notes)
+    reasons = {s.key: s.reason for s in result.skipped}
+    assert "its summary's setting 'few-shot' is not a section" in reasons["2506.00006"]
