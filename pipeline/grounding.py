@@ -203,3 +203,35 @@ def quantity_mismatch(translation: str, english: str) -> str | None:
             return (f"'{written}' ({_shown(value)}) is not a number of the English bullet ({said}); "
                     "translate numbers exactly (1 million = 100万, 1 billion = 10亿)")
     return None
+
+
+# --------------------------------------------------------------------------- helping a re-ask
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+@lru_cache(maxsize=16)
+def _sentences(source_text: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    found = []
+    for sentence in _SENTENCE_SPLIT.split(source_text):
+        sentence = " ".join(sentence.split())
+        if 6 <= len(sentence.split()) <= 200:
+            found.append((sentence, frozenset(_WORDS.findall(normalize(sentence)))))
+    return tuple(found)
+
+
+def closest_sentence(quote: str, source_text: str, *, min_share: float = 0.5, max_words: int = 50) -> str | None:
+    """The sentence of ``source_text`` sharing the most words with ``quote`` (at least ``min_share`` of
+    them), cut to its first ``max_words`` words: what to tell a model whose quote is not verbatim."""
+    wanted = frozenset(_WORDS.findall(normalize(quote)))
+    if not wanted:
+        return None
+    best, best_share = None, min_share
+    for sentence, words in _sentences(source_text):
+        share = len(wanted & words) / len(wanted)
+        if share >= best_share and (best is None or share > best_share):
+            best, best_share = sentence, share
+    if best is None:
+        return None
+    return " ".join(best.split()[:max_words])

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import pypdf
 from pypdf import generic
 from pypdf.errors import DependencyError, FileNotDecryptedError
+from pypdf.generic._font import Font
 
 from pipeline import contentstream
 from pipeline.errors import PdfError
@@ -413,4 +414,27 @@ def _fast_operations(data: bytes) -> list[contentstream.Operation]:
         max_array=pypdf.get_configuration().array_maximum_element_count))
 
 
+_PYPDF_FONT = Font.from_font_resource.__func__  # type: ignore[attr-defined]
+_FONT_ATTRIBUTE = "_pipeline_font"
+
+
+def _font_from_resource(cls: type[Font], font_dict: Any) -> Font:
+    """pypdf's `Font` of a font dictionary, built once per dictionary rather than once per page.
+
+    pypdf builds the Font of every font in a page's resources for every page (and form); the pages
+    of a paper share a handful of font dictionaries (pypdf resolves each indirect object once, so a
+    shared font is one object). The Font is kept on the dictionary itself, so it lives and dies with
+    the reader (a global cache would keep every reader alive through the Font's references). The Font
+    is not changed by extraction, except for the space width pypdf sets on it before each use.
+    """
+    known = getattr(font_dict, _FONT_ATTRIBUTE, None)
+    if isinstance(known, Font):
+        return known
+    font: Font = _PYPDF_FONT(cls, font_dict)
+    with contextlib.suppress(AttributeError, TypeError):  # an object that takes no attributes
+        setattr(font_dict, _FONT_ATTRIBUTE, font)
+    return font
+
+
 generic.ContentStream._parse_content_stream = _parse_content_stream  # type: ignore[method-assign]
+Font.from_font_resource = classmethod(_font_from_resource)  # type: ignore[method-assign,assignment]

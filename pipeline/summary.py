@@ -326,8 +326,10 @@ def grounding_failures(en: EnglishSummary, source_text: str) -> list[str]:
     for name in FIELDS:
         for i, bullet in enumerate(getattr(en, name), 1):
             if not grounding.quote_found(bullet.evidence, source):
+                hint = grounding.closest_sentence(bullet.evidence, source_text)
                 problems.append(f"en.{name}[{i}].evidence is not a verbatim quote of the paper text: "
-                                f"{bullet.evidence[:80]!r}")
+                                f"{bullet.evidence[:80]!r}"
+                                + (f"; the closest sentence of the paper text is {hint!r}" if hint else ""))
             missing = grounding.missing_numbers(bullet.text, source)
             if missing:
                 problems.append(f"en.{name}[{i}] has numbers not in the paper text: {', '.join(missing)}")

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
 import re
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import pypdf
 import pytest
 from conftest import PDFS
 from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
 from pdf_factory import BROKEN_CAUSES, BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
+from pypdf.generic._font import Font
 
 from pipeline import pdf, pdfcheck
 from pipeline.errors import PdfError
@@ -199,3 +203,26 @@ def test_threads_leave_the_pypdf_logger_as_they_found_it(tmp_path: Path) -> None
         results = list(pool.map(lambda _: pdf.read_pdf(path, **LIMITS), range(16)))
     assert all(len(r.pages) == 3 for r in results)
     assert logging.getLogger("pypdf").level == logging.NOTSET
+
+
+def test_fonts_are_built_once_per_font_dictionary_and_text_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = PDFS / "segnext_2209.08575.pdf"
+    built: list[int] = []
+    build = pdf._PYPDF_FONT
+
+    def counting(cls: type, font_dict: object) -> object:
+        built.append(id(font_dict))
+        return build(cls, font_dict)
+
+    monkeypatch.setattr(pdf, "_PYPDF_FONT", counting)
+    reader = pypdf.PdfReader(path)
+    cached = [page.extract_text() for page in reader.pages]
+    assert len(built) == len(set(built))  # each font dictionary built once over the whole paper
+    with monkeypatch.context() as patch:
+        patch.setattr(Font, "from_font_resource", classmethod(build))
+        uncached = [page.extract_text() for page in pypdf.PdfReader(path).pages]
+    assert cached == uncached
+    alive = weakref.ref(reader)
+    del reader
+    gc.collect()
+    assert alive() is None  # the cached fonts do not keep the reader (and its PDF bytes) alive

@@ -197,3 +197,21 @@ def test_translation_passes_check_numbers_against_the_english_they_were_given() 
     with pytest.raises(ValidationError, match="'13'"):
         ChineseBullet.model_validate({"zh": zh["problems"][0]}, context={"english": english["problems"][0]})
     ChineseBullet.model_validate({"zh": "教师标签在12个器官上出错。"}, context={"english": english["problems"][0]})
+
+
+def test_a_paraphrased_quote_is_sent_back_with_the_closest_sentence() -> None:
+    data = summary()
+    data["en"]["motivation"][0]["evidence"] = "An agreement mask is used to weight the consistency loss of each voxel"
+    with pytest.raises(ValidationError) as info:
+        validate(data)
+    message = str(info.value)
+    assert "en.motivation[1].evidence is not a verbatim quote" in message
+    assert ("the closest sentence of the paper text is 'Our agreement mask weights the unsupervised "
+            "consistency loss of every voxel in the volume.'") in message
+
+
+def test_no_sentence_is_suggested_for_a_quote_unlike_any() -> None:
+    assert grounding.closest_sentence("completely unrelated words about cooking pasta", PAPER) is None
+    long_source = "Intro. " + " ".join(f"word{i}" for i in range(120)) + " end."
+    suggestion = grounding.closest_sentence(" ".join(f"word{i}" for i in range(10)), long_source)
+    assert suggestion is not None and len(suggestion.split()) == 50 and suggestion.startswith("word0 word1")
