@@ -320,6 +320,40 @@ def remove_tables(lines: list[str], *, keep: Callable[[str], bool] | None = None
     return kept, len(lines) - len(kept)
 
 
+# A footnote's first line: its mark glued to a capitalised word, then prose ("1Due to resource ...").
+_FOOTNOTE = re.compile(r"^(?:[1-9]|[*†‡§¶])[A-Z][a-z]+(?:\s+[a-z][\w-]*){2}")
+_SENTENCE_END = re.compile(r"[.!?][)\"'”’]?$")
+
+
+def move_footnotes(lines: list[str], *, longest: int = 6) -> tuple[list[str], int]:
+    """Move each footnote that interrupts a sentence to just after the end of that sentence.
+
+    pypdf gives a column's footnotes before the next column's text, so a sentence (or a word:
+    "Trans-" ... "former") running across the column break is cut by the footnote. A footnote is
+    its first line plus the following lines up to the one ending a sentence (at most ``longest``);
+    it is moved only when the line before it does not end a sentence.
+    """
+    out = list(lines)
+    moved = 0
+    i = 1
+    while i < len(out):
+        if not _FOOTNOTE.match(out[i]) or _SENTENCE_END.search(out[i - 1]):
+            i += 1
+            continue
+        end = next((j for j in range(i, min(i + longest, len(out))) if _SENTENCE_END.search(out[j])), None)
+        if end is None or end + 1 >= len(out):
+            i += 1
+            continue
+        block = out[i:end + 1]
+        rest = out[end + 1:]
+        # After the interrupted sentence's end (or the page's end), where the footnote cuts nothing.
+        resume = next((k + 1 for k, line in enumerate(rest) if _SENTENCE_END.search(line)), len(rest))
+        out = out[:i] + rest[:resume] + block + rest[resume:]
+        moved += 1
+        i += resume
+    return out, moved
+
+
 def clean_pages(raw_pages: list[str], *, keep: Callable[[str], bool] | None = None) -> CleanPages:
     """Apply every cleaning step to raw page texts; returns lines per page and what was removed.
 
@@ -346,6 +380,8 @@ def clean_pages(raw_pages: list[str], *, keep: Callable[[str], bool] | None = No
         result.count("figure_text", n)
         lines, n = remove_tables(lines, keep=keep)
         result.count("table_row", n)
+        lines, n = move_footnotes(lines)
+        result.count("footnote_moved", n)
         cleaned.append(lines)
     vocab = vocabulary(line for lines in cleaned for line in lines)
     vocab.update(hyphenated_vocabulary(line for lines in cleaned for line in lines))

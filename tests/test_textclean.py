@@ -179,3 +179,24 @@ def test_tables_and_subfigure_labels_go_and_headings_stay() -> None:
     assert kept == ["Results are in the table below.", "5 6 7 8",
                     "(a) a lightweight encoder that is applied to every scale of the input", "The end."]
     assert removed == 2
+
+
+def test_a_footnote_cutting_a_word_is_moved_after_the_sentence() -> None:
+    lines = ["this work proposes a backbone, termed Pyramid Vision Trans-",
+             "1Due to resource constraints, the model cannot use fine-grained",
+             "patches as input.",
+             "former (PVT), which can serve as an alternative backbone.",
+             "Next paragraph starts here."]
+    moved, n = tc.move_footnotes(lines)
+    assert n == 1
+    assert moved == [lines[0], lines[3], lines[1], lines[2], lines[4]]
+    joined, _ = tc.dehyphenate(moved, Counter({"transformer": 3}))
+    assert "termed Pyramid Vision Transformer (PVT), which can serve" in " ".join(joined)
+
+
+def test_footnotes_after_a_finished_sentence_and_affiliations_stay() -> None:
+    after_sentence = ["The method is simple.", "1Code is available at the project page.", "More text."]
+    affiliations = ["Ada Lovelace1, Alan Turing2", "1Nanjing University 2The University of Hong Kong",
+                    "3IIAI 4SenseTime Research", "Abstract"]
+    assert tc.move_footnotes(after_sentence) == (after_sentence, 0)
+    assert tc.move_footnotes(affiliations) == (affiliations, 0)
