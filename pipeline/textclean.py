@@ -320,8 +320,11 @@ def remove_tables(lines: list[str], *, keep: Callable[[str], bool] | None = None
     return kept, len(lines) - len(kept)
 
 
-# A footnote's first line: its mark glued to a capitalised word, then prose ("1Due to resource ...").
-_FOOTNOTE = re.compile(r"^(?:[1-9]|[*†‡§¶])[A-Z][a-z]+(?:\s+[a-z][\w-]*){2}")
+# A footnote's first line: its mark glued to a capitalised word, then prose ("1Due to resource ..."),
+# or the first-page notes whatever their mark ("B Corresponding authors: ...", "∗This work was done").
+_FOOTNOTE = re.compile(r"^(?:(?:[1-9]|[*∗†‡§¶])[A-Z][a-z]+(?:\s+[a-z][\w-]*){2}"
+                       r"|\S{0,2}\s?(?:Corresponding authors?|Equal contribution|These authors contributed"
+                       r"|This work was|Work done)\b)")
 _SENTENCE_END = re.compile(r"[.!?][)\"'”’]?$")
 
 

@@ -200,3 +200,10 @@ def test_footnotes_after_a_finished_sentence_and_affiliations_stay() -> None:
                     "3IIAI 4SenseTime Research", "Abstract"]
     assert tc.move_footnotes(after_sentence) == (after_sentence, 0)
     assert tc.move_footnotes(affiliations) == (affiliations, 0)
+
+
+def test_a_corresponding_author_note_is_a_footnote_too() -> None:
+    lines = ["making it a unified backbone for vari-", "B Corresponding authors: A. Author (a@b.org);",
+             "B. Author (b@c.org).", "ous vision tasks without convolutions.", "Next."]
+    moved, n = tc.move_footnotes(lines)
+    assert n == 1 and moved[:2] == ["making it a unified backbone for vari-", "ous vision tasks without convolutions."]
