@@ -119,10 +119,19 @@ class TextSelection(StrictModel):
 
     @property
     def cut(self) -> list[str]:
+        """Sections left out or trimmed."""
         return [p.title for p in self.parts if not p.kept or p.trimmed_to is not None]
 
+    @property
+    def trimmed(self) -> list[str]:
+        return [p.title for p in self.parts if p.kept and p.trimmed_to is not None]
 
-# --------------------------------------------------------------------------- the LLM contract
+    @property
+    def left_out(self) -> list[str]:
+        return [p.title for p in self.parts if not p.kept]
+
+
+# --------------------------------------------------------------------------- the stored record's parts
 
 class Bibliography(StrictModel):
     """Bibliographic fields of a summary, copied from metadata (never from the model)."""

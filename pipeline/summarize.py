@@ -296,7 +296,9 @@ def _record(paper: _Paper, selection: TextSelection, summary: PaperSummary, endp
     score = grounding_score(summary.en, given) if summary.en else None
     warnings = list(paper.warnings)
     if selection.cut:
-        warnings.append(f"sections cut to fit {selection.budget} tokens: {', '.join(selection.cut)}")
+        parts = [f"{what} {', '.join(titles)}" for what, titles in
+                 (("trimmed", selection.trimmed), ("left out", selection.left_out)) if titles]
+        warnings.append(f"to fit {selection.budget} tokens the paper text was cut: {'; '.join(parts)}")
     if summary.en:
         bullets = [b for name in FIELDS for b in getattr(summary.en, name)]
         copied = sum(1 for b in bullets if grounding.normalize(b.evidence).strip(" .") in grounding.normalize(b.text))

@@ -71,6 +71,7 @@ def test_tight_budget_keeps_the_core_sections() -> None:
     assert not fate["4 Experiments"].kept
     assert fate["1 Introduction"].kept and fate["5 Conclusion"].kept
     assert "2 Related Work" in selection.cut and "4 Experiments" in selection.cut
+    assert {"2 Related Work", "4 Experiments"} <= set(selection.left_out)
     assert "The related sentence" not in selection.text
 
 
@@ -83,6 +84,8 @@ def test_long_sections_are_trimmed_not_dropped_when_useful() -> None:
     assert part.kept and part.trimmed_to is not None and 0 < part.trimmed_to < part.tokens
     kept_related = selection.text.split("2 Related Work\n", 1)[1].split("\n\n", 1)[0]
     assert kept_related.endswith(".")  # a whole sentence
+    assert selection.trimmed == ["2 Related Work"] and selection.left_out == []
+    assert selection.cut == ["2 Related Work"]  # trimmed or left out
 
 
 def test_very_small_budget_trims_even_the_abstract() -> None:
