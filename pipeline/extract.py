@@ -25,7 +25,7 @@ from pipeline.sources import fetch_metadata, fetch_pdf, parse_source
 
 log = logging.getLogger(__name__)
 
-EXTRACTOR_VERSION = "5"
+EXTRACTOR_VERSION = "6"
 CACHE_NAMESPACE = "text"
 _CUT_KINDS: frozenset[SectionKind] = frozenset({"references", "acknowledgements", "appendix"})
 

@@ -326,6 +326,9 @@ _FOOTNOTE = re.compile(r"^(?:(?:[1-9]|[*∗†‡§¶])[A-Z][a-z]+(?:\s+[a-z][\w
                        r"|\S{0,2}\s?(?:Corresponding authors?|Equal contribution|These authors contributed"
                        r"|This work was|Work done)\b)")
 _SENTENCE_END = re.compile(r"[.!?][)\"'”’]?$")
+# A line ending in one of these has not ended its sentence ("by 2.4 points (34.7 vs.").
+_ABBREVIATION = re.compile(r"(?:\b(?:vs|e\.g|i\.e|al|Fig|Figs|Eq|Eqs|Sec|Tab|cf|resp|approx|No)|\b[A-Z])\.$")
+_CAPTION = re.compile(r"^(?:Figure|Fig\.|FIG\.|Table|TABLE)\s*\d+[.:]")
 
 
 def move_footnotes(lines: list[str], *, longest: int = 6) -> tuple[list[str], int]:
@@ -336,21 +339,42 @@ def move_footnotes(lines: list[str], *, longest: int = 6) -> tuple[list[str], in
     its first line plus the following lines up to the one ending a sentence (at most ``longest``);
     it is moved only when the line before it does not end a sentence.
     """
+    return _move_blocks(lines, _FOOTNOTE, longest=longest, cut_before=True, resumes_after=False)
+
+
+def move_captions(lines: list[str], *, longest: int = 6) -> tuple[list[str], int]:
+    """Move each figure or table caption that sits inside a sentence to just after that sentence.
+
+    A caption is its "Figure 3:" / "Table 2." line plus the following lines up to one ending a
+    sentence (at most ``longest``) after which the text goes on in lower case: the interrupted
+    sentence resuming ("... dataset. | all classes. As commonly done ..."). Without that sign the
+    caption stays where it is.
+    """
+    return _move_blocks(lines, _CAPTION, longest=longest, cut_before=False, resumes_after=True)
+
+
+def _ends_sentence(line: str) -> bool:
+    return bool(_SENTENCE_END.search(line)) and not _ABBREVIATION.search(line)
+
+
+def _move_blocks(lines: list[str], start: re.Pattern[str], *, longest: int, cut_before: bool,
+                 resumes_after: bool) -> tuple[list[str], int]:
     out = list(lines)
     moved = 0
     i = 1
     while i < len(out):
-        if not _FOOTNOTE.match(out[i]) or _SENTENCE_END.search(out[i - 1]):
+        if not start.match(out[i]) or (cut_before and _ends_sentence(out[i - 1])):
             i += 1
             continue
-        end = next((j for j in range(i, min(i + longest, len(out))) if _SENTENCE_END.search(out[j])), None)
-        if end is None or end + 1 >= len(out):
+        end = next((j for j in range(i, min(i + longest, len(out) - 1)) if _ends_sentence(out[j])
+                    and (not resumes_after or out[j + 1][:1].islower())), None)
+        if end is None:
             i += 1
             continue
         block = out[i:end + 1]
         rest = out[end + 1:]
-        # After the interrupted sentence's end (or the page's end), where the footnote cuts nothing.
-        resume = next((k + 1 for k, line in enumerate(rest) if _SENTENCE_END.search(line)), len(rest))
+        # After the interrupted sentence's end (or the page's end), where the block cuts nothing.
+        resume = next((k + 1 for k, line in enumerate(rest) if _ends_sentence(line)), len(rest))
         out = out[:i] + rest[:resume] + block + rest[resume:]
         moved += 1
         i += resume
@@ -385,6 +409,8 @@ def clean_pages(raw_pages: list[str], *, keep: Callable[[str], bool] | None = No
         result.count("table_row", n)
         lines, n = move_footnotes(lines)
         result.count("footnote_moved", n)
+        lines, n = move_captions(lines)
+        result.count("caption_moved", n)
         cleaned.append(lines)
     vocab = vocabulary(line for lines in cleaned for line in lines)
     vocab.update(hyphenated_vocabulary(line for lines in cleaned for line in lines))

@@ -302,3 +302,11 @@ def test_a_footnote_between_two_columns_no_longer_cuts_a_word(extracted: dict[st
     assert "Pyramid Vision Trans-\n1Due to resource constraints" in raw  # the guard: pypdf's order
     assert "termed Pyramid Vision Transformer (PVT), which can serve as an alternative" in pvt.doc.text
     assert "1Due to resource constraints" in pvt.doc.text  # moved, not lost
+
+
+def test_a_caption_no_longer_cuts_a_sentence(extracted: dict[str, Extracted]) -> None:
+    refinenet = extracted["refinenet_1611.06612.pdf"]
+    raw = "\n".join(refinenet.raw.pages)
+    assert "Figure 4. Our prediction examples on Person-Parts dataset.\nall classes." in raw  # the guard
+    assert "the mean accuracy [36] over all classes. As commonly done in the literature" in refinenet.doc.text
+    assert "Figure 4. Our prediction examples on Person-Parts dataset." in refinenet.doc.text  # moved, kept

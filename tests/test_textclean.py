@@ -207,3 +207,18 @@ def test_a_corresponding_author_note_is_a_footnote_too() -> None:
              "B. Author (b@c.org).", "ous vision tasks without convolutions.", "Next."]
     moved, n = tc.move_footnotes(lines)
     assert n == 1 and moved[:2] == ["making it a unified backbone for vari-", "ous vision tasks without convolutions."]
+
+
+def test_a_caption_inside_a_sentence_is_moved_after_it() -> None:
+    lines = ["the mean accuracy over", "Figure 4. Our prediction examples on the Person-Parts dataset.",
+             "all classes. As commonly done, we augment the data.", "Next paragraph."]
+    moved, n = tc.move_captions(lines)
+    assert n == 1
+    assert moved == [lines[0], lines[2], lines[1], lines[3]]
+
+
+def test_a_caption_between_paragraphs_stays_and_abbreviations_do_not_end_sentences() -> None:
+    between = ["The method works.", "Figure 2: Overview of the method.", "Our second finding is this."]
+    assert tc.move_captions(between) == (between, 0)
+    assert not tc._ends_sentence("by 2.4 points (34.7 vs.") and not tc._ends_sentence("as shown by Wang et al.")
+    assert tc._ends_sentence("This is the end.") and tc._ends_sentence("of the “model.”")
