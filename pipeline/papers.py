@@ -230,12 +230,8 @@ def load_papers(path: Path) -> PapersDoc:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     doc = parse_papers(text, path)
-    doc.loaded = _digest(text)
+    doc.loaded = filelock.digest(text.encode("utf-8"))
     return doc
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def new_papers(path: Path, data: PapersFile, header: str = "") -> PapersDoc:
@@ -388,15 +384,11 @@ def save_papers(doc: PapersDoc) -> None:
     text = dump_papers(doc)
     # Re-validate what we are about to write, so a bug here can never leave an unloadable file.
     parse_papers(text, doc.path)
-    try:
-        current: str | None = _digest(doc.path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        current = None
-    if current != doc.loaded:
+    if not filelock.unchanged(doc.path, doc.loaded):
         raise PapersChanged(f"{doc.path} changed on disk after it was read; nothing was written",
                             hint="run the command again: it re-reads the file and keeps that edit")
     atomic_write_text(doc.path, text)
-    doc.loaded = _digest(text)
+    doc.loaded = filelock.digest(text.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- edits

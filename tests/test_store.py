@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -264,24 +265,33 @@ def test_force_keeps_even_an_undecodable_file_byte_for_byte(tmp_path: Path) -> N
     assert store.load_record(path) == handwritten_record()
 
 
+def _save_during_check(monkeypatch: pytest.MonkeyPatch, save: Callable[[int], None]) -> list[int]:
+    """Make `store.is_edited` call ``save(n)`` (a curator saving the file) after its n-th check."""
+    check = store.is_edited
+    calls: list[int] = []
+
+    def check_then_save(summaries_dir: Path, key: str) -> bool:
+        calls.append(len(calls) + 1)
+        answer = check(summaries_dir, key)
+        save(calls[-1])
+        return answer
+
+    monkeypatch.setattr(store, "is_edited", check_then_save)
+    return calls
+
+
 def test_an_edit_saved_just_after_the_check_is_not_overwritten(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The curator saves the draft between the 'is it edited?' check and the write of a new draft."""
     path = store.write_draft(tmp_path, handwritten_record()).path
-    check = store.is_edited
-    calls = 0
 
-    def check_then_curator_saves(summaries_dir: Path, key: str) -> bool:
-        nonlocal calls
-        calls += 1
-        answer = check(summaries_dir, key)
-        if calls == 1:
+    def first_time_only(n: int) -> None:
+        if n == 1:
             _edit(path, "expert annotation is slow and costly.", "expert annotation takes radiologists hours.")
-        return answer
 
-    monkeypatch.setattr(store, "is_edited", check_then_curator_saves)
+    calls = _save_during_check(monkeypatch, first_time_only)
     result = store.write_draft(tmp_path, handwritten_record(warnings=["a new run"]))
-    assert calls == 2  # decided again on the file as it now is
+    assert len(calls) == 2  # decided again on the file as it now is
     assert result.outcome == "proposed"
     assert "takes radiologists hours" in path.read_text(encoding="utf-8")
 
@@ -289,20 +299,14 @@ def test_an_edit_saved_just_after_the_check_is_not_overwritten(tmp_path: Path,
 def test_a_file_that_keeps_changing_is_reported_not_overwritten(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     path = store.write_draft(tmp_path, handwritten_record()).path
-    check = store.is_edited
-    edits = 0
 
-    def always_someone_saves(summaries_dir: Path, key: str) -> bool:
-        nonlocal edits
-        edits += 1
-        answer = check(summaries_dir, key)
-        path.write_text(path.read_text(encoding="utf-8") + f"# save {edits}\n", encoding="utf-8")
-        return answer
+    def every_time(n: int) -> None:
+        path.write_text(path.read_text(encoding="utf-8") + f"# save {n}\n", encoding="utf-8")
 
-    monkeypatch.setattr(store, "is_edited", always_someone_saves)
+    calls = _save_during_check(monkeypatch, every_time)
     with pytest.raises(StoreError, match="kept changing"):
         store.write_draft(tmp_path, handwritten_record(warnings=["a new run"]))
-    assert path.read_text(encoding="utf-8").endswith(f"# save {edits}\n")
+    assert path.read_text(encoding="utf-8").endswith(f"# save {len(calls)}\n")
 
 
 def _save_approved(folder: Path) -> None:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from pipeline.cli.common import err
 from pipeline.config import Settings
-
-if TYPE_CHECKING:
-    pass
 
 
 def _register_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,13 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
 
 from pipeline.cli.common import apply_llm_flags, err
 from pipeline.config import Settings
-
-if TYPE_CHECKING:
-    pass
 
 
 def _register_fetch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -54,7 +54,8 @@ class RateLimiter:
         """Block until ``delay`` seconds have passed since the previous request started (in this
         process, or in any process that used ``stamp``)."""
         # Holding the locks while sleeping is the point: requesters queue up and start one at a time.
-        with self._lock, filelock.exclusive(stamp.with_name(stamp.name + ".lock")) if stamp else _nothing():
+        shared = filelock.exclusive(stamp.with_name(stamp.name + ".lock")) if stamp else contextlib.nullcontext()
+        with self._lock, shared:
             last = max(self._last or 0.0, _read_stamp(stamp) if stamp else 0.0)
             # At most ``delay``: a stamp from a clock that was set back must not stall the process.
             remaining = min(last + delay - self._clock(), delay)
@@ -64,11 +65,6 @@ class RateLimiter:
             self._last = self._clock()
             if stamp is not None:
                 _write_stamp(stamp, self._last)
-
-
-@contextlib.contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def _read_stamp(stamp: Path) -> float:
