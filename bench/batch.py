@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # the synthetic papers the batch tests 
 
 from synthetic_papers import write_pdf  # noqa: E402
 
-from pipeline import batch  # noqa: E402
-from pipeline.config import load_settings  # noqa: E402
+from pipeline.core.config import load_settings  # noqa: E402
+from pipeline.workspace import batch  # noqa: E402
 
 
 def make_backlog(folder: Path, n: int) -> str:
@@ -52,7 +52,7 @@ def make_backlog(folder: Path, n: int) -> str:
 def fake_server(latency: float, in_process: bool) -> Iterator[str]:
     """The base URL of a running fake OpenAI-compatible server."""
     if in_process:
-        from pipeline.devserver import FakeServer
+        from pipeline.devtools.devserver import FakeServer
 
         with FakeServer(latency=latency) as server:
             yield server.base_url
@@ -89,7 +89,7 @@ def run_level(folder: Path, papers_text: str, base_url: str, concurrency: int) -
 
 def warm(folder: Path, papers_text: str, base_url: str) -> None:
     """Cache metadata and extracted text of every PDF (what a second pass over a backlog has)."""
-    from pipeline.summarize import estimate
+    from pipeline.workspace.summarize import estimate
 
     (folder / "papers.yaml").write_text(papers_text, encoding="utf-8")
     settings = load_settings(environment(folder, base_url, "bench-warm"))

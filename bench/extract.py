@@ -3,9 +3,9 @@
 Usage: ``python bench/extract.py [FOLDER] [--repeat N]`` (default folder: ../shared/testdata/pdfs).
 
 Per file it prints the best of N runs (the least disturbed by other processes) of:
-- ``1proc``: opening the PDF and pypdf's per-page text extraction (`pipeline.pdf.read_pdf`, one
+- ``1proc``: opening the PDF and pypdf's per-page text extraction (`pipeline.text.pdf.read_pdf`, one
   process), wall clock;
-- ``1p-tok``: the same with pypdf's own content-stream tokenizer instead of `pipeline.contentstream`
+- ``1p-tok``: the same with pypdf's own content-stream tokenizer instead of `pipeline.text.contentstream`
   (what extraction cost before that tokenizer), wall clock;
 - ``cpu``: the same in process CPU time, which other processes on a busy machine disturb less;
 - ``2proc``: the same with the second half of the pages in a forked process (what `read_pdf` does by
@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from pypdf import generic  # noqa: E402
 
-from pipeline import pdf  # noqa: E402
-from pipeline.budget import select_text  # noqa: E402
-from pipeline.errors import PdfError  # noqa: E402
-from pipeline.extract import build_document  # noqa: E402
+from pipeline.core.errors import PdfError  # noqa: E402
+from pipeline.text import pdf  # noqa: E402
+from pipeline.text.budget import select_text  # noqa: E402
+from pipeline.text.extract import build_document  # noqa: E402
 
 DEFAULT_FOLDER = ROOT.parent / "shared" / "testdata" / "pdfs"
 LIMITS = {"max_bytes": 1 << 30, "max_pages": 10_000}

@@ -21,16 +21,16 @@ import time
 from pathlib import Path
 
 import httpx2
+from cassette import RecordingTransport
 
-from pipeline import local
-from pipeline.cassette import RecordingTransport
-from pipeline.config import Settings, load_settings
-from pipeline.errors import PipelineError
-from pipeline.grounding import cjk_share
-from pipeline.llm import LLM, embedded_endpoint
-from pipeline.models import FIELDS
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.errors import PipelineError
+from pipeline.core.models import FIELDS
+from pipeline.model import embedded as local
+from pipeline.model.grounding import cjk_share
+from pipeline.model.llm import LLM, embedded_endpoint
 from pipeline.sources import fetch_metadata, parse_source
-from pipeline.summarize import summarize
+from pipeline.workspace.summarize import summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "testdata"

@@ -2,7 +2,7 @@
 
 Usage: python bench/prompt_tokens.py [folder-of-pdfs]   (default ../shared/testdata/pdfs)
 
-Token counts are pipeline.budget.estimate_tokens estimates (the same estimate the budget uses);
+Token counts are pipeline.text.budget.estimate_tokens estimates (the same estimate the budget uses);
 no model is called.
 """
 
@@ -13,10 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline.budget import estimate_tokens, select_text
-from pipeline.config import load_settings
-from pipeline.extract import extract_document
-from pipeline.prompts import render
+from pipeline.core.config import load_settings
+from pipeline.model.prompts import render
+from pipeline.text.budget import estimate_tokens, select_text
+from pipeline.text.extract import extract_document
 
 DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "pdfs"
 

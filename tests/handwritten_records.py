@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pipeline.summary import SummaryRecord
+from pipeline.model.summary import SummaryRecord
 
 HANDWRITTEN_SOURCE_TEXT = """Introduction
 Annotating medical images requires expert knowledge and is time consuming, so labelled scans are scarce.

@@ -9,13 +9,13 @@ import httpx2
 import pytest
 from conftest import ARXIV_API
 
-from pipeline import add as add_module
 from pipeline import cli
-from pipeline.add import Candidate, add, fold_title, pick, rank_candidates
-from pipeline.config import Settings, load_settings
-from pipeline.errors import ConfigError
-from pipeline.papers import load_papers
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.errors import ConfigError
 from pipeline.sources import parse_feed
+from pipeline.workspace import add as add_module
+from pipeline.workspace.add import Candidate, add, fold_title, pick, rank_candidates
+from pipeline.workspace.papers import load_papers
 
 RECORDED = ARXIV_API / "arxiv.py_2026"
 SEARCH_PAGE = next(RECORDED.glob("q_testing_s0_m10_*.json"))

@@ -16,8 +16,8 @@ import httpx2
 import pytest
 from conftest import ARXIV_API
 
-from pipeline.config import Settings, load_settings
-from pipeline.errors import MetadataError, NetworkError, PaperNotFound, PaperWithdrawn
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.errors import MetadataError, NetworkError, PaperNotFound, PaperWithdrawn
 from pipeline.sources import Source, fetch_metadata, parse_feed, parse_source
 from pipeline.sources.arxiv import is_withdrawn
 from pipeline.sources.http import RateLimiter, parse_retry_after
@@ -167,7 +167,7 @@ def test_refresh_asks_again_and_replaces_the_entry(settings: Settings) -> None:
 
 
 def test_corrupt_cache_entry_is_fetched_again(settings: Settings) -> None:
-    from pipeline.cache import Cache
+    from pipeline.storage.cache import Cache
 
     server = _serve("1605.08386")
     fetch_metadata(parse_source("1605.08386"), settings, client=server.client())

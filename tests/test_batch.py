@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 from synthetic_papers import write_pdf
 
-from pipeline import batch, cli, ratelimit, store
-from pipeline.config import Settings, load_settings
-from pipeline.devserver import FakeServer
-from pipeline.errors import ConfigError
-from pipeline.papers import load_papers, update_entry
+from pipeline import cli
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.errors import ConfigError
+from pipeline.devtools.devserver import FakeServer
+from pipeline.model import ratelimit
+from pipeline.workspace import batch, store
+from pipeline.workspace.papers import load_papers, update_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = """# test backlog

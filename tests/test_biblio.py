@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from pipeline.biblio import bibliography, find_code_url, parse_venue
-from pipeline.models import PaperMetadata
+from pipeline.core.models import PaperMetadata
+from pipeline.model.biblio import bibliography, find_code_url, parse_venue
 
 
 @pytest.mark.parametrize("journal_ref,comment,year,expected", [

@@ -1,9 +1,9 @@
-"""pipeline.budget: the token heuristic and the budgeted selection."""
+"""pipeline.text.budget: the token heuristic and the budgeted selection."""
 
 from __future__ import annotations
 
-from pipeline.budget import estimate_tokens, select_text, trim_to_tokens
-from pipeline.models import ExtractedDocument, Section, SectionKind
+from pipeline.core.models import ExtractedDocument, Section, SectionKind
+from pipeline.text.budget import estimate_tokens, select_text, trim_to_tokens
 
 
 def _sentences(word: str, n: int) -> str:

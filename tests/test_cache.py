@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cache import Cache, sha256_file
-from pipeline.config import load_settings
-from pipeline.errors import ConfigError
+from pipeline.core.config import load_settings
+from pipeline.core.errors import ConfigError
+from pipeline.storage.cache import Cache, sha256_file
 
 
 def test_root_is_created_lazily(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_corrupt_json_is_a_logged_miss(tmp_path: Path, content: bytes,
     cache = Cache(tmp_path)
     path = cache.put_json("ns", "k", {"good": True})
     path.write_bytes(content)  # what a crash mid-write without atomic rename would leave
-    with caplog.at_level(logging.WARNING, logger="pipeline.cache"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.storage.cache"):
         assert cache.get_json("ns", "k") is None
     assert "ignoring" in caplog.text and str(path) in caplog.text
 

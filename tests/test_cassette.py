@@ -7,8 +7,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-
-from pipeline.cassette import CassetteMismatch, RecordingTransport, ReplayTransport
+from cassette import CassetteMismatch, RecordingTransport, ReplayTransport
 
 
 def test_recording_scrubs_secrets_and_replay_matches_requests(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""pipeline.contentstream: the fast tokenizer gives exactly pypdf's operations, or declines.
+"""pipeline.text.contentstream: the fast tokenizer gives exactly pypdf's operations, or declines.
 
 The oracle is pypdf's own parser (`pdf._PYPDF_PARSE`). "Same" means same operators and operands of
 the same pypdf types with equal values, checked recursively; when pypdf raises, the hooked parser
@@ -17,7 +17,7 @@ import pytest
 from conftest import PDFS
 from pypdf import generic
 
-from pipeline import contentstream, pdf
+from pipeline.text import contentstream, pdf
 
 
 def _pypdf_operations(data: bytes) -> list[Any]:

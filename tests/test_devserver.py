@@ -1,6 +1,6 @@
 """The fake OpenAI server: valid grounded replies in every mode, and each fault as specified.
 
-Requests go through the real ``openai`` client, as pipeline/llm.py sends them.
+Requests go through the real ``openai`` client, as pipeline/model/llm.py sends them.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from conftest import PDFS
 from pydantic import BaseModel, ValidationError
 
 from pipeline import cli
-from pipeline.config import LLMSettings
-from pipeline.devserver import FAULTS, MODES, FakeServer, serve
-from pipeline.llm import LLM, Endpoint
-from pipeline.models import FIELDS
-from pipeline.summary import ChinesePass, EnglishPass, LLMSummary, check_parallel
+from pipeline.core.config import LLMSettings
+from pipeline.core.models import FIELDS
+from pipeline.devtools.devserver import FAULTS, MODES, FakeServer, serve
+from pipeline.model.llm import LLM, Endpoint
+from pipeline.model.summary import ChinesePass, EnglishPass, LLMSummary, check_parallel
 
 # An invented paper, written for this test.
 PAPER = """Title: Agreement Anchors for Label-Efficient Segmentation
@@ -55,7 +55,7 @@ def _client(server: FakeServer, **options: Any) -> openai.OpenAI:
 
 def _ask(client: openai.OpenAI, mode: str = "json_schema", model: type[BaseModel] = LLMSummary,
          user: str = PAPER, extra: list[dict[str, str]] | None = None, schema_in_format: bool = False) -> Any:
-    """One request the way pipeline/llm.py builds it; json_object carries its schema in the system prompt."""
+    """One request the way pipeline/model/llm.py builds it; json_object carries its schema in the system prompt."""
     schema = model.model_json_schema()
     system = SYSTEM if mode == "json_schema" or schema_in_format else f"{SYSTEM}\n{json.dumps(schema)}"
     kwargs: dict[str, Any] = {}

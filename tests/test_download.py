@@ -14,11 +14,11 @@ import httpx2
 import pytest
 from conftest import PDFS
 
-from pipeline.cache import Cache, sha256_file
-from pipeline.config import Settings, load_settings
-from pipeline.errors import NetworkError, PdfError, SourceError
-from pipeline.models import PaperMetadata
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.errors import NetworkError, PdfError, SourceError
+from pipeline.core.models import PaperMetadata
 from pipeline.sources import fetch_pdf, parse_source, pdf_url
+from pipeline.storage.cache import Cache, sha256_file
 
 PDF = PDFS / "mixmatch_1905.02249.pdf"
 
@@ -285,7 +285,7 @@ def test_too_many_redirects_is_one_error(settings: Settings) -> None:
 
 def test_disk_error_while_downloading_is_one_error(settings: Settings, pdf_bytes: bytes,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.errors import ConfigError
+    from pipeline.core.errors import ConfigError
 
     def full(self: Path, mode: str = "r", *args: object, **kwargs: object) -> object:
         raise OSError(28, "No space left on device")

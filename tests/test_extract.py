@@ -1,4 +1,4 @@
-"""pipeline.extract and `pipeline extract` on the five real papers and on generated broken files.
+"""pipeline.text.extract and `pipeline extract` on the five real papers and on generated broken files.
 
 The real PDFs are extracted once per session through the real code path (which fills a session
 cache); the CLI tests then read that cache, so the suite stays fast.
@@ -20,10 +20,11 @@ import pytest
 from conftest import PDFS, ROOT
 from pdf_factory import BROKEN_CAUSES, BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
 
-from pipeline import cli, extract, pdf
-from pipeline.config import load_settings
-from pipeline.errors import PdfError
-from pipeline.models import ExtractedDocument, PaperMetadata, TextSelection
+from pipeline import cli
+from pipeline.core.config import load_settings
+from pipeline.core.errors import PdfError
+from pipeline.core.models import ExtractedDocument, PaperMetadata, TextSelection
+from pipeline.text import extract, pdf
 
 NAMES = sorted(p.name for p in PDFS.glob("*.pdf"))
 TITLES = {

@@ -1,4 +1,4 @@
-"""pipeline.filelock: one holder at a time across threads and processes, reentrant, fork-aware."""
+"""pipeline.storage.files: one holder at a time across threads and processes, reentrant, fork-aware."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from pipeline import filelock
+from pipeline.storage import files as filelock
 
 
 def _hold_then_mark(lock: Path, mark: Path) -> None:

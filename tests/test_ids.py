@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import PDFS
 
-from pipeline.errors import SourceError
+from pipeline.core.errors import SourceError
 from pipeline.sources import Source, parse_source
 from pipeline.sources.ids import arxiv_id_in_path, slug
 

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE_LIST
 
-from pipeline import cli, papers, store
-from pipeline.errors import ImportListError
-from pipeline.importer import import_list
-from pipeline.mdlist import TableRow, parse_list
-from pipeline.render import render_list
-from pipeline.summary import ImportedChineseSummary
+from pipeline import cli
+from pipeline.core.errors import ImportListError
+from pipeline.listing.importer import import_list
+from pipeline.listing.mdlist import TableRow, parse_list
+from pipeline.listing.render import render_list
+from pipeline.model.summary import ImportedChineseSummary
+from pipeline.workspace import papers, store
 
 SLID_LINES = [23, 25, 26, 27, 28]
 

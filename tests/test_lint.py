@@ -8,10 +8,11 @@ import pytest
 from conftest import EXAMPLE_LIST
 from test_render import PAPERS, record
 
-from pipeline import cli, papers, store
-from pipeline.importer import import_list
-from pipeline.lint import lint_list
-from pipeline.render import render_list
+from pipeline import cli
+from pipeline.listing.importer import import_list
+from pipeline.listing.lint import lint_list
+from pipeline.listing.render import render_list
+from pipeline.workspace import papers, store
 
 
 def test_example_beta_fft_carries_the_previous_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

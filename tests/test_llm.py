@@ -9,10 +9,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from pipeline.config import LLMSettings
-from pipeline.errors import LLMAuthError, LLMError, LLMRefusal, LLMTransportError, LLMTruncated, SummaryInvalid
-from pipeline.llm import LLM, DictMemory, Endpoint, strict_schema
-from pipeline.summary import EnglishPass
+from pipeline.core.config import LLMSettings
+from pipeline.core.errors import LLMAuthError, LLMError, LLMRefusal, LLMTransportError, LLMTruncated, SummaryInvalid
+from pipeline.model.llm import LLM, DictMemory, Endpoint, strict_schema
+from pipeline.model.summary import EnglishPass
 
 PAPER = ("We propose a dual-view consistency framework for semi-supervised segmentation of abdominal CT. "
          "Pseudo labels produced by the teacher network are unreliable near organ boundaries. "

@@ -20,9 +20,9 @@ import httpx2
 import pytest
 
 from pipeline import cli
-from pipeline.config import Settings, load_settings
-from pipeline.errors import ConfigError
-from pipeline.local import (
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.errors import ConfigError
+from pipeline.model.embedded import (
     EMBEDDED_BASE_URL,
     LOCAL_MODEL_NAME,
     LocalChatTransport,
@@ -33,7 +33,7 @@ from pipeline.local import (
     runtime,
     thread_counts,
 )
-from pipeline.local import install as install_mod
+from pipeline.model.embedded import install as install_mod
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -445,9 +445,9 @@ def test_real_model_answers_json_through_the_openai_client() -> None:
     status = local_status(settings)
     if not (status.runtime_installed and status.model_ready):
         pytest.skip("embedded runtime or joined model not installed (python -m pipeline local install)")
-    import openai  # the test drives the transport exactly as pipeline/llm.py does
+    import openai  # the test drives the transport exactly as pipeline/model/llm.py does
 
-    from pipeline.local import EMBEDDED_API_KEY, local_http_client
+    from pipeline.model.embedded import EMBEDDED_API_KEY, local_http_client
 
     client = openai.OpenAI(base_url=EMBEDDED_BASE_URL, api_key=EMBEDDED_API_KEY, max_retries=0,
                            http_client=local_http_client(settings))

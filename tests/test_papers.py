@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import papers
-from pipeline.errors import ConfigError
-from pipeline.models import PaperEntry
+from pipeline.core.errors import ConfigError
+from pipeline.core.models import PaperEntry
+from pipeline.workspace import papers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,7 +104,7 @@ def test_failed_write_leaves_file_intact(sample: Path, monkeypatch: pytest.Monke
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("pipeline.papers.os.replace", boom)
+    monkeypatch.setattr("pipeline.workspace.papers.os.replace", boom)
     with pytest.raises(OSError):
         papers.update_entry(sample, "2401.12345", status="drafted")
     assert sample.read_text(encoding="utf-8") == SAMPLE

@@ -1,4 +1,4 @@
-"""pipeline.pdf: checks before parsing, decryption, limits, and one clear PdfError per broken file."""
+"""pipeline.text.pdf: checks before parsing, decryption, limits, and one clear PdfError per broken file."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from fpdf.enums import EncryptionMethod
 from pdf_factory import BROKEN_CAUSES, BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
 from pypdf.generic._font import Font
 
-from pipeline import pdf, pdfcheck
-from pipeline.errors import PdfError
+from pipeline.core.errors import PdfError
+from pipeline.text import pdf, pdfcheck
 
 LIMITS = {"max_bytes": 50 * 1024 * 1024, "max_pages": 300}
 

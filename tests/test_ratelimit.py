@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pipeline.ratelimit import RateLimitCancelled, RateLimiter, limiter_for
+from pipeline.model.ratelimit import RateLimitCancelled, RateLimiter, limiter_for
 
 
 class FakeClock:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, store
-from pipeline.mdlist import split_row, unescape
-from pipeline.models import Bibliography, Provenance
-from pipeline.render import github_anchor, md_escape, render_list
-from pipeline.summary import ChineseSummary, EnglishSummary, EvidencedBullet, PaperSummary, SummaryRecord
+from pipeline import cli
+from pipeline.core.models import Bibliography, Provenance
+from pipeline.listing.mdlist import split_row, unescape
+from pipeline.listing.render import github_anchor, md_escape, render_list
+from pipeline.model.summary import ChineseSummary, EnglishSummary, EvidencedBullet, PaperSummary, SummaryRecord
+from pipeline.workspace import store
 
 NASTY = "Pipes | and *stars* with $x_1$ math, `ticks`, <b>tags</b> & under_scores"
 NOW = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)

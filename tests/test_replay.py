@@ -12,17 +12,17 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from cassette import CassetteMismatch, ReplayTransport
 from conftest import ARXIV_API, PDFS, ROOT
 
-from pipeline import store
-from pipeline.cassette import CassetteMismatch, ReplayTransport
-from pipeline.config import Settings, load_settings
-from pipeline.extract import extract_document
-from pipeline.grounding import normalize, quote_found
-from pipeline.llm import LLM, embedded_endpoint
-from pipeline.models import FIELDS
+from pipeline.core.config import Settings, load_settings
+from pipeline.core.models import FIELDS
+from pipeline.model.grounding import normalize, quote_found
+from pipeline.model.llm import LLM, embedded_endpoint
 from pipeline.sources import fetch_metadata, parse_feed, parse_source
-from pipeline.summarize import summarize
+from pipeline.text.extract import extract_document
+from pipeline.workspace import store
+from pipeline.workspace.summarize import summarize
 
 CASSETTES = Path(__file__).resolve().parent / "cassettes"
 BETHE = PDFS / "bethe_lattice_1111.2011v2.pdf"

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from handwritten_records import HANDWRITTEN_SOURCE_TEXT, handwritten_record
 
-from pipeline import review, store
 from pipeline.cli import main
-from pipeline.errors import ReviewError, StoreError
-from pipeline.summary import SummaryRecord
+from pipeline.core.errors import ReviewError, StoreError
+from pipeline.model.summary import SummaryRecord
+from pipeline.workspace import review, store
 
 KEY = "2209.08575"
 NOW = dt.datetime(2026, 11, 4, 12, 0, tzinfo=dt.UTC)
@@ -199,7 +199,7 @@ def test_done_when_resummarize_keeps_the_edit_and_offers_the_new_output(
     """Issue 5, Done when, through the real `summarize` (loopback fake LLM, shared PDF, offline)."""
     from conftest import PDFS
 
-    from pipeline.devserver import FakeServer
+    from pipeline.devtools.devserver import FakeServer
 
     folder = tmp_path / "summaries"
     monkeypatch.setenv("PIPELINE_SUMMARIES_DIR", str(folder))

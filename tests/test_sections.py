@@ -1,10 +1,10 @@
-"""pipeline.sections: heading chains, kinds, the REVTeX abstract and the title guess."""
+"""pipeline.text.sections: heading chains, kinds, the REVTeX abstract and the title guess."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline import sections as sx
+from pipeline.text import sections as sx
 
 BODY = "This sentence is ordinary body text that runs across the full width of the column."
 

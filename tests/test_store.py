@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from handwritten_records import handwritten_record
 
-from pipeline import filelock, store
-from pipeline.errors import StoreError
-from pipeline.models import ReviewEvent
+from pipeline.core.errors import StoreError
+from pipeline.core.models import ReviewEvent
+from pipeline.storage import files as filelock
+from pipeline.workspace import store
 
 KEY = "2209.08575"
 

@@ -1,6 +1,6 @@
 """summarize end to end through the real openai client against loopback servers.
 
-The fake LLM server (pipeline.devserver) writes grounded replies from the prompt's own text and
+The fake LLM server (pipeline.devtools.devserver) writes grounded replies from the prompt's own text and
 injects faults; a loopback arXiv API serves the real recorded record of the Bethe-lattice paper.
 """
 
@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 from conftest import ARXIV_API, PDFS
 
-from pipeline import store
-from pipeline.biblio import parse_venue
 from pipeline.cli import main
-from pipeline.config import load_settings
-from pipeline.devserver import FakeServer
-from pipeline.errors import LLMRefusal, LLMTransportError, LLMTruncated, SummaryInvalid
-from pipeline.extract import extract_document
-from pipeline.grounding import normalize, quote_found
-from pipeline.models import FIELDS
+from pipeline.core.config import load_settings
+from pipeline.core.errors import LLMRefusal, LLMTransportError, LLMTruncated, SummaryInvalid
+from pipeline.core.models import FIELDS
+from pipeline.devtools.devserver import FakeServer
+from pipeline.model.biblio import parse_venue
+from pipeline.model.grounding import normalize, quote_found
 from pipeline.sources import parse_feed
-from pipeline.summarize import summarize
+from pipeline.text.extract import extract_document
+from pipeline.workspace import store
+from pipeline.workspace.summarize import summarize
 
 BETHE = PDFS / "bethe_lattice_1111.2011v2.pdf"
 MIXMATCH = PDFS / "mixmatch_1905.02249.pdf"
@@ -49,7 +49,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extracted_cache: Pa
     monkeypatch.setenv("PIPELINE_SUMMARIES_DIR", str(tmp_path / "summaries"))
     monkeypatch.setenv("PIPELINE_OFFLINE", "1")
     monkeypatch.setenv("PIPELINE_TIMEOUT", "1.5")
-    monkeypatch.setattr("pipeline.llm._sleep", lambda seconds: None)
+    monkeypatch.setattr("pipeline.model.llm._sleep", lambda seconds: None)
     return tmp_path
 
 
@@ -182,7 +182,7 @@ def test_cli_failure_is_one_line_and_exit_1(workdir: Path, capsys: pytest.Captur
 
 def test_no_backend_is_one_clear_line(workdir: Path, capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pipeline.local.is_available", lambda settings: False)
+    monkeypatch.setattr("pipeline.model.embedded.is_available", lambda settings: False)
     code = main(["summarize", str(MIXMATCH)])
     err = capsys.readouterr().err.strip()
     assert code == 1 and "\n" not in err
@@ -210,11 +210,11 @@ def test_translate_mode_bullet_by_bullet_for_small_models(tmp_path: Path) -> Non
     import httpx2
     from test_llm import PAPER, english_pass, ok
 
-    from pipeline.config import LLMSettings
-    from pipeline.llm import LLM, Endpoint
-    from pipeline.models import PaperMetadata
-    from pipeline.prompts import render
-    from pipeline.summarize import _Paper, _run_llm
+    from pipeline.core.config import LLMSettings
+    from pipeline.core.models import PaperMetadata
+    from pipeline.model.llm import LLM, Endpoint
+    from pipeline.model.prompts import render
+    from pipeline.workspace.summarize import _Paper, _run_llm
 
     seen: list[str] = []
 
@@ -249,11 +249,11 @@ def test_a_translation_with_a_wrong_number_is_asked_again(tmp_path: Path) -> Non
     import httpx2
     from test_llm import PAPER, bullet, english_pass, ok
 
-    from pipeline.config import LLMSettings
-    from pipeline.llm import LLM, Endpoint
-    from pipeline.models import PaperMetadata
-    from pipeline.prompts import render
-    from pipeline.summarize import _Paper, _run_llm
+    from pipeline.core.config import LLMSettings
+    from pipeline.core.models import PaperMetadata
+    from pipeline.model.llm import LLM, Endpoint
+    from pipeline.model.prompts import render
+    from pipeline.workspace.summarize import _Paper, _run_llm
 
     asked: list[str] = []
     paper_text = PAPER + " The teacher was pretrained on 1.5 billion voxels."

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 from test_llm import PAPER, english_pass
 
-from pipeline import grounding
-from pipeline.summary import ChineseBullet, ChinesePass, EnglishPass, LLMSummary, grounding_score
+from pipeline.model import grounding
+from pipeline.model.summary import ChineseBullet, ChinesePass, EnglishPass, LLMSummary, grounding_score
 
 ZH = {"problems": ["教师模型生成的 pseudo label 在器官边界附近不可靠。"],
       "motivation": ["两个视图之间的一致性可以指示哪些体素值得信任。"],

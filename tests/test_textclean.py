@@ -1,4 +1,4 @@
-"""pipeline.textclean: each cleaning step on small, hand-made inputs."""
+"""pipeline.text.clean: each cleaning step on small, hand-made inputs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from pipeline import textclean as tc
+from pipeline.text import clean as tc
 
 STAMP = "arXiv:2209.08575v1  [cs.CV]  18 Sep 2022"
 

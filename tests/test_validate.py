@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from handwritten_records import HANDWRITTEN_SOURCE_TEXT, handwritten_record
 
-from pipeline import extract, store
-from pipeline.cache import Cache
 from pipeline.cli import main
-from pipeline.models import ExtractedDocument, Section
+from pipeline.core.models import ExtractedDocument, Section
+from pipeline.model.summary import SummaryRecord
 from pipeline.sources import arxiv
-from pipeline.summary import SummaryRecord
-from pipeline.validate import cached_text_lookup, validate_file, validate_paths
+from pipeline.storage.cache import Cache
+from pipeline.text import extract
+from pipeline.workspace import store
+from pipeline.workspace.validate import cached_text_lookup, validate_file, validate_paths
 
 SHA = "0" * 64
 

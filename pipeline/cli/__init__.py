@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from pipeline import __version__
 from pipeline.cli import backlog, listing, paper, review, tools
 from pipeline.cli.common import Handler, err
-from pipeline.config import load_settings
-from pipeline.errors import PipelineError
+from pipeline.core.config import load_settings
+from pipeline.core.errors import PipelineError
 
 log = logging.getLogger("pipeline")
 

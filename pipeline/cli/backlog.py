@@ -9,10 +9,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from pipeline.cli.common import err
-from pipeline.config import Settings
+from pipeline.core.config import Settings
 
 if TYPE_CHECKING:
-    from pipeline import batch as batch_module
+    from pipeline.workspace import batch as batch_module
 
 
 def _register_batch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,7 +53,7 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.add import add
+    from pipeline.workspace.add import add
 
     if (args.source is None) == (args.title is None):
         err("error: give either a source (arXiv id, URL or PDF path) or --title, not both or neither")
@@ -72,7 +72,7 @@ def _cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 
-    from pipeline import batch
+    from pipeline.workspace import batch
 
     options = batch.BatchOptions(
         setting=args.setting, statuses=_split(args.status), ids=_split(args.ids), limit=args.limit,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from pipeline.config import Settings
+from pipeline.core.config import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pipeline.cli.common import err
-from pipeline.config import Settings
+from pipeline.core.config import Settings
 
 
 def _register_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,7 +42,7 @@ def _register_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _cmd_render(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline import render
+    from pipeline.listing import render
 
     papers_path, summaries_dir = args.papers or settings.papers_file, args.summaries or settings.summaries_dir
     result = render.render_list(papers_path, summaries_dir, args.lang)
@@ -64,7 +64,7 @@ def _cmd_render(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline import importer
+    from pipeline.listing import importer
 
     papers_path, summaries_dir = args.papers or settings.papers_file, args.summaries or settings.summaries_dir
     result = importer.import_list(args.list, papers_path, None if args.no_summaries else summaries_dir)
@@ -78,7 +78,7 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline import lint
+    from pipeline.listing import lint
 
     papers_path, summaries_dir = args.papers or settings.papers_file, args.summaries or settings.summaries_dir
     findings = lint.lint_list(papers_path, summaries_dir, args.out, args.lang)
@@ -88,7 +88,7 @@ def _cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if findings else 0
 
 
-# --- backlog and batch runs: add, batch (pipeline.add, pipeline.batch) ----------------------------
+# --- backlog and batch runs: add, batch (pipeline.workspace.add, pipeline.workspace.batch) ----------------------------
 
 
 REGISTRARS = [_register_list]

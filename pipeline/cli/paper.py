@@ -7,7 +7,7 @@ import json
 import sys
 
 from pipeline.cli.common import apply_llm_flags, err
-from pipeline.config import Settings
+from pipeline.core.config import Settings
 
 
 def _register_fetch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,7 +44,7 @@ def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# --- summarize (pipeline.summarize) --------------------------------------------------------------
+# --- summarize (pipeline.workspace.summarize) --------------------------------------------------------------
 
 
 
@@ -65,8 +65,8 @@ def _register_extract(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.errors import ConfigError
-    from pipeline.extract import extract_source, selection_report
+    from pipeline.core.errors import ConfigError
+    from pipeline.text.extract import extract_source, selection_report
 
     if args.budget is not None and args.budget <= 0:
         raise ConfigError(f"--budget must be a positive number of tokens, got {args.budget}")
@@ -81,7 +81,7 @@ def _cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# --- render, import, lint (pipeline.render, pipeline.importer, pipeline.lint) ---------------------
+# --- render, import, lint (pipeline.listing: render, importer, lint) ---
 
 
 
@@ -110,7 +110,7 @@ def _register_summarize(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 def _cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
-    from pipeline.summarize import summarize
+    from pipeline.workspace.summarize import summarize
 
     apply_llm_flags(args, settings)
     started = time.monotonic()
@@ -136,7 +136,7 @@ def _cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# --- dev-server (pipeline.devserver) -------------------------------------------------------------
+# --- dev-server (pipeline.devtools.devserver) -------------------------------------------------------------
 
 
 REGISTRARS = [_register_fetch, _register_extract, _register_summarize]

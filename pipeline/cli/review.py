@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from pipeline.cli.common import err
-from pipeline.config import Settings
+from pipeline.core.config import Settings
 
 
 def _register_review(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +46,7 @@ def _register_review(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _cmd_review_list(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline import review
+    from pipeline.workspace import review
 
     result = review.list_reviews(settings.summaries_dir, status=args.status)
     for error in result.errors:
@@ -73,8 +73,8 @@ def _cmd_review_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_review_show(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline import review
-    from pipeline.validate import cached_text_lookup
+    from pipeline.workspace import review
+    from pipeline.workspace.validate import cached_text_lookup
 
     view = review.show(settings.summaries_dir, args.key, lookup=cached_text_lookup(settings.cache_dir))
     print(review.format_record(view))
@@ -82,8 +82,8 @@ def _cmd_review_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_review_action(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline import review
-    from pipeline.validate import cached_text_lookup
+    from pipeline.workspace import review
+    from pipeline.workspace.validate import cached_text_lookup
 
     if args.review_command == "approve":
         record = review.approve(settings.summaries_dir, args.key, by=args.by, note=args.note,
@@ -99,7 +99,7 @@ def _cmd_review_action(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_review_diff(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline import review
+    from pipeline.workspace import review
 
     text = review.diff(settings.summaries_dir, args.key, against=args.against)
     if text:
@@ -122,7 +122,7 @@ def _register_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.validate import cached_text_lookup, validate_paths
+    from pipeline.workspace.validate import cached_text_lookup, validate_paths
 
     report = validate_paths(args.paths, summaries_dir=settings.summaries_dir,
                             lookup=cached_text_lookup(settings.cache_dir))
@@ -134,7 +134,7 @@ def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
-# --- extract (pipeline.extract) ------------------------------------------------------------------
+# --- extract (pipeline.text.extract) ------------------------------------------------------------------
 
 
 REGISTRARS = [_register_review, _register_validate]

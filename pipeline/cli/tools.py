@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pipeline.cli.common import err
-from pipeline.config import Settings
+from pipeline.core.config import Settings
 
 
 def _register_local(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,7 +22,7 @@ def _register_local(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _cmd_local_install(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.local import MODEL_SPEC, install_model, local_status
+    from pipeline.model.embedded import MODEL_SPEC, install_model, local_status
 
     before = local_status(settings)
     if not before.model_ready:
@@ -38,7 +38,7 @@ def _cmd_local_install(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_local_status(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.local import local_status
+    from pipeline.model.embedded import local_status
 
     status = local_status(settings)
     if args.json:
@@ -56,7 +56,7 @@ def _cmd_local_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if status.available else 1
 
 
-# --- review and validate (pipeline.review, pipeline.validate) ------------------------------------
+# --- review and validate (pipeline.workspace.review, pipeline.workspace.validate) ------------------------------------
 
 
 
@@ -74,7 +74,7 @@ def _register_devserver(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_devserver(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.devserver import FakeServer, serve
+    from pipeline.devtools.devserver import FakeServer, serve
 
     def ready(server: FakeServer) -> None:
         print(f"OPENAI_BASE_URL={server.base_url}", flush=True)
@@ -91,7 +91,7 @@ def _cmd_devserver(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# --- local (pipeline.local: the embedded model) ----------------------------------------------------
+# --- local (pipeline.model.embedded: the embedded model) ----------------------------------------------------
 
 
 REGISTRARS = [_register_local, _register_devserver]

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx2
 
-from pipeline.config import Settings
-from pipeline.models import PaperMetadata
+from pipeline.core.config import Settings
+from pipeline.core.models import PaperMetadata
 from pipeline.sources.arxiv import fetch_metadata, parse_feed
 from pipeline.sources.download import fetch_pdf, pdf_url
 from pipeline.sources.http import ARXIV_LIMITER, RateLimiter

@@ -15,10 +15,9 @@ from typing import Any
 
 import httpx2
 
-from pipeline.cache import Cache
-from pipeline.config import Settings
-from pipeline.errors import MetadataError, PaperNotFound, PaperWithdrawn
-from pipeline.models import PaperMetadata
+from pipeline.core.config import Settings
+from pipeline.core.errors import MetadataError, PaperNotFound, PaperWithdrawn
+from pipeline.core.models import PaperMetadata
 from pipeline.sources.http import (
     RateLimiter,
     Sleep,
@@ -29,6 +28,7 @@ from pipeline.sources.http import (
     polite_wait,
 )
 from pipeline.sources.ids import Source, arxiv_key, match_arxiv_id
+from pipeline.storage.cache import Cache
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,9 @@ from typing import Any
 
 import httpx2
 
-from pipeline.cache import Cache
-from pipeline.config import Settings
-from pipeline.errors import ConfigError, PdfError, SourceError
-from pipeline.models import PaperMetadata
+from pipeline.core.config import Settings
+from pipeline.core.errors import ConfigError, PdfError, SourceError
+from pipeline.core.models import PaperMetadata
 from pipeline.sources.http import (
     RateLimiter,
     Sleep,
@@ -31,6 +30,7 @@ from pipeline.sources.http import (
     polite_wait,
 )
 from pipeline.sources.ids import Source
+from pipeline.storage.cache import Cache
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 import httpx2
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from pipeline import filelock
-from pipeline.config import Settings
-from pipeline.errors import NetworkError
+from pipeline.core.config import Settings
+from pipeline.core.errors import NetworkError
+from pipeline.storage import files as filelock
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pipeline.errors import SourceError
+from pipeline.core.errors import SourceError
 
 SourceKind = Literal["arxiv", "pdf", "url"]
 

@@ -1,0 +1,481 @@
+"""``papers.yaml``: the reading backlog and the list's structure, edited by people and by commands.
+
+The file is round-tripped with ruamel.yaml so comments, key order and quoting survive every write,
+and written atomically (temp file in the same folder + ``os.replace``). Loading validates it against
+`pipeline.core.models.PapersFile` and cross-checks it (each entry's setting/topic exists, no paper twice);
+every problem is reported as ``file:line: what (how to fix)``.
+
+A paper known only by its title (as in a hand-made list) uses ``source: "title:<title>"``; its key is
+a slug of the title plus 8 hex digits of a hash of the folded title (`title_key`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from pipeline.core.errors import ConfigError, SourceError
+from pipeline.core.models import PaperEntry, PapersFile
+from pipeline.model import grounding
+from pipeline.sources.ids import match_arxiv_id, parse_source, slug
+from pipeline.storage import files as filelock
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+TITLE_PREFIX = "title:"
+
+
+@dataclass
+class PapersDoc:
+    """A loaded ``papers.yaml``: the validated model (``data``) and the round-trip document (``raw``).
+
+    Change ``data`` (assign fields, append entries) and call `save_papers`; the raw document is
+    updated in place so untouched comments and formatting stay as they were.
+    """
+
+    path: Path
+    data: PapersFile
+    raw: CommentedMap
+    loaded: str | None = None  # sha256 of the text it was loaded from; None for a new file
+
+
+def _yaml() -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never fold a long title onto two lines
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def title_key(title: str) -> str:
+    """The summary key of a paper known by its title: a slug plus a hash of the folded title."""
+    folded = grounding.normalize(title)
+    digest = hashlib.sha256(folded.encode("utf-8")).hexdigest()[:8]
+    return f"{slug(title, 40)}-{digest}"
+
+
+def title_source(title: str) -> str:
+    """The ``source`` value of a paper known only by its title."""
+    return f"{TITLE_PREFIX}{' '.join(title.split())}"
+
+
+def entry_key(entry: PaperEntry) -> str:
+    """The summary key of an entry: its ``key``, else derived from its source (title slug for titles)."""
+    if entry.key:
+        return entry.key
+    if entry.source.startswith(TITLE_PREFIX):
+        title = entry.source[len(TITLE_PREFIX):].strip() or (entry.title or "")
+        if not title:
+            raise ConfigError(f"paper entry {entry.source!r} has an empty title",
+                              hint="write source: \"title:<the paper's title>\"")
+        return title_key(title)
+    return parse_source(entry.source).key
+
+
+def entry_arxiv_id(entry: PaperEntry) -> str | None:
+    """The canonical arXiv id (no version) an entry names, if any; never touches the filesystem."""
+    text = entry.source.strip()
+    if text.startswith(TITLE_PREFIX) or not text:
+        return None
+    bare = text.split("arxiv.org/", 1)[-1] if "arxiv.org/" in text else text
+    for prefix in ("abs/", "pdf/", "html/", "arXiv:", "arxiv:"):
+        if bare.startswith(prefix):
+            bare = bare[len(prefix):]
+    bare = bare.removesuffix(".pdf").rstrip("/")
+    found = match_arxiv_id(bare)
+    return found[0] if found else None
+
+
+def _identity(entry: PaperEntry) -> str:
+    """What makes two entries the same paper (arXiv id any version, key, or source text)."""
+    if arxiv_id := entry_arxiv_id(entry):
+        return f"arxiv:{arxiv_id}"
+    if entry.key or entry.source.startswith(TITLE_PREFIX):
+        try:
+            return f"key:{entry_key(entry)}"
+        except ConfigError:
+            pass
+    # Not parse_source: for a local PDF it hashes the whole file, on every load of papers.yaml.
+    return f"source:{entry.source.strip()}"
+
+
+# --------------------------------------------------------------------------- load
+
+
+def line_of(raw: Any, loc: Sequence[int | str]) -> int | None:
+    """1-based line of the node at ``loc`` in a round-trip document (closest known ancestor)."""
+    node, line = raw, None
+    for part in loc:
+        try:
+            if isinstance(node, CommentedMap) and part in node:
+                line = node.lc.key(part)[0] + 1
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+                line = node.lc.item(part)[0] + 1
+                node = node[part]
+            else:
+                break
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    return line
+
+
+def _where(path: Path, raw: Any, loc: Sequence[int | str]) -> str:
+    line = line_of(raw, loc)
+    field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
+    return f"{path}:{line}: {field}" if line else f"{path}: {field}"
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return str(node)
+
+
+def parse_papers(text: str, path: Path) -> PapersDoc:
+    """Parse and validate the text of a papers file; ConfigError naming ``path:line`` otherwise."""
+    try:
+        raw = _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"{mark.line + 1}" if mark else "?"
+        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem or exc}",
+                          hint="fix the YAML syntax at that line") from exc
+    except YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}", hint="fix the YAML syntax") from exc
+    if not isinstance(raw, CommentedMap):
+        raise ConfigError(f"{path}:1: papers file must be a mapping with 'list' and 'papers'",
+                          hint="see the schema at the top of the repository's papers.yaml")
+    try:
+        data = PapersFile.model_validate(_plain(raw))
+    except ValidationError as exc:
+        problems = [f"{_where(path, raw, err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError("; ".join(problems[:10]) + (f"; and {len(problems) - 10} more"
+                                                      if len(problems) > 10 else ""),
+                          hint="fix these fields; the schema is documented at the top of papers.yaml") from exc
+    doc = PapersDoc(path=path, data=data, raw=raw)
+    problems = check_structure(doc)
+    if problems:
+        raise ConfigError("; ".join(problems), hint="fix papers.yaml at those lines")
+    return doc
+
+
+def check_structure(doc: PapersDoc) -> list[str]:
+    """Cross-field problems: unknown setting/topic ids, duplicate ids, the same paper twice."""
+    problems: list[str] = []
+    sections = {}
+    for i, section in enumerate(doc.data.list.sections):
+        if section.id in sections:
+            problems.append(f"{_where(doc.path, doc.raw, ['list', 'sections', i, 'id'])}: "
+                            f"duplicate section id {section.id!r}")
+        sections[section.id] = {t.id for t in section.topics}
+        if len(sections[section.id]) != len(section.topics):
+            problems.append(f"{_where(doc.path, doc.raw, ['list', 'sections', i, 'topics'])}: "
+                            f"duplicate topic id in section {section.id!r}")
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(doc.data.papers):
+        if entry.setting is not None and entry.setting not in sections:
+            problems.append(f"{_where(doc.path, doc.raw, ['papers', i, 'setting'])}: unknown setting "
+                            f"{entry.setting!r} (declared: {', '.join(sections) or 'none'})")
+        elif entry.topic is not None:
+            if entry.setting is None:
+                problems.append(f"{_where(doc.path, doc.raw, ['papers', i, 'topic'])}: a topic needs a setting")
+            elif entry.topic not in sections[entry.setting]:
+                problems.append(f"{_where(doc.path, doc.raw, ['papers', i, 'topic'])}: unknown topic "
+                                f"{entry.topic!r} in setting {entry.setting!r}")
+        ident = _identity(entry)
+        if ident in seen:
+            first = doc.data.papers[seen[ident]]
+            problems.append(f"{_where(doc.path, doc.raw, ['papers', i, 'source'])}: duplicate paper "
+                            f"{entry.source!r}, already listed as {first.source!r} at line "
+                            f"{line_of(doc.raw, ['papers', seen[ident]])}")
+        else:
+            seen[ident] = i
+    return problems
+
+
+def load_papers(path: Path) -> PapersDoc:
+    """Load and validate ``papers.yaml``; ConfigError with ``file:line`` for YAML and schema errors."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"papers file not found: {path}",
+                          hint="create it (see README 'Review, render, import, lint') or pass --papers") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    doc = parse_papers(text, path)
+    doc.loaded = filelock.digest(text.encode("utf-8"))
+    return doc
+
+
+def new_papers(path: Path, data: PapersFile, header: str = "") -> PapersDoc:
+    """A document for a papers file that does not exist yet (``header``: leading comment, no ``#``)."""
+    raw = CommentedMap()
+    if header:
+        raw.yaml_set_start_comment(header)
+    return PapersDoc(path=path, data=data, raw=raw)
+
+
+# --------------------------------------------------------------------------- save
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    # Fields left unset are not written; None means "remove the key" so cleared errors disappear.
+    dumped = model.model_dump(mode="json", exclude_unset=True)
+    return {k: v for k, v in dumped.items() if v is not None}
+
+
+def _merge_map(raw: CommentedMap, new: dict[str, Any], order: Sequence[str]) -> None:
+    for key in [k for k in raw if k not in new]:
+        del raw[key]
+    for key in order:
+        if key not in new:
+            continue
+        value = new[key]
+        if key in raw and _plain(raw[key]) == value:
+            continue
+        if isinstance(value, list) and value and isinstance(value[0], dict) and isinstance(raw.get(key), list):
+            raw[key] = _merge_seq(raw[key], value)
+        elif isinstance(value, dict) and isinstance(raw.get(key), CommentedMap):
+            _merge_map(raw[key], value, list(value))
+        elif key in raw:
+            raw[key] = value
+        else:
+            raw.insert(_insert_position(raw, key, order), key, value)
+
+
+def _insert_position(raw: CommentedMap, key: str, order: Sequence[str]) -> int:
+    rank = {k: i for i, k in enumerate(order)}
+    pos = 0
+    for i, existing in enumerate(raw):
+        if rank.get(existing, len(order)) < rank[key]:
+            pos = i + 1
+    return pos
+
+
+def _merge_seq(raw: CommentedSeq, new: list[dict[str, Any]]) -> CommentedSeq:
+    def ident(item: Any) -> str | None:
+        if isinstance(item, Mapping):
+            value = item.get("id", item.get("source"))
+            return str(value) if value is not None else None
+        return None
+
+    by_id = {ident(item): item for item in raw if ident(item) is not None}
+    result: list[Any] = []
+    for value in new:
+        old = by_id.get(ident(value))
+        if isinstance(old, CommentedMap):
+            _merge_map(old, value, list(value))
+            result.append(old)
+        else:
+            result.append(value)
+    _replace_items(raw, result)
+    return raw
+
+
+def _replace_items(seq: CommentedSeq, result: list[Any]) -> None:
+    """Make ``seq`` hold ``result``, in place, so the sequence's own comments and style stay attached."""
+    same_prefix = 0
+    while same_prefix < min(len(seq), len(result)) and seq[same_prefix] is result[same_prefix]:
+        same_prefix += 1
+    del seq[same_prefix:]
+    seq.extend(result[same_prefix:])
+
+
+def _sync(doc: PapersDoc) -> None:
+    data = doc.data
+    list_new = _dump(data.list)
+    list_new["sections"] = [_section_dump(s) for s in data.list.sections]
+    if not data.list.sections:
+        list_new.pop("sections")
+    papers = [_dump(p) for p in data.papers]
+    if not isinstance(doc.raw.get("list"), CommentedMap):
+        doc.raw["list"] = CommentedMap()
+    _merge_map(doc.raw["list"], list_new, list(type(data.list).model_fields))
+    if "papers" not in doc.raw or not isinstance(doc.raw["papers"], CommentedSeq):
+        doc.raw["papers"] = CommentedSeq()
+    seq = doc.raw["papers"]
+    by_source = {str(item.get("source")): item for item in seq if isinstance(item, CommentedMap)}
+    order = list(PaperEntry.model_fields)
+    result: list[Any] = []
+    for new in papers:
+        old = by_source.pop(new["source"], None)
+        if isinstance(old, CommentedMap):
+            _merge_map(old, new, order)
+            result.append(old)
+        else:
+            fresh = CommentedMap()
+            _merge_map(fresh, new, order)
+            result.append(fresh)
+    _replace_items(seq, result)
+
+
+def _section_dump(section: BaseModel) -> dict[str, Any]:
+    dumped = _dump(section)
+    topics = getattr(section, "topics", [])
+    if topics:
+        dumped["topics"] = [_dump(t) for t in topics]
+    return dumped
+
+
+def dump_papers(doc: PapersDoc) -> str:
+    """The text `save_papers` would write."""
+    _sync(doc)
+    buffer = io.StringIO()
+    _yaml().dump(doc.raw, buffer)
+    return buffer.getvalue()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: temp file in the same folder, fsync, ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class PapersChanged(ConfigError):
+    """The papers file changed on disk between loading and saving (someone edited it meanwhile)."""
+
+
+def save_papers(doc: PapersDoc) -> None:
+    """Validate and write ``doc`` atomically, keeping comments, key order and quoting.
+
+    Raises `PapersChanged`, writing nothing, when the file on disk is no longer the text ``doc`` was
+    loaded from (or exists although ``doc`` is new): writing would undo that other edit. Callers that
+    reload and redo their change (`update_entry`, `add_entry`, batch runs) do so on this error.
+    """
+    problems = check_structure(doc)
+    if problems:
+        raise ConfigError("; ".join(problems), hint="nothing was written")
+    text = dump_papers(doc)
+    # Re-validate what we are about to write, so a bug here can never leave an unloadable file.
+    parse_papers(text, doc.path)
+    if not filelock.unchanged(doc.path, doc.loaded):
+        raise PapersChanged(f"{doc.path} changed on disk after it was read; nothing was written",
+                            hint="run the command again: it re-reads the file and keeps that edit")
+    atomic_write_text(doc.path, text)
+    doc.loaded = filelock.digest(text.encode("utf-8"))
+
+
+# --------------------------------------------------------------------------- edits
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Exclusive access to the papers file ``path`` for one read-modify-write, against this process's
+    other threads and other processes (`pipeline.storage.files`, lock file ``.<name>.lock`` beside it)."""
+    with filelock.exclusive(path.parent / f".{path.name}.lock"):
+        yield
+
+
+def edit_papers(path: Path, change: Callable[[PapersDoc], _T], *, attempts: int = 5) -> _T:
+    """Load ``path``, apply ``change`` and save, under the lock; reload and redo when the file was
+    edited on disk in between (`PapersChanged`). Returns what ``change`` returned."""
+    attempt = 1
+    while True:
+        with locked(path):
+            doc = load_papers(path)
+            result = change(doc)
+            try:
+                save_papers(doc)
+                return result
+            except PapersChanged:
+                if attempt >= attempts:
+                    raise
+        attempt += 1
+        log.info("%s changed while being updated; reloading it (attempt %d)", path, attempt)
+
+
+def find_entry(doc: PapersDoc, source_or_key: str) -> int:
+    """Index of the entry whose source, key or arXiv id (any version) is ``source_or_key``."""
+    wanted = source_or_key.strip()
+    probe = PaperEntry(source=wanted)
+    wanted_id = entry_arxiv_id(probe)
+    for i, entry in enumerate(doc.data.papers):
+        if entry.source.strip() == wanted or entry.key == wanted:
+            return i
+        if wanted_id is not None and entry_arxiv_id(entry) == wanted_id:
+            return i
+    for i, entry in enumerate(doc.data.papers):
+        try:
+            if entry_key(entry) == wanted:
+                return i
+        except (SourceError, ConfigError):
+            continue
+    raise ConfigError(f"no entry {source_or_key!r} in {doc.path}",
+                      hint="give the entry's source, key or arXiv id; add it with `add` first")
+
+
+def update_entry(path: Path, source_or_key: str, **changes: Any) -> PaperEntry:
+    """Change one entry's fields in ``path`` (reloaded, validated, written atomically, under the lock)."""
+
+    def change(doc: PapersDoc) -> PaperEntry:
+        index = find_entry(doc, source_or_key)
+        entry = doc.data.papers[index]
+        merged = entry.model_dump(exclude_unset=True) | changes
+        try:
+            updated = PaperEntry.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid change to entry {entry.source!r} in {path}: "
+                              f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+        doc.data.papers[index] = updated
+        return updated
+
+    return edit_papers(path, change)
+
+
+def _folded_title(entry: PaperEntry) -> str:
+    title = entry.title or (entry.source[len(TITLE_PREFIX):] if entry.source.startswith(TITLE_PREFIX) else "")
+    return "".join(ch for ch in grounding.normalize(title) if ch.isalnum())
+
+
+def add_entry(path: Path, entry: PaperEntry) -> None:
+    """Append ``entry`` to ``path``; ConfigError naming the existing entry if it is already listed
+    (same arXiv id in any version, same key, or the same title, e.g. a ``title:`` entry of the paper)."""
+
+    def change(doc: PapersDoc) -> None:
+        ident, title = _identity(entry), _folded_title(entry)
+        for i, existing in enumerate(doc.data.papers):
+            if _identity(existing) == ident or (title and _folded_title(existing) == title):
+                raise ConfigError(
+                    f"{entry.source!r} is already in {path} as {existing.source!r} "
+                    f"(line {line_of(doc.raw, ['papers', i])})",
+                    hint="the same paper (any arXiv version) is listed once; edit that entry instead")
+        doc.data.papers.append(entry)
+
+    edit_papers(path, change)
