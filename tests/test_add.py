@@ -18,8 +18,8 @@ from pipeline.workspace.add import Candidate, add, fold_title, pick, rank_candid
 from pipeline.workspace.papers import load_papers
 
 RECORDED = ARXIV_API / "arxiv.py_2026"
-SEARCH_PAGE = next(RECORDED.glob("q_testing_s0_m10_*.json"))
-ONE_PAPER = next(RECORDED.glob("id_1605.08386_*.json"))
+SEARCH_PAGE = next(RECORDED.glob("q_testing_s0_m10_*.json"), RECORDED / "missing")
+ONE_PAPER = next(RECORDED.glob("id_1605.08386_*.json"), RECORDED / "missing")
 EXACT = "Testing Deep Learning Models: A First Comparative Study of Multiple Testing Techniques"
 PAPERS = """# my backlog
 list:

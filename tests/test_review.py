@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PDFS
 from handwritten_records import HANDWRITTEN_SOURCE_TEXT, handwritten_record
 
 from pipeline.cli import main
@@ -197,7 +198,6 @@ def test_cli_review_commands(summaries: Path, monkeypatch: pytest.MonkeyPatch,
 def test_done_when_resummarize_keeps_the_edit_and_offers_the_new_output(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 5, Done when, through the real `summarize` (loopback fake LLM, shared PDF, offline)."""
-    from conftest import PDFS
 
     from pipeline.devtools.devserver import FakeServer
 
