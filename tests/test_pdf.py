@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import gc
 import logging
-import os
 import random
 import re
-import time
-import weakref
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
 from pathlib import Path
 
-import pypdf
 import pytest
 from conftest import PDFS
 from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
 from pdf_factory import BROKEN_CAUSES, BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
-from pypdf.generic._font import Font
 
 from pipeline.core.errors import PdfError
 from pipeline.text import pdf, pdfcheck
@@ -131,70 +124,13 @@ def test_no_text_and_no_images_is_not_called_a_scan(tmp_path: Path) -> None:
         pdf.read_pdf(path, **LIMITS)
 
 
-def test_two_processes_give_the_same_text_as_one(tmp_path: Path) -> None:
+def test_every_page_keeps_its_own_text_in_order(tmp_path: Path) -> None:
     pages = [[f"Page {i} says something different from the others, number {i}.", *paper_pages()[0]]
              for i in range(8)]
     path = text_pdf(tmp_path / "eight.pdf", pages)
-    one = pdf.read_pdf(path, **LIMITS, workers=1)
-    two = pdf.read_pdf(path, **LIMITS, workers=2)
-    assert one.pages == two.pages
-    assert [f"Page {i} says" in text for i, text in enumerate(two.pages)] == [True] * 8
-    assert two.title_hint == one.title_hint
-
-
-def test_a_failing_second_process_falls_back_to_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = text_pdf(tmp_path / "nine.pdf", paper_pages() * 3)
-
-    def broken_helper(reader: object, ends: object, send: Connection) -> None:
-        send.send("RuntimeError: worker broke")
-        send.close()
-
-    monkeypatch.setattr(pdf, "_helper_main", broken_helper)
-    text = pdf.read_pdf(path, **LIMITS, workers=2)
-    assert text.pages == pdf.read_pdf(path, **LIMITS, workers=1).pages
-    assert not text.failed_pages and "Conclusion" in text.pages[8]
-
-
-def test_pages_a_dying_helper_took_are_extracted_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = text_pdf(tmp_path / "nine.pdf", paper_pages() * 3)
-
-    def dying_helper(reader: object, ends: pdf._Ends, send: Connection) -> None:
-        pdf._take(ends, back=True)
-        pdf._take(ends, back=True)  # claims pages 9 and 8, then dies without a word
-        os._exit(3)
-
-    monkeypatch.setattr(pdf, "_helper_main", dying_helper)
-    text = pdf.read_pdf(path, **LIMITS, workers=2)
-    assert text.pages == pdf.read_pdf(path, **LIMITS, workers=1).pages
-    assert not text.failed_pages and "Conclusion" in text.pages[8]
-
-
-def test_both_processes_extract_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = text_pdf(tmp_path / "nine.pdf", paper_pages() * 3)
-    delivered: list[dict[int, str | None]] = []
-    join = pdf._join_helper
-
-    def spy(helper: pdf._Helper) -> dict[int, str | None]:
-        delivered.append(join(helper))
-        return delivered[-1]
-
-    first_page = pdf._first_page
-
-    def slow_first_page(page: object) -> tuple[str, str | None]:
-        time.sleep(0.5)  # while this process is busy with page 1, the helper works from the back
-        return first_page(page)
-
-    monkeypatch.setattr(pdf, "_join_helper", spy)
-    monkeypatch.setattr(pdf, "_first_page", slow_first_page)
-    pdf.read_pdf(path, **LIMITS, workers=2)
-    assert len(delivered) == 1 and 0 < len(delivered[0]) < 9  # the helper took some pages, not all
-    assert max(delivered[0]) == 8  # from the back
-
-
-def test_parallel_only_when_safe() -> None:
-    assert not pdf._parallel(3, None)  # too few pages to pay for a process
-    assert not pdf._parallel(50, 1)
-    assert pdf._parallel(50, 2)
+    text = pdf.read_pdf(path, **LIMITS)
+    assert [f"Page {i} says" in page for i, page in enumerate(text.pages)] == [True] * 8
+    assert not text.failed_pages
 
 
 def test_threads_leave_the_pypdf_logger_as_they_found_it(tmp_path: Path) -> None:
@@ -203,26 +139,3 @@ def test_threads_leave_the_pypdf_logger_as_they_found_it(tmp_path: Path) -> None
         results = list(pool.map(lambda _: pdf.read_pdf(path, **LIMITS), range(16)))
     assert all(len(r.pages) == 3 for r in results)
     assert logging.getLogger("pypdf").level == logging.NOTSET
-
-
-def test_fonts_are_built_once_per_font_dictionary_and_text_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
-    path = PDFS / "segnext_2209.08575.pdf"
-    built: list[int] = []
-    build = pdf._PYPDF_FONT
-
-    def counting(cls: type, font_dict: object) -> object:
-        built.append(id(font_dict))
-        return build(cls, font_dict)
-
-    monkeypatch.setattr(pdf, "_PYPDF_FONT", counting)
-    reader = pypdf.PdfReader(path)
-    cached = [page.extract_text() for page in reader.pages]
-    assert len(built) == len(set(built))  # each font dictionary built once over the whole paper
-    with monkeypatch.context() as patch:
-        patch.setattr(Font, "from_font_resource", classmethod(build))
-        uncached = [page.extract_text() for page in pypdf.PdfReader(path).pages]
-    assert cached == uncached
-    alive = weakref.ref(reader)
-    del reader
-    gc.collect()
-    assert alive() is None  # the cached fonts do not keep the reader (and its PDF bytes) alive

@@ -4,9 +4,9 @@
 when it is encrypted), enforces the page limit, and returns the raw text of every page plus a title
 hint: the largest-font text at the top of page 1.
 
-Text extraction is pypdf's, made faster in two ways that do not change its result: content streams are
-tokenized by `pipeline.text.contentstream` (pypdf's own parser reads them a byte at a time), and on a
-multi-core machine a forked process extracts pages from the back while this one goes from the front.
+Text extraction is pypdf's `PageObject.extract_text`, through its public API only, one page after the
+other in this process. It costs tens of milliseconds a page, and `pipeline.text.extract` caches its
+result by the PDF's sha256, so a paper is parsed once.
 
 Every failure becomes one `PdfError` that names the file and the likely cause. pypdf's log warnings
 (malformed but readable files are common) are kept off stderr unless debugging.
@@ -17,25 +17,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import multiprocessing
-import multiprocessing.process
-import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from io import BytesIO
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pypdf
-from pypdf import generic
 from pypdf.errors import DependencyError, FileNotDecryptedError
-from pypdf.generic._font import Font
 
 from pipeline.core.errors import PdfError
-from pipeline.text import contentstream
 from pipeline.text.pdfcheck import check_file
 
 log = logging.getLogger(__name__)
@@ -74,11 +66,8 @@ class PdfText:
         return sum(sum(1 for c in page if c.isalpha()) for page in self.pages)
 
 
-def read_pdf(path: Path, *, max_bytes: int, max_pages: int, workers: int | None = None) -> PdfText:
+def read_pdf(path: Path, *, max_bytes: int, max_pages: int) -> PdfText:
     """Check, open and extract the text of every page of ``path``.
-
-    ``workers=2`` extracts the second half of the pages in a forked process while this one does the
-    first half; ``None`` does so when it is safe and worth it (see `_parallel`), ``1`` never does.
 
     Raises `PdfError` naming the file and the cause: missing, empty, not a PDF, too large, truncated or
     corrupt, encrypted with a password, over ``max_pages``, or without extractable text (scanned).
@@ -86,7 +75,7 @@ def read_pdf(path: Path, *, max_bytes: int, max_pages: int, workers: int | None 
     size = check_file(path, max_bytes=max_bytes)
     with _quiet_pypdf():
         try:
-            return _read(path, size, max_pages, workers)
+            return _read(path, size, max_pages)
         except PdfError:
             raise
         except DependencyError as exc:
@@ -102,7 +91,7 @@ def read_pdf(path: Path, *, max_bytes: int, max_pages: int, workers: int | None 
                            hint="fetch the PDF again, or re-save it with a PDF viewer") from exc
 
 
-def _read(path: Path, size: int, max_pages: int, workers: int | None) -> PdfText:
+def _read(path: Path, size: int, max_pages: int) -> PdfText:
     reader = pypdf.PdfReader(path, strict=False)
     encrypted = bool(reader.is_encrypted)
     # Many papers carry owner-password encryption only (print/copy flags); those open with "".
@@ -115,7 +104,7 @@ def _read(path: Path, size: int, max_pages: int, workers: int | None) -> PdfText
         raise PdfError(f"{path} has {count} pages, over the {max_pages}-page limit",
                        hint="raise pdf.max_pages in the settings if this is really one paper")
     title = _metadata_title(reader)
-    texts, title_hint = _extract_pages(reader, count, parallel=_parallel(count, workers))
+    texts, title_hint = _extract_pages(reader, count)
     failed = [number for number, text in enumerate(texts, 1) if text is None]
     pages = [text or "" for text in texts]
     if len(failed) == count:
@@ -156,123 +145,14 @@ def _has_images(reader: pypdf.PdfReader) -> bool:
     return False
 
 
-# Below this many pages a second process costs about what it saves.
-PARALLEL_MIN_PAGES = 6
-
-
-def _parallel(count: int, workers: int | None) -> bool:
-    """Whether to extract in two processes. pypdf is pure Python, so a second process is the only way
-    to use a second core. Forking is only safe while this process runs a single thread (a forked
-    child inherits other threads' locks, e.g. a batch run's or the embedded model's, but not the
-    threads that would release them)."""
-    if workers is not None:
-        return workers > 1 and count >= 2 and "fork" in multiprocessing.get_all_start_methods()
-    return (count >= PARALLEL_MIN_PAGES and (os.cpu_count() or 1) >= 2 and threading.active_count() == 1
-            and "fork" in multiprocessing.get_all_start_methods())
-
-
-class _Ends(Protocol):
-    """A shared [front, back) pair of page indices (a `multiprocessing.Array` with its lock)."""
-
-    def __getitem__(self, index: int) -> int: ...
-    def __setitem__(self, index: int, value: int) -> None: ...
-    def get_lock(self) -> Any: ...
-
-
-def _take(ends: _Ends, *, back: bool) -> int | None:
-    """The next page index to extract from the front or the back, or None when the two ends met."""
-    with ends.get_lock():
-        if ends[0] >= ends[1]:
-            return None
-        if back:
-            ends[1] -= 1
-            return ends[1]
-        ends[0] += 1
-        return ends[0] - 1
-
-
-def _extract_pages(reader: pypdf.PdfReader, count: int, *, parallel: bool) -> tuple[list[str | None], str | None]:
-    """The text of every page (None for a page pypdf fails on) and page 1's title hint.
-
-    In parallel, a forked process takes pages from the back while this one takes them from the front,
-    so pages of very different cost (a figure can cost five plain pages) still split evenly. Any page
-    the helper took but did not deliver (it crashed, could not start...) is extracted here.
-    """
-    texts: list[str | None] = [None] * count
-    done = [False] * count
-    context = multiprocessing.get_context("fork") if parallel and count > 1 else None
-    ends: _Ends | None = context.Array("i", [1, count]) if context is not None else None
-    helper = _start_helper(context, reader, ends) if context is not None and ends is not None else None
-    log.debug("extracting %d pages in %s", count, "two processes" if helper is not None else "one process")
-    delivered: dict[int, str | None] = {}
+def _extract_pages(reader: pypdf.PdfReader, count: int) -> tuple[list[str | None], str | None]:
+    """The text of every page (None for a page pypdf fails on) and page 1's title hint."""
     try:
-        try:
-            texts[0], title_hint = _first_page(reader.pages[0])
-        except Exception as exc:  # one damaged page should not lose the others
-            log.debug("page 1: no text (%s: %s)", type(exc).__name__, exc)
-            title_hint = None
-        done[0] = True
-        if helper is not None and ends is not None:
-            while (index := _take(ends, back=False)) is not None:
-                texts[index], done[index] = _page_text(reader, index), True
-            delivered = _join_helper(helper)
-    finally:
-        if helper is not None and helper.process.is_alive():  # interrupted: leave no process behind
-            helper.process.terminate()
-            helper.process.join(timeout=5)
-    for index, text in delivered.items():
-        if 0 <= index < count and not done[index]:
-            texts[index], done[index] = text, True
-    for index in range(count):
-        if not done[index]:
-            texts[index] = _page_text(reader, index)
-    return texts, title_hint
-
-
-@dataclass
-class _Helper:
-    process: multiprocessing.process.BaseProcess
-    conn: Connection
-
-
-def _start_helper(context: Any, reader: pypdf.PdfReader, ends: _Ends) -> _Helper | None:
-    try:
-        receive, send = context.Pipe(duplex=False)
-        # Forked, the helper shares this process's parsed reader: nothing is read or parsed twice.
-        process = context.Process(target=_helper_main, args=(reader, ends, send), daemon=True)
-        process.start()
-    except (OSError, ValueError) as exc:
-        log.debug("extracting in one process: cannot fork (%s)", exc)
-        return None
-    send.close()
-    return _Helper(process, receive)
-
-
-def _helper_main(reader: pypdf.PdfReader, ends: _Ends, send: Connection) -> None:
-    """Entry point of the forked process: extract pages from the back, send {index: text} at the end."""
-    texts: dict[int, str | None] = {}
-    try:
-        with _quiet_pypdf():
-            while (index := _take(ends, back=True)) is not None:
-                texts[index] = _page_text(reader, index)
-    finally:
-        send.send(texts)
-        send.close()
-
-
-def _join_helper(helper: _Helper) -> dict[int, str | None]:
-    """The helper's page texts; empty (and a debug log) when it sent nothing."""
-    try:
-        result = helper.conn.recv()
-    except (EOFError, OSError) as exc:
-        result = f"no answer ({type(exc).__name__})"
-    finally:
-        helper.conn.close()
-        helper.process.join(timeout=5)
-    if isinstance(result, dict):
-        return result
-    log.debug("the second extraction process failed (%s); extracting its pages here", result)
-    return {}
+        first, title_hint = _first_page(reader.pages[0])
+    except Exception as exc:  # one damaged page should not lose the others
+        log.debug("page 1: no text (%s: %s)", type(exc).__name__, exc)
+        first, title_hint = None, None
+    return [first, *(_page_text(reader, index) for index in range(1, count))], title_hint
 
 
 def _page_text(reader: pypdf.PdfReader, index: int) -> str | None:
@@ -374,67 +254,3 @@ def _quiet_pypdf() -> Iterator[None]:
             _quiet_users -= 1
             if _quiet_users == 0:
                 pypdf_log.setLevel(_saved_level)
-
-
-_PYPDF_PARSE = generic.ContentStream._parse_content_stream
-
-
-def _parse_content_stream(self: generic.ContentStream, stream: Any) -> None:
-    """pypdf's content-stream parser, with the tokenizing done by `contentstream.parse_operations`.
-
-    Installed in place of pypdf's own method at import. It handles the streams text extraction reads
-    (strings as bytes) and gives the very same operations; pypdf's parser does every other stream, any
-    stream large enough to approach pypdf's parsing-work limit, and whatever the tokenizer declines.
-    """
-    data = stream.getvalue() if isinstance(stream, BytesIO) else None
-    limit = getattr(pypdf.get_configuration(), "stream_parsing_work_maximum_count", 0)
-    if data is None or self.forced_encoding != "bytes" or 2 * len(data) >= limit:
-        _PYPDF_PARSE(self, stream)
-        return
-    try:
-        operations = _fast_operations(data)
-    except Exception:  # contentstream.Unsupported, or a malformed object: pypdf decides what it means
-        _PYPDF_PARSE(self, stream)
-        return
-    self._operations.extend(operations)
-
-
-def _fast_operations(data: bytes) -> list[contentstream.Operation]:
-    """The operations of content stream ``data`` read by the fast tokenizer with pypdf's objects."""
-    reader = BytesIO(data)
-
-    def read_object(offset: int) -> tuple[Any, int]:
-        reader.seek(offset)
-        value = generic.read_object(reader, None, "bytes")
-        return value, reader.tell()
-
-    return contentstream.parse_operations(data, contentstream.Builders(
-        integer=generic.NumberObject, real=generic.FloatObject, name=generic.NameObject,
-        string=generic.ByteStringObject, array=generic.ArrayObject, read_object=read_object,
-        max_array=pypdf.get_configuration().array_maximum_element_count))
-
-
-_PYPDF_FONT = Font.from_font_resource.__func__  # type: ignore[attr-defined]
-_FONT_ATTRIBUTE = "_pipeline_font"
-
-
-def _font_from_resource(cls: type[Font], font_dict: Any) -> Font:
-    """pypdf's `Font` of a font dictionary, built once per dictionary rather than once per page.
-
-    pypdf builds the Font of every font in a page's resources for every page (and form); the pages
-    of a paper share a handful of font dictionaries (pypdf resolves each indirect object once, so a
-    shared font is one object). The Font is kept on the dictionary itself, so it lives and dies with
-    the reader (a global cache would keep every reader alive through the Font's references). The Font
-    is not changed by extraction, except for the space width pypdf sets on it before each use.
-    """
-    known = getattr(font_dict, _FONT_ATTRIBUTE, None)
-    if isinstance(known, Font):
-        return known
-    font: Font = _PYPDF_FONT(cls, font_dict)
-    with contextlib.suppress(AttributeError, TypeError):  # an object that takes no attributes
-        setattr(font_dict, _FONT_ATTRIBUTE, font)
-    return font
-
-
-generic.ContentStream._parse_content_stream = _parse_content_stream  # type: ignore[method-assign]
-Font.from_font_resource = classmethod(_font_from_resource)  # type: ignore[method-assign,assignment]
