@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import stat
 import threading
 from pathlib import Path
 
@@ -104,11 +105,25 @@ def test_failed_write_leaves_file_intact(sample: Path, monkeypatch: pytest.Monke
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("pipeline.workspace.papers.os.replace", boom)
+    monkeypatch.setattr("pipeline.storage.files.os.replace", boom)
     with pytest.raises(OSError):
         papers.update_entry(sample, "2401.12345", status="drafted")
     assert sample.read_text(encoding="utf-8") == SAMPLE
     assert sorted(p.name for p in sample.parent.iterdir()) == [".papers.yaml.lock", "papers.yaml"]  # no temp file
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o664])
+def test_a_rewritten_file_keeps_its_mode(sample: Path, mode: int) -> None:
+    sample.chmod(mode)  # a checkout's file, readable by the web server or the group
+    papers.update_entry(sample, "2401.12345", status="drafted")
+    assert "status: drafted" in sample.read_text(encoding="utf-8")
+    assert stat.S_IMODE(sample.stat().st_mode) == mode
+
+
+def test_a_file_with_windows_line_endings_can_be_updated(sample: Path) -> None:
+    sample.write_bytes(SAMPLE.replace("\n", "\r\n").encode("utf-8"))
+    papers.update_entry(sample, "2401.12345", status="drafted")
+    assert papers.load_papers(sample).data.papers[0].status == "drafted"
 
 
 def test_concurrent_updates_lose_nothing(sample: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from pipeline import cli
 from pipeline.core.models import Bibliography, Provenance
 from pipeline.listing.mdlist import split_row, unescape
-from pipeline.listing.render import github_anchor, md_escape, render_list
+from pipeline.listing.render import github_anchor, md_escape, render_list, write_list
 from pipeline.model.summary import ChineseSummary, EnglishSummary, EvidencedBullet, PaperSummary, SummaryRecord
 from pipeline.workspace import store
 
@@ -193,6 +194,15 @@ def test_cli_render_and_check(workspace: tuple[Path, Path], tmp_path: Path,
     assert cli.main(["render", *args]) == 0
     store.save_record(summaries, record("2503.00003", "A draft paper"))
     assert cli.main(["render", "--check", *args]) == 1
+
+
+def test_a_rewritten_list_keeps_its_mode(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "LIST.md"
+    out.write_text("an old list\n", encoding="utf-8")
+    out.chmod(0o644)  # served as a page, or committed: not private to the curator
+    assert write_list(render_list(*workspace), out)
+    assert out.read_text(encoding="utf-8") != "an old list\n"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
 
 
 def test_an_entry_without_a_setting_is_placed_by_its_approved_summary(tmp_path: Path) -> None:

@@ -33,14 +33,9 @@ def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        from ruamel.yaml import YAML
+        from pipeline.storage import files
 
-        yaml = YAML(typ="safe", pure=True)
-        yaml.default_flow_style = False
-        yaml.allow_unicode = True
-        yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-        yaml.width = 100
-        yaml.dump(data, sys.stdout)
+        sys.stdout.write(files.dump_yaml(data))
     return 0
 
 

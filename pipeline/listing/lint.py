@@ -23,6 +23,7 @@ from pipeline.core.models import FIELDS
 from pipeline.listing.mdlist import fold
 from pipeline.listing.render import Lang, render_list, stale_reason
 from pipeline.model.summary import SummaryRecord
+from pipeline.storage import files
 from pipeline.workspace import papers, store
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def _entries(papers_path: Path, findings: list[Finding]) -> tuple[list[_Item], p
     items = []
     sections = bool(doc.data.list.sections)
     for i, entry in enumerate(doc.data.papers):
-        line = papers.line_of(doc.raw, ["papers", i])
+        line = files.line_of(doc.raw, ["papers", i])
         try:
             key = papers.entry_key(entry)
         except PipelineError as exc:
@@ -116,7 +117,7 @@ def _attach_records(items: list[_Item], summaries_dir: Path, findings: list[Find
 
 
 def _record_place(item: _Item, loc: tuple[int | str, ...] = ()) -> str:
-    line = store.line_of(item.doc, loc) if item.doc is not None else None
+    line = files.line_of(item.doc, loc) if item.doc is not None else None
     return f"{item.record_path}:{line or 1} ({item.key})"
 
 
@@ -160,7 +161,7 @@ def _bullets(item: _Item) -> list[_Bullet]:
         for name in FIELDS:
             for i, bullet in enumerate(getattr(part, name)):
                 text = bullet if isinstance(bullet, str) else bullet.text
-                line = store.line_of(item.doc, ("summary", lang, name, i)) if item.doc is not None else None
+                line = files.line_of(item.doc, ("summary", lang, name, i)) if item.doc is not None else None
                 out.append(_Bullet(item, f"{lang}.{name}[{i + 1}]", text, fold(text), line))
     return out
 
@@ -245,7 +246,7 @@ def lint_list(papers_path: Path, summaries_dir: Path, out: Path | None = Path("L
             if entry.status == "approved" and not any(it.order == i and it.record for it in items):
                 findings.append(Finding("missing-field", f"entry {entry.title or entry.source!r} is marked "
                                                          "approved but has no summary file",
-                                        [f"{papers_path}:{papers.line_of(doc.raw, ['papers', i, 'status'])}"]))
+                                        [f"{papers_path}:{files.line_of(doc.raw, ['papers', i, 'status'])}"]))
     if doc is not None and out is not None and out.exists():
         try:
             reason = stale_reason(render_list(papers_path, summaries_dir, lang), out, lang)

@@ -21,6 +21,7 @@ import jinja2
 from pipeline.core.errors import PipelineError, RenderError, StoreError
 from pipeline.core.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS, ListSection, PaperEntry
 from pipeline.model.summary import SummaryRecord
+from pipeline.storage import files
 from pipeline.workspace import papers, store
 
 log = logging.getLogger(__name__)
@@ -277,7 +278,7 @@ def write_list(result: RenderResult, out: Path) -> bool:
     """Write the rendered text atomically; False when the file already holds exactly these bytes."""
     if out.exists() and out.read_bytes() == result.text.encode("utf-8"):
         return False
-    papers.atomic_write_text(out, result.text)
+    files.atomic_write(out, result.text)
     return True
 
 

@@ -4,10 +4,9 @@ Layout: ``<root>/<namespace>/<sha256(key)><suffix>``. Keys are hashed, so any st
 (an arXiv id, a URL, a PDF's sha256 plus a settings fingerprint ...). Namespaces are short
 lower-case names chosen by the caller, one per kind of entry (``arxiv-meta``, ``pdf``, ``text`` ...).
 
-Every write is atomic: the data goes to a temporary file in the same folder, is fsynced, then
-renamed over the final name with ``os.replace``. A reader therefore sees either the old entry, the
-new one, or none; never half a file. Temporary files start with ``.tmp-`` and are never read as
-entries. JSON entries carry their key in an envelope; an entry that does not parse or does not hold
+Every write is atomic (`pipeline.storage.files`): a reader sees either the old entry, the new one, or
+none; never half a file. Temporary files start with ``.tmp-`` (`files.TEMP_PREFIX`) and are never read
+as entries. JSON entries carry their key in an envelope; an entry that does not parse or does not hold
 its key is logged and treated as a miss, never returned.
 
 The root folder is created lazily on the first write, so merely building a `Cache` touches nothing.
@@ -19,20 +18,18 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import ConfigError
+from pipeline.storage import files
 
 log = logging.getLogger(__name__)
 
 _NAMESPACE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_TMP_PREFIX = ".tmp-"
 
 
 def sha256_file(path: Path | str) -> str:
@@ -120,29 +117,20 @@ class Cache:
         Write to it (e.g. a streamed download), then hand it to `put_file_from` inside the block.
         """
         folder = self._folder(namespace)
-        try:
-            fd, name = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX)
-        except OSError as exc:
-            raise self._unwritable(folder, exc) from exc
-        os.close(fd)
-        path = Path(name)
-        try:
+        with contextlib.ExitStack() as stack:
+            try:
+                path = stack.enter_context(files.temp_file(folder))
+            except OSError as exc:
+                raise self._unwritable(folder, exc) from exc
             yield path
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
 
     def put_file_from(self, tmp_path: Path, namespace: str, key: str, suffix: str = "") -> Path:
         """Move a finished temporary file (same file system, e.g. from `temp_file`) into the cache."""
         final = self.path_for(namespace, key, suffix)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            with tmp_path.open("rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp_path, final)
+            files.move_into_place(tmp_path, final)
         except OSError as exc:
             raise self._unwritable(final.parent, exc) from exc
-        _fsync_dir(final.parent)
         return final
 
     def delete(self, namespace: str, key: str, suffix: str = "") -> None:
@@ -162,38 +150,13 @@ class Cache:
 
     def _write(self, final: Path, data: bytes) -> Path:
         folder = self._folder(final.parent.name)
-        tmp: str | None = None
         try:
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, final)
-            tmp = None
+            files.atomic_write(final, data)
         except OSError as exc:
             raise self._unwritable(folder, exc) from exc
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-        _fsync_dir(folder)
         return final
 
     def _unwritable(self, folder: Path, exc: OSError) -> ConfigError:
         return ConfigError(f"cannot write the cache folder {folder}: {exc.strerror or exc}",
                            hint="set PIPELINE_CACHE_DIR to a writable folder")
 
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not supported on every platform/file system, hence best effort.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

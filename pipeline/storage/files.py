@@ -1,76 +1,246 @@
-"""Exclusive access to files people and several commands write: threads and processes take turns.
+"""File plumbing for every stage: atomic writes, the cross-process lock, round-trip YAML, line lookup.
 
-`exclusive(lock_file)` holds a per-path lock for this process's threads (a batch run's workers) and an
-advisory ``flock`` on ``lock_file`` for other processes (an ``add`` or a ``review approve`` while a
-batch runs). The data file itself cannot carry the lock: every atomic write replaces it with a new
-file. People's editors take no lock; writers check that the file is still what they read instead
-(`unchanged`).
+Atomic writes
+    `atomic_write` (and `atomic_writer`, for data written in pieces) put the data in a temporary file
+    in the same folder, fsync it and rename it over the target with ``os.replace``, so a reader sees the
+    old file or the new one, never half of one. A replaced file keeps its mode; a new file gets the mode
+    a plain ``open()`` would give it (0666 less the umask). Temporary files are named ``.tmp-...``
+    (`TEMP_PREFIX`) and are removed when the write fails.
+
+Writes that must not undo someone else's edit
+    People edit ``papers.yaml`` and the summaries in their editors, which take no lock. A writer that
+    read a file takes a `Snapshot` of what it read and passes it as ``expected``: the write is refused
+    with `FileChanged` when the file on disk is no longer that.
+
+The lock
+    `exclusive` holds an advisory lock on a lock file (the ``filelock`` library: ``flock`` on Unix),
+    against this process's other threads and other processes. It is reentrant within a thread, a
+    process forked inside the block must wait for it like any other, and the operating system frees
+    it when its holder dies, even by ``kill -9``. The data file cannot carry the lock itself: every
+    atomic write replaces it with a new file.
+
+Round-trip YAML
+    `round_trip_yaml` is the one ruamel set-up for files people edit: comments, key order and quoting
+    survive a load and dump, and an unchanged document is written back byte for byte. `line_of` and
+    `error_line` give 1-based line numbers, as editors and ``file:line`` messages count.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import threading
-from collections.abc import Iterator
+import secrets
+import stat
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks, so only this process's threads are excluded
-    fcntl = None  # type: ignore[assignment]
+from filelock import FileLock
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
 
-_GUARD = threading.Lock()
-_THREAD_LOCKS: dict[Path, threading.RLock] = {}
-_HELD = threading.local()  # .paths: (process id, lock file) of the flocks this thread holds
+from pipeline.core.errors import StoreError
+
+TEMP_PREFIX = ".tmp-"
 
 
-def _thread_lock(path: Path) -> threading.RLock:
-    with _GUARD:
-        return _THREAD_LOCKS.setdefault(path, threading.RLock())
+# --------------------------------------------------------------------------- snapshots
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a reader saw of a file: the sha256 of its bytes, or None when there was no file."""
+
+    sha256: str | None
+
+    @classmethod
+    def of(cls, data: bytes | None) -> Snapshot:
+        """The snapshot of a file holding ``data`` (None: a file that does not exist)."""
+        return cls(None if data is None else hashlib.sha256(data).hexdigest())
+
+    @classmethod
+    def read(cls, path: Path) -> Snapshot:
+        """The snapshot of ``path`` as it is on disk now."""
+        try:
+            return cls.of(path.read_bytes())
+        except FileNotFoundError:
+            return cls(None)
+
+
+class FileChanged(StoreError):
+    """A write was refused: the file on disk is no longer what the writer read (`Snapshot`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(f"{path} changed on disk after it was read; nothing was written",
+                         hint="run the command again: it reads the file again and keeps that edit")
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def atomic_write(path: Path, data: str | bytes, *, expected: Snapshot | None = None) -> Snapshot:
+    """Replace ``path`` with ``data`` (str: UTF-8, newlines as given) atomically; return its new snapshot.
+
+    With ``expected``, raise `FileChanged` and leave the file alone when it no longer matches.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_writer(path, expected=expected) as handle:
+        handle.write(raw)
+    return Snapshot.of(raw)
+
+
+@contextmanager
+def atomic_writer(path: Path, *, expected: Snapshot | None = None) -> Iterator[IO[bytes]]:
+    """A binary file to write ``path``'s new content into; it replaces ``path`` when the block ends
+    without an exception (an exception leaves ``path`` as it was and removes the temporary file).
+
+    With ``expected``, the replacement is refused with `FileChanged` when ``path`` no longer matches.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_temp(path.parent, f"{path.name}-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        _keep_mode(path, tmp)
+        # Checked as late as possible; an editor saving between this check and the rename is not
+        # excluded (editors take no lock), only made unlikely.
+        if expected is not None and Snapshot.read(path) != expected:
+            raise FileChanged(path)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+@contextmanager
+def temp_file(folder: Path) -> Iterator[Path]:
+    """An empty temporary file in ``folder`` (created if missing), removed on exit unless it was moved
+    away (`move_into_place`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_temp(folder, "")
+    os.close(fd)
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def move_into_place(tmp: Path, path: Path) -> None:
+    """Rename the finished file ``tmp`` (same file system) over ``path``, durably; a replaced ``path``
+    keeps its mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    _keep_mode(path, tmp)
+    os.replace(tmp, path)
+    _fsync_folder(path.parent)
+
+
+def _create_temp(folder: Path, stem: str) -> tuple[int, Path]:
+    # Not tempfile.mkstemp: it creates files 0600, and a new file must get the mode open() would give
+    # it (umask and default ACLs applied by the kernel), because the rename makes it the real file.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = folder / f"{TEMP_PREFIX}{stem}{secrets.token_hex(6)}"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def _keep_mode(path: Path, tmp: Path) -> None:
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    os.chmod(tmp, mode)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable; not every platform or file system allows it, hence best effort.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- the lock
 
 
 @contextmanager
 def exclusive(lock_file: Path) -> Iterator[None]:
     """Hold the lock named by ``lock_file`` (created if missing) for the duration of the block.
 
-    Reentrant within a thread: an inner `exclusive` on the same path does not block.
+    Threads and processes take turns; an inner `exclusive` on the same path in the same thread does
+    not block.
     """
     path = lock_file.absolute()
-    # The process id is part of the key: a process forked inside the block inherits this thread's
-    # memory, the held lock included, but not the flock.
-    mine = (os.getpid(), path)
-    with _thread_lock(path):
-        held: set[tuple[int, Path]] = _HELD.__dict__.setdefault("paths", set())
-        if fcntl is None or mine in held:  # no flock here, or reentry: the outer block holds it
-            yield
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            held.add(mine)
-            try:
-                yield
-            finally:
-                held.discard(mine)
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One instance per path (is_singleton) is what makes the lock reentrant within a thread; its holds
+    # are per thread (filelock's default), so two threads exclude each other through their own flocks.
+    with FileLock(path, is_singleton=True):
+        yield
 
 
-
-def digest(data: bytes | None) -> str | None:
-    """A fingerprint of a file's bytes (None for a missing file), for `unchanged`."""
-    return None if data is None else hashlib.sha256(data).hexdigest()
+# --------------------------------------------------------------------------- round-trip YAML
 
 
-def read_bytes(path: Path) -> bytes | None:
-    """The file's bytes, or None when it does not exist."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
+def round_trip_yaml() -> YAML:
+    """The ruamel set-up for files people edit: round trip (comments, key order, quoting kept), block
+    style, unicode as is, long lines never folded, lists indented under their key."""
+    yaml = YAML(typ="rt")
+    yaml.width = 4096  # never fold a long title or bullet onto two lines
+    yaml.allow_unicode = True
+    yaml.default_flow_style = False
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
 
 
-def unchanged(path: Path, fingerprint: str | None) -> bool:
-    """True when ``path`` still has the bytes ``fingerprint`` was taken from (or is still missing)."""
-    return digest(read_bytes(path)) == fingerprint
+def dump_yaml(data: Any) -> str:
+    """``data`` (a round-trip document or plain dicts and lists) as text, written by `round_trip_yaml`."""
+    buffer = io.StringIO()
+    round_trip_yaml().dump(data, buffer)
+    return buffer.getvalue()
+
+
+def line_of(doc: Any, loc: Sequence[int | str]) -> int | None:
+    """The 1-based line of the node at ``loc`` (keys and list indexes) in a round-trip document.
+
+    When ``loc`` leads to a node the document does not hold, the line of the closest node on the way
+    that it does hold, down to the document itself (its first line). None when the document carries
+    no positions (built in memory, not loaded from text).
+    """
+    line: int | None = getattr(getattr(doc, "lc", None), "line", None)
+    node = doc
+    for part in loc:
+        try:
+            if isinstance(node, CommentedMap) and part in node:
+                line, node = node.lc.key(part)[0], node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                line, node = node.lc.item(part)[0], node[part]
+            else:
+                break
+        except (KeyError, TypeError):  # a node added after loading, or built in memory, has no position
+            break
+    return line + 1 if line is not None else None  # ruamel counts from 0
+
+
+def error_line(exc: MarkedYAMLError) -> int | None:
+    """The 1-based line a YAML syntax error points at, if it points anywhere."""
+    mark = exc.problem_mark or exc.context_mark
+    return mark.line + 1 if mark is not None else None

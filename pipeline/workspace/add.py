@@ -25,8 +25,9 @@ from pipeline.core.errors import ConfigError, MetadataError
 from pipeline.core.models import PaperEntry, PaperMetadata
 from pipeline.sources import fetch_metadata, parse_feed, parse_source
 from pipeline.sources.http import call_with_retries, check_transient_status, headers, http_client, polite_wait
+from pipeline.storage import files
 from pipeline.workspace import store
-from pipeline.workspace.papers import TITLE_PREFIX, add_entry, entry_key, find_entry, line_of, load_papers, update_entry
+from pipeline.workspace.papers import TITLE_PREFIX, add_entry, entry_key, find_entry, load_papers, update_entry
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def _refuse_duplicate(path: Path, source: str) -> None:
         return
     existing = doc.data.papers[index]
     raise ConfigError(f"{source!r} is already in {path} as {existing.source!r} "
-                      f"(line {line_of(doc.raw, ['papers', index])}, status {existing.status})",
+                      f"(line {files.line_of(doc.raw, ['papers', index])}, status {existing.status})",
                       hint="the same paper (any arXiv version) is listed once; edit that entry instead")
 
 

@@ -1,7 +1,7 @@
 """``papers.yaml``: the reading backlog and the list's structure, edited by people and by commands.
 
 The file is round-tripped with ruamel.yaml so comments, key order and quoting survive every write,
-and written atomically (temp file in the same folder + ``os.replace``). Loading validates it against
+and written atomically (`pipeline.storage.files`). Loading validates it against
 `pipeline.core.models.PapersFile` and cross-checks it (each entry's setting/topic exists, no paper twice);
 every problem is reported as ``file:line: what (how to fix)``.
 
@@ -12,18 +12,14 @@ a slug of the title plus 8 hex digits of a hash of the folded title (`title_key`
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -31,7 +27,7 @@ from pipeline.core.errors import ConfigError, SourceError
 from pipeline.core.models import PaperEntry, PapersFile
 from pipeline.model import grounding
 from pipeline.sources.ids import match_arxiv_id, parse_source, slug
-from pipeline.storage import files as filelock
+from pipeline.storage import files
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -50,15 +46,8 @@ class PapersDoc:
     path: Path
     data: PapersFile
     raw: CommentedMap
-    loaded: str | None = None  # sha256 of the text it was loaded from; None for a new file
-
-
-def _yaml() -> YAML:
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never fold a long title onto two lines
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
+    # What the file held when it was loaded; a new document expects no file.
+    loaded: files.Snapshot = field(default_factory=lambda: files.Snapshot(None))
 
 
 # --------------------------------------------------------------------------- keys
@@ -119,26 +108,8 @@ def _identity(entry: PaperEntry) -> str:
 # --------------------------------------------------------------------------- load
 
 
-def line_of(raw: Any, loc: Sequence[int | str]) -> int | None:
-    """1-based line of the node at ``loc`` in a round-trip document (closest known ancestor)."""
-    node, line = raw, None
-    for part in loc:
-        try:
-            if isinstance(node, CommentedMap) and part in node:
-                line = node.lc.key(part)[0] + 1
-                node = node[part]
-            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-                line = node.lc.item(part)[0] + 1
-                node = node[part]
-            else:
-                break
-        except (KeyError, IndexError, TypeError, AttributeError):
-            break
-    return line
-
-
 def _where(path: Path, raw: Any, loc: Sequence[int | str]) -> str:
-    line = line_of(raw, loc)
+    line = files.line_of(raw, loc)
     field = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
     return f"{path}:{line}: {field}" if line else f"{path}: {field}"
 
@@ -162,10 +133,9 @@ def _plain(node: Any) -> Any:
 def parse_papers(text: str, path: Path) -> PapersDoc:
     """Parse and validate the text of a papers file; ConfigError naming ``path:line`` otherwise."""
     try:
-        raw = _yaml().load(text)
+        raw = files.round_trip_yaml().load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f"{mark.line + 1}" if mark else "?"
+        line = files.error_line(exc) or "?"
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem or exc}",
                           hint="fix the YAML syntax at that line") from exc
     except YAMLError as exc:
@@ -215,7 +185,7 @@ def check_structure(doc: PapersDoc) -> list[str]:
             first = doc.data.papers[seen[ident]]
             problems.append(f"{_where(doc.path, doc.raw, ['papers', i, 'source'])}: duplicate paper "
                             f"{entry.source!r}, already listed as {first.source!r} at line "
-                            f"{line_of(doc.raw, ['papers', seen[ident]])}")
+                            f"{files.line_of(doc.raw, ['papers', seen[ident]])}")
         else:
             seen[ident] = i
     return problems
@@ -224,14 +194,20 @@ def check_structure(doc: PapersDoc) -> list[str]:
 def load_papers(path: Path) -> PapersDoc:
     """Load and validate ``papers.yaml``; ConfigError with ``file:line`` for YAML and schema errors."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        # The snapshot is of the bytes: a digest of the decoded text never matched a file with
+        # Windows line endings, so such a file could not be updated at all.
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         raise ConfigError(f"papers file not found: {path}",
                           hint="create it (see README 'Review, render, import, lint') or pass --papers") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read {path}: it is not UTF-8 text ({exc})",
+                          hint="save it as UTF-8 in your editor") from exc
     doc = parse_papers(text, path)
-    doc.loaded = filelock.digest(text.encode("utf-8"))
+    doc.loaded = files.Snapshot.of(data)
     return doc
 
 
@@ -348,24 +324,7 @@ def _section_dump(section: BaseModel) -> dict[str, Any]:
 def dump_papers(doc: PapersDoc) -> str:
     """The text `save_papers` would write."""
     _sync(doc)
-    buffer = io.StringIO()
-    _yaml().dump(doc.raw, buffer)
-    return buffer.getvalue()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: temp file in the same folder, fsync, ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return files.dump_yaml(doc.raw)
 
 
 class PapersChanged(ConfigError):
@@ -385,11 +344,11 @@ def save_papers(doc: PapersDoc) -> None:
     text = dump_papers(doc)
     # Re-validate what we are about to write, so a bug here can never leave an unloadable file.
     parse_papers(text, doc.path)
-    if not filelock.unchanged(doc.path, doc.loaded):
+    try:
+        doc.loaded = files.atomic_write(doc.path, text, expected=doc.loaded)
+    except files.FileChanged as exc:
         raise PapersChanged(f"{doc.path} changed on disk after it was read; nothing was written",
-                            hint="run the command again: it re-reads the file and keeps that edit")
-    atomic_write_text(doc.path, text)
-    doc.loaded = filelock.digest(text.encode("utf-8"))
+                            hint="run the command again: it re-reads the file and keeps that edit") from exc
 
 
 # --------------------------------------------------------------------------- edits
@@ -399,7 +358,7 @@ def save_papers(doc: PapersDoc) -> None:
 def locked(path: Path) -> Iterator[None]:
     """Exclusive access to the papers file ``path`` for one read-modify-write, against this process's
     other threads and other processes (`pipeline.storage.files`, lock file ``.<name>.lock`` beside it)."""
-    with filelock.exclusive(path.parent / f".{path.name}.lock"):
+    with files.exclusive(path.parent / f".{path.name}.lock"):
         yield
 
 
@@ -474,7 +433,7 @@ def add_entry(path: Path, entry: PaperEntry) -> None:
             if _identity(existing) == ident or (title and _folded_title(existing) == title):
                 raise ConfigError(
                     f"{entry.source!r} is already in {path} as {existing.source!r} "
-                    f"(line {line_of(doc.raw, ['papers', i])})",
+                    f"(line {files.line_of(doc.raw, ['papers', i])})",
                     hint="the same paper (any arXiv version) is listed once; edit that entry instead")
         doc.data.papers.append(entry)
 

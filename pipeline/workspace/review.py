@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pipeline.core.errors import ReviewError, StoreError
 from pipeline.core.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS, ReviewEvent, Status
 from pipeline.model.summary import SummaryRecord
+from pipeline.storage import files
 from pipeline.workspace import store
 from pipeline.workspace.store import Problem
 from pipeline.workspace.validate import TextLookup, validate_file
@@ -139,13 +140,13 @@ def default_reviewer(env: Mapping[str, str]) -> str:
     return env.get("USER") or env.get("USERNAME") or "unknown"
 
 
-def _apply(summaries_dir: Path, record: SummaryRecord, status: Status, action: str,
+def _apply(summaries_dir: Path, seen: files.Snapshot, record: SummaryRecord, status: Status, action: str,
            by: str | None, note: str | None, now: dt.datetime | None) -> SummaryRecord:
     at = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     event = ReviewEvent.model_validate({"action": action, "by": by or default_reviewer(os.environ),
                                         "at": at, "note": note})
     updated = record.model_copy(update={"status": status, "review": [*record.review, event]})
-    store.save_record(summaries_dir, updated)
+    store.save_record(summaries_dir, updated, expected=seen)
     log.info("%s: %s -> %s", record.key, record.status, status)
     return updated
 
@@ -153,11 +154,12 @@ def _apply(summaries_dir: Path, record: SummaryRecord, status: Status, action: s
 def approve(summaries_dir: Path, key: str, *, by: str | None = None, note: str | None = None,
             lookup: TextLookup | None = None, now: dt.datetime | None = None) -> SummaryRecord:
     """Mark ``key`` approved; refused (ReviewError with every reason) while it fails validation."""
-    return store.consistent(summaries_dir, key, lambda: _approve(summaries_dir, key, by, note, lookup, now))
+    return store.consistent(summaries_dir, key,
+                            lambda seen: _approve(summaries_dir, seen, key, by, note, lookup, now))
 
 
-def _approve(summaries_dir: Path, key: str, by: str | None, note: str | None, lookup: TextLookup | None,
-             now: dt.datetime | None) -> SummaryRecord:
+def _approve(summaries_dir: Path, seen: files.Snapshot, key: str, by: str | None, note: str | None,
+             lookup: TextLookup | None, now: dt.datetime | None) -> SummaryRecord:
     path, record = _load(summaries_dir, key)
     if record.status == "approved":
         last = next((e for e in reversed(record.review) if e.action == "approve"), None)
@@ -168,7 +170,7 @@ def _approve(summaries_dir: Path, key: str, by: str | None, note: str | None, lo
         reasons = "; ".join(str(p) for p in problems)
         raise ReviewError(f"cannot approve {key}: {len(problems)} validation problem(s): {reasons}",
                           hint=f"fix {path} (see `pipeline validate {path}`), then approve again")
-    return _apply(summaries_dir, record, "approved", "approve", by, note, now)
+    return _apply(summaries_dir, seen, record, "approved", "approve", by, note, now)
 
 
 def _required(text: str | None, what: str, key: str) -> str:
@@ -182,11 +184,11 @@ def reject(summaries_dir: Path, key: str, *, reason: str, by: str | None = None,
     """Mark ``key`` rejected, recording why."""
     reason = _required(reason, "the rejection reason", key)
 
-    def act() -> SummaryRecord:
+    def act(seen: files.Snapshot) -> SummaryRecord:
         _, record = _load(summaries_dir, key)
         if record.status == "rejected":
             raise ReviewError(f"{key} is already rejected")
-        return _apply(summaries_dir, record, "rejected", "reject", by, reason, now)
+        return _apply(summaries_dir, seen, record, "rejected", "reject", by, reason, now)
 
     return store.consistent(summaries_dir, key, act)
 
@@ -196,9 +198,9 @@ def needs_changes(summaries_dir: Path, key: str, *, note: str, by: str | None = 
     """Mark ``key`` as needing changes, recording what; repeatable for another round of notes."""
     note = _required(note, "the change request", key)
 
-    def act() -> SummaryRecord:
+    def act(seen: files.Snapshot) -> SummaryRecord:
         _, record = _load(summaries_dir, key)
-        return _apply(summaries_dir, record, "needs-changes", "needs-changes", by, note, now)
+        return _apply(summaries_dir, seen, record, "needs-changes", "needs-changes", by, note, now)
 
     return store.consistent(summaries_dir, key, act)
 

@@ -1,9 +1,9 @@
 """The summary store: ``summaries/<key>.yaml``, one round-trip YAML file per paper.
 
 Files are edited by people, so they are read and written with ruamel.yaml's round-trip mode:
-comments, key order and scalar styles survive every save, and writes are atomic (temp file in the
-same folder, fsync, ``os.replace``). Loading validates against `SummaryRecord`; every problem names
-the file and the line.
+comments, key order and scalar styles survive every save, and writes are atomic
+(`pipeline.storage.files`). Loading validates against `SummaryRecord`; every problem names the file and
+the line.
 
 Beside the records live:
 
@@ -18,12 +18,8 @@ Beside the records live:
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
-import os
 import re
-import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +27,6 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
@@ -39,7 +34,7 @@ from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
 from pipeline.core.errors import StoreError
 from pipeline.core.models import ReviewEvent
 from pipeline.model.summary import SummaryRecord
-from pipeline.storage import files as filelock
+from pipeline.storage import files
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +45,6 @@ ORIGINAL_DIR = "_original"
 PROPOSED_DIR = "_proposed"
 FAILED_DIR = "_failed"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-# What each thread's running `consistent` operation last saw of its record: {path: digest}.
-_EXPECTED = threading.local()
 # Fields a review action changes; they are not content, so they never make a record "edited".
 _NOT_CONTENT = ("status", "review")
 
@@ -87,56 +80,6 @@ class DraftWrite:
     message: str
 
 
-# --------------------------------------------------------------------------- YAML plumbing
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.width = 4096  # never fold a long bullet across lines
-    yaml.allow_unicode = True
-    yaml.default_flow_style = False
-    yaml.preserve_quotes = True
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
-
-
-def dump_yaml(data: Any) -> str:
-    """Serialize round-trip or plain data as block-style, unicode YAML."""
-    buf = io.StringIO()
-    _yaml().dump(data, buf)
-    return buf.getvalue()
-
-
-class _Changed(Exception):
-    """The record changed on disk since the running operation read it."""
-
-
-def _atomic_write(path: Path, text: str | bytes) -> None:
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    expected: dict[Path, str | None] = getattr(_EXPECTED, "files", {})
-    if path in expected and not filelock.unchanged(path, expected[path]):
-        raise _Changed(path)
-    _replace(path, data)
-    if path in expected:
-        expected[path] = filelock.digest(data)
-
-
-def _replace(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def parse_document(path: Path) -> Any:
     """The round-trip document of ``path``; RecordInvalid with the line on YAML errors."""
     try:
@@ -146,38 +89,21 @@ def parse_document(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise StoreError(f"cannot read {path}: {exc}") from exc
     try:
-        return _yaml().load(text)
+        return files.round_trip_yaml().load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        line = files.error_line(exc)
         what = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
         raise RecordInvalid([Problem(path, line, f"YAML error: {what}")]) from exc
     except YAMLError as exc:
         raise RecordInvalid([Problem(path, None, f"YAML error: {' '.join(str(exc).split())}")]) from exc
 
 
-def line_of(doc: Any, loc: tuple[int | str, ...]) -> int | None:
-    """1-based line of the deepest node of ``loc`` (keys and list indexes) in a round-trip document."""
-    line: int | None = getattr(getattr(doc, "lc", None), "line", None)
-    node = doc
-    for part in loc:
-        if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.key(part)[0]
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            line = node.lc.item(part)[0]
-            node = node[part]
-        else:
-            break
-    return line + 1 if line is not None else None
-
-
 def _bullet_line(doc: Any, loc: tuple[int | str, ...], message: str) -> int | None:
     # List validators say "bullet N ..."; point at that bullet rather than at the list's key.
     match = re.match(r"bullet (\d+) ", message)
     if match:
-        return line_of(doc, (*loc, int(match.group(1)) - 1))
-    return line_of(doc, loc)
+        return files.line_of(doc, (*loc, int(match.group(1)) - 1))
+    return files.line_of(doc, loc)
 
 
 def _is_union_tag(part: int | str) -> bool:
@@ -206,7 +132,7 @@ def validate_document(path: Path, doc: Any) -> tuple[SummaryRecord | None, list[
         return None, problems
     problems = []
     if path.stem != record.key and path.parent.name not in (ORIGINAL_DIR, PROPOSED_DIR):
-        problems.append(Problem(path, line_of(doc, ("key",)),
+        problems.append(Problem(path, files.line_of(doc, ("key",)),
                                 f"key: {record.key!r} does not match the file name {path.name!r}"))
     return record, problems
 
@@ -335,42 +261,42 @@ def iter_records(summaries_dir: Path,
         yield path, record
 
 
-def consistent(summaries_dir: Path, key: str, operation: Callable[[], _T]) -> _T:
+def consistent(summaries_dir: Path, key: str, operation: Callable[[files.Snapshot], _T]) -> _T:
     """Run ``operation``, which reads the record of ``key`` and rewrites it, so that it never writes
     over a version it did not read.
 
-    It runs under a lock shared by this process's threads and other processes (`pipeline.storage.files`),
-    and every write to the record first checks that the file is still what it was when the operation
-    started: when a curator saved it in an editor meanwhile, the operation starts again from the
-    file as it is now. Nested calls for the same record run inside the outer one.
+    It runs under a lock shared by this process's threads and other processes (`files.exclusive`).
+    ``operation`` is given a `files.Snapshot` of the record as it was when it started, and passes it
+    as ``expected`` to its write of the record (`save_record`, `files.atomic_write`): when a curator
+    saved the file in an editor meanwhile, that write is refused and the operation starts again from
+    the file as it is now.
     """
     path = record_path(summaries_dir, key)
-    with filelock.exclusive(summaries_dir / LOCK_FILE):
-        expected: dict[Path, str | None] = _EXPECTED.__dict__.setdefault("files", {})
-        if path in expected:
-            return operation()
+    with files.exclusive(summaries_dir / LOCK_FILE):
         for attempt in range(1, _ATTEMPTS + 1):
-            expected[path] = filelock.digest(filelock.read_bytes(path))
             try:
-                return operation()
-            except _Changed:
+                return operation(files.Snapshot.read(path))
+            except files.FileChanged as exc:
+                if exc.path != path:
+                    raise
                 log.info("%s changed while being updated; reading it again (attempt %d)", path, attempt + 1)
-            finally:
-                del expected[path]
     raise StoreError(f"{path} kept changing while pipeline was updating it; nothing was written",
                      hint="run the command again once the file is saved")
 
 
-def save_record(summaries_dir: Path, record: SummaryRecord) -> Path:
-    """Write ``record`` atomically; an existing file is updated in place so comments survive."""
+def save_record(summaries_dir: Path, record: SummaryRecord, *, expected: files.Snapshot | None = None) -> Path:
+    """Write ``record`` atomically; an existing file is updated in place so comments survive.
+
+    Without ``expected`` it runs as its own `consistent` operation. Inside one, pass the operation's
+    snapshot as ``expected``: the write is then refused (`files.FileChanged`) when the file changed.
+    """
     path = record_path(summaries_dir, record.key)
-
-    def save() -> None:
-        data = _record_data(record)
-        doc = _merge(parse_document(path), data) if path.exists() else _to_node(data)
-        _atomic_write(path, dump_yaml(doc))
-
-    consistent(summaries_dir, record.key, save)
+    if expected is None:
+        consistent(summaries_dir, record.key, lambda seen: save_record(summaries_dir, record, expected=seen))
+        return path
+    data = _record_data(record)
+    doc = _merge(parse_document(path), data) if path.exists() else _to_node(data)
+    files.atomic_write(path, files.dump_yaml(doc), expected=expected)
     return path
 
 
@@ -383,7 +309,7 @@ def _content(record: SummaryRecord) -> dict[str, Any]:
 
 def content_yaml(record: SummaryRecord) -> str:
     """The record's content (``status`` and ``review`` left out) as plain YAML, for diffs."""
-    return dump_yaml(_to_node(_content(record)))
+    return files.dump_yaml(_to_node(_content(record)))
 
 
 def is_edited(summaries_dir: Path, key: str) -> bool:
@@ -401,11 +327,12 @@ def is_edited(summaries_dir: Path, key: str) -> bool:
         return True
 
 
-def _write_fresh(path: Path, record: SummaryRecord, header: str | None = None) -> None:
+def _write_fresh(path: Path, record: SummaryRecord, header: str | None = None, *,
+                 expected: files.Snapshot | None = None) -> None:
     doc = _to_node(_record_data(record))
     if header:
         doc.yaml_set_start_comment(header)
-    _atomic_write(path, dump_yaml(doc))
+    files.atomic_write(path, files.dump_yaml(doc), expected=expected)
 
 
 def _same_output(a: SummaryRecord, b: SummaryRecord) -> bool:
@@ -426,20 +353,22 @@ def write_draft(summaries_dir: Path, record: SummaryRecord, *, force: bool = Fal
     """
     path = record_path(summaries_dir, record.key)
     key = record.key
-    with filelock.exclusive(summaries_dir / LOCK_FILE):
-        result = consistent(summaries_dir, key, lambda: _write_draft_locked(summaries_dir, path, record, force))
+    with files.exclusive(summaries_dir / LOCK_FILE):
+        result = consistent(summaries_dir, key,
+                            lambda seen: _write_draft_locked(summaries_dir, path, record, force, seen))
         failure_path(summaries_dir, key).unlink(missing_ok=True)
     log.info("%s", result.message)
     return result
 
 
-def _write_draft_locked(summaries_dir: Path, path: Path, record: SummaryRecord, force: bool) -> DraftWrite:
+def _write_draft_locked(summaries_dir: Path, path: Path, record: SummaryRecord, force: bool,
+                        seen: files.Snapshot) -> DraftWrite:
     key = record.key
     original = original_path(summaries_dir, key)
     if not path.exists():
-        text = dump_yaml(_to_node(_record_data(record)))  # one dump serves the draft and its original
-        _atomic_write(path, text)
-        _atomic_write(original, text)
+        text = files.dump_yaml(_to_node(_record_data(record)))  # one dump serves the draft and its original
+        files.atomic_write(path, text, expected=seen)
+        files.atomic_write(original, text)
         proposed_path(summaries_dir, key).unlink(missing_ok=True)
         return DraftWrite(path, "created", f"wrote draft {path}")
     try:
@@ -468,8 +397,7 @@ def _write_draft_locked(summaries_dir: Path, path: Path, record: SummaryRecord, 
     previous_note = ""
     if edited or reviewed:
         backup = proposed_path(summaries_dir, key, previous=True)
-        backup.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(backup, path.read_bytes())  # bytes: even a file that no longer decodes is kept
+        files.atomic_write(backup, path.read_bytes())  # bytes: even a file that no longer decodes is kept
         previous_note = f"; the replaced version is in {backup}"
     history = list(current.review) if current is not None else []
     if reviewed and current is not None:
@@ -477,9 +405,9 @@ def _write_draft_locked(summaries_dir: Path, path: Path, record: SummaryRecord, 
                                    note=f"re-summarized with --force; was {current.status}"))
     new = record.model_copy(update={"status": "draft", "review": history})
     if current is None:
-        _write_fresh(path, new)
+        _write_fresh(path, new, expected=seen)
     else:
-        save_record(summaries_dir, new)
+        save_record(summaries_dir, new, expected=seen)
     _write_fresh(original, record)
     proposed_path(summaries_dir, key).unlink(missing_ok=True)
     return DraftWrite(path, "replaced", f"replaced draft {path}{previous_note}")
@@ -489,6 +417,6 @@ def write_failure(summaries_dir: Path, key: str, failure: dict[str, Any]) -> Pat
     """Write ``_failed/<key>.yaml`` with the raw attempts and their errors; the draft is untouched."""
     path = failure_path(summaries_dir, key)
     data = to_jsonable_python(failure, fallback=str)
-    with filelock.exclusive(summaries_dir / LOCK_FILE):
-        _atomic_write(path, dump_yaml(_to_node(data)))
+    with files.exclusive(summaries_dir / LOCK_FILE):
+        files.atomic_write(path, files.dump_yaml(_to_node(data)))
     return path

@@ -25,6 +25,7 @@ from pipeline.core.errors import StoreError
 from pipeline.core.models import FIELDS, ExtractedDocument
 from pipeline.model import grounding
 from pipeline.model.summary import ChineseSummary, SummaryRecord, grounding_failures
+from pipeline.storage import files
 from pipeline.storage.cache import Cache
 from pipeline.workspace import store
 from pipeline.workspace.store import Problem
@@ -101,7 +102,7 @@ def _bibliography_problems(path: Path, doc: Any, record: SummaryRecord) -> list[
         for name, expected in (("first_author", paper.authors[0]), ("last_author", paper.authors[-1])):
             actual = getattr(paper, name)
             if actual is not None and actual != expected:
-                problems.append(Problem(path, store.line_of(doc, ("paper", name)),
+                problems.append(Problem(path, files.line_of(doc, ("paper", name)),
                                         f"paper.{name}: {actual!r} is not the author list's "
                                         f"{'first' if name == 'first_author' else 'last'} ({expected!r})"))
     return problems
@@ -117,7 +118,7 @@ def _grounding_problems(path: Path, doc: Any, record: SummaryRecord, text: str) 
             loc = (*loc, match.group(1), int(match.group(2)) - 1)
             if "evidence" in message.split(" ", 1)[0]:
                 loc = (*loc, "evidence")
-        problems.append(Problem(path, store.line_of(doc, loc), f"summary.{message}"))
+        problems.append(Problem(path, files.line_of(doc, loc), f"summary.{message}"))
     return problems
 
 
@@ -130,7 +131,7 @@ def _number_problems(path: Path, doc: Any, record: SummaryRecord) -> list[Proble
     for name in FIELDS:
         for i, (en, text) in enumerate(zip(getattr(record.summary.en, name), getattr(zh, name), strict=False)):
             if mismatch := grounding.quantity_mismatch(text, en.text):
-                problems.append(Problem(path, store.line_of(doc, ("summary", "zh", name, i)),
+                problems.append(Problem(path, files.line_of(doc, ("summary", "zh", name, i)),
                                         f"summary.zh.{name}[{i + 1}]: {mismatch}"))
     return problems
 

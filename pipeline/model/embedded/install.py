@@ -13,15 +13,14 @@ import importlib.metadata
 import importlib.util
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.core.config import Settings
 from pipeline.core.errors import ConfigError
+from pipeline.storage import files
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +168,7 @@ def _read_marker(model: Path, spec: ModelSpec) -> bool:
 def _write_marker(model: Path, spec: ModelSpec) -> None:
     stat = model.stat()
     data = {"sha256": spec.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    marker = _marker_path(model)
-    fd, tmp = tempfile.mkstemp(dir=marker.parent, prefix=".marker-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(data, out)
-    os.replace(tmp, marker)
+    files.atomic_write(_marker_path(model), json.dumps(data))
 
 
 def local_status(settings: Settings, spec: ModelSpec = MODEL_SPEC) -> LocalStatus:
@@ -226,26 +221,17 @@ def _join(parts: Sequence[Path], target: Path, spec: ModelSpec) -> None:
                                "set PIPELINE_CACHE_DIR to a larger disk")
     digest = hashlib.sha256()
     size = 0
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as src:
-                    while block := src.read(_CHUNK):
-                        digest.update(block)
-                        out.write(block)
-                        size += len(block)
-            out.flush()
-            os.fsync(out.fileno())
+    with files.atomic_writer(target) as out:  # a mismatch raised inside leaves no file behind
+        for part in parts:
+            with part.open("rb") as src:
+                while block := src.read(_CHUNK):
+                    digest.update(block)
+                    out.write(block)
+                    size += len(block)
         if size != spec.size:
             raise _mismatch("size", f"{size:,} bytes", spec)
         if digest.hexdigest() != spec.sha256:
             raise _mismatch("sha256", digest.hexdigest(), spec)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache is shared like any other cache file
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def install_model(settings: Settings, spec: ModelSpec = MODEL_SPEC,
