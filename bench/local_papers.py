@@ -28,7 +28,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.models import FIELDS
 from pipeline.model import embedded as local
 from pipeline.model.grounding import cjk_share
-from pipeline.model.llm import LLM, embedded_endpoint
+from pipeline.model.llm import LLM
 from pipeline.sources import fetch_metadata, parse_source
 from pipeline.workspace.summarize import summarize
 
@@ -51,7 +51,8 @@ def seed_metadata(pdf: Path, settings: Settings) -> bool:
 
 def run(pdf: Path, settings: Settings, record: Path | None) -> dict[str, object]:
     recorder = RecordingTransport(local.local_transport(settings))
-    llm = LLM(embedded_endpoint(settings, local.local_http_client(settings, recorder)), settings.llm)
+    connection, profile = local.embedded_backend(settings, local.local_http_client(settings, recorder))
+    llm = LLM(connection, settings.llm, profile)
     started = time.monotonic()
     try:
         result = summarize(str(pdf), settings, llm=llm, force=True, refresh=True)
@@ -64,7 +65,7 @@ def run(pdf: Path, settings: Settings, record: Path | None) -> dict[str, object]
     zh_text = " ".join(b for name in FIELDS for b in getattr(zh, name)) if zh else ""
     if record is not None:
         recorder.save(record / f"{result.key}.json", {
-            "paper": pdf.name, "model": llm.endpoint.model, "recorded_with": "bench/local_papers.py"})
+            "paper": pdf.name, "model": llm.connection.model, "recorded_with": "bench/local_papers.py"})
     return {
         "paper": pdf.name, "ok": True, "seconds": round(seconds, 1), "requests": result.requests_sent,
         "prompt_tokens": result.usage.prompt_tokens, "output_tokens": result.usage.completion_tokens,

@@ -8,14 +8,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from synthetic_papers import write_pdf
 
 from pipeline import cli
-from pipeline.core.config import Settings, load_settings
+from pipeline.core.config import Price, Settings, load_settings
 from pipeline.core.errors import ConfigError
 from pipeline.devtools.devserver import FakeServer
 from pipeline.model import ratelimit
@@ -250,6 +250,53 @@ def test_every_request_goes_through_the_endpoint_limiter(tmp_path: Path, server:
     report = batch.run(settings_for(tmp_path, server), batch.BatchOptions(rpm=6000, tpm=10**7))
     assert report.totals.done == 3
     assert len(calls) == 3 and all(tokens > 1000 for tokens in calls)
+
+
+def test_estimates_and_accounting_use_the_one_cost_formula(tmp_path: Path, server: FakeServer,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.model import backend, llm
+    from pipeline.workspace import summarize
+
+    assert vars(summarize)["cost_usd"] is vars(llm)["cost_usd"] is backend.cost_usd  # one definition, imported
+    priced: list[float] = []
+
+    def spy(connection: backend.Connection, prices: Mapping[str, Price], prompt_tokens: int,
+            completion_tokens: int) -> float:
+        priced.append(backend.cost_usd(connection, prices, prompt_tokens, completion_tokens))
+        return priced[-1]
+
+    monkeypatch.setattr(summarize, "cost_usd", spy)
+    monkeypatch.setattr(llm, "cost_usd", spy)
+    make_backlog(tmp_path, 1)
+    settings = settings_for(tmp_path, server)
+    planned = batch.dry_run(settings, batch.BatchOptions())
+    assert len(priced) == 1 and planned.runnable[0].estimate_cost_usd == round(priced[0], 6) > 0
+    priced.clear()
+    report = batch.run(settings, batch.BatchOptions(budget_usd=1.0))  # a budget: the estimate is priced first
+    assert report.totals.done == 1 and len(priced) == 1 + report.totals.requests
+    assert report.outcomes[0].cost_usd == pytest.approx(sum(priced[1:]), abs=1e-6)
+    assert report.outcomes[0].cost_usd > 0
+
+
+def test_interrupted_twice_the_process_exits_without_waiting_for_the_abandoned_papers(tmp_path: Path) -> None:
+    """Papers abandoned by a second Ctrl-C run on daemon threads: a hung request cannot hold the exit."""
+    make_backlog(tmp_path, 2)
+    with FakeServer(latency=60) as fake:
+        env = {**os.environ, **env_for(tmp_path, fake)}
+        run = subprocess.Popen([sys.executable, "-m", "pipeline", "batch", "--concurrency", "2"], cwd=ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not fake.requests and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert fake.requests, "the run never sent a request"
+        run.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        run.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        out, err = run.communicate(timeout=30)
+        assert time.monotonic() - started < 15, "the process waited for the abandoned requests"
+    assert run.returncode == 130, err[-2000:]
+    assert "abandoned while running" in out
 
 
 # --------------------------------------------------------------------------- kill -9 and resume

@@ -19,7 +19,8 @@ from pipeline import cli
 from pipeline.core.config import LLMSettings
 from pipeline.core.models import FIELDS
 from pipeline.devtools.devserver import FAULTS, MODES, FakeServer, serve
-from pipeline.model.llm import LLM, Endpoint
+from pipeline.model.backend import Connection
+from pipeline.model.llm import LLM
 from pipeline.model.summary import ChinesePass, EnglishPass, LLMSummary, check_parallel
 
 # An invented paper, written for this test.
@@ -264,9 +265,9 @@ def test_real_paper_text_gets_grounded_replies(name: str) -> None:
 
 def test_through_the_llm_seam_json_object_fallback() -> None:
     with FakeServer(accept={"json_object"}) as server:
-        endpoint = Endpoint(backend="remote", model="fake", host="127.0.0.1", base_url=server.base_url,
-                            api_key="test-key")
-        llm = LLM(endpoint, LLMSettings(max_attempts=1), sleep=lambda _: None)
+        connection = Connection(backend="remote", model="fake", host="127.0.0.1", base_url=server.base_url,
+                                api_key="test-key")
+        llm = LLM(connection, LLMSettings(max_attempts=1), sleep=lambda _: None)
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PAPER}]
         summary, failed = llm.ask(messages, LLMSummary, context={"source_text": PAPER},
                                   repair=lambda errors, _: "\n".join(errors))

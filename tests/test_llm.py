@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx2
 import pytest
 
 from pipeline.core.config import LLMSettings
-from pipeline.core.errors import LLMAuthError, LLMError, LLMRefusal, LLMTransportError, LLMTruncated, SummaryInvalid
-from pipeline.model.llm import LLM, DictMemory, Endpoint, strict_schema
+from pipeline.core.errors import (
+    Attempt,
+    LLMAuthError,
+    LLMError,
+    LLMRefusal,
+    LLMTransportError,
+    LLMTruncated,
+    ModelOutputError,
+    SummaryInvalid,
+)
+from pipeline.model.backend import Connection, Profile
+from pipeline.model.llm import LLM, DictMemory, Exchange, RequestHook, strict_schema
 from pipeline.model.summary import EnglishPass
 
 PAPER = ("We propose a dual-view consistency framework for semi-supervised segmentation of abdominal CT. "
@@ -72,12 +83,12 @@ def ok(content: dict[str, Any] | str, **kw: Any) -> httpx2.Response:
 
 
 def make_llm(canned: Canned, *, memory: DictMemory | None = None, sleeps: list[float] | None = None,
-             **settings: Any) -> LLM:
-    endpoint = Endpoint(backend="remote", model="gpt-4o-mini", host="fake.test",
-                        base_url="http://fake.test/v1", api_key="sk-test-not-a-real-key",
-                        http_client=httpx2.Client(transport=httpx2.MockTransport(canned)))
+             profile: Profile | None = None, hook: RequestHook | None = None, **settings: Any) -> LLM:
+    connection = Connection(backend="remote", model="gpt-4o-mini", host="fake.test",
+                            base_url="http://fake.test/v1", api_key="sk-test-not-a-real-key",
+                            http_client=httpx2.Client(transport=httpx2.MockTransport(canned)))
     recorded = sleeps if sleeps is not None else []
-    return LLM(endpoint, LLMSettings(**settings), memory=memory, sleep=recorded.append)
+    return LLM(connection, LLMSettings(**settings), profile, memory=memory, sleep=recorded.append, hook=hook)
 
 
 def repair(errors: list[str], truncated: bool) -> str:
@@ -216,18 +227,17 @@ def test_api_key_is_sent_only_as_a_header() -> None:
         seen.append(request)
         return ok(english_pass())
 
-    endpoint = Endpoint(backend="remote", model="m", host="fake.test", base_url="http://fake.test/v1",
-                        api_key="sk-fake-secret",
-                        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    ask(LLM(endpoint, LLMSettings()))
+    connection = Connection(backend="remote", model="m", host="fake.test", base_url="http://fake.test/v1",
+                            api_key="sk-fake-secret",
+                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    ask(LLM(connection, LLMSettings()))
     assert "sk-fake-secret" not in seen[0].content.decode()
-    assert "sk-fake-secret" not in repr(endpoint)
+    assert "sk-fake-secret" not in repr(connection)
 
 
 def test_bullet_counts_steer_the_schema_sent() -> None:
     canned = Canned(ok(english_pass()))
-    llm = make_llm(canned)
-    llm.endpoint.bullets = (2, 3)
+    llm = make_llm(canned, profile=Profile(bullets=(2, 3)))
     messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": PAPER}]
     # A steer for grammar-enforcing servers, not a validation rule: one bullet per question still passes.
     llm.ask(messages, EnglishPass, context={"source_text": PAPER}, repair=repair)
@@ -235,3 +245,72 @@ def test_bullet_counts_steer_the_schema_sent() -> None:
     problems = sent["$defs"]["EnglishSummary"]["properties"]["problems"]
     assert (problems["minItems"], problems["maxItems"]) == (2, 3)
     assert sent["properties"]["tags"]["maxItems"] == 5
+
+
+@pytest.mark.parametrize("replies,error,kinds", [
+    (["{}", "{not json"], SummaryInvalid, ["invalid", "invalid"]),
+    (["refused", "refused"], LLMRefusal, ["refusal", "refusal"]),
+    (["{}", "cut"], LLMTruncated, ["invalid", "truncated"]),
+])
+def test_bad_output_raises_one_error_type_carrying_every_attempt(replies: list[str], error: type[Exception],
+                                                                kinds: list[str]) -> None:
+    cut = json.dumps(english_pass())[:120]
+    canned = Canned(*[ok("", refusal="I can't help with that.") if r == "refused" else
+                      ok(cut, finish="length") if r == "cut" else ok(r) for r in replies])
+    with pytest.raises(ModelOutputError) as info:
+        ask(make_llm(canned, max_repairs=len(replies) - 1))
+    assert type(info.value) is error and isinstance(info.value, LLMError)
+    attempts = info.value.attempts
+    assert all(isinstance(a, Attempt) and a.errors for a in attempts)
+    assert [a.kind for a in attempts] == kinds
+    assert attempts[0].raw == ("I can't help with that." if kinds[0] == "refusal" else replies[0])
+
+
+def test_the_request_hook_wraps_every_request_and_learns_what_it_used() -> None:
+    seen: list[tuple[str, int, int, int]] = []
+
+    @contextmanager
+    def hook(exchange: Exchange) -> Iterator[None]:
+        seen.append(("before", exchange.requests, len(exchange.messages), 0))
+        try:
+            yield
+        finally:
+            seen.append(("after", exchange.requests, exchange.prompt_tokens, exchange.completion_tokens))
+
+    limited = httpx2.Response(429, headers={"Retry-After": "0"}, json={"error": {"message": "slow down"}})
+    canned = Canned(limited, ok("{}"), ok(english_pass()), httpx2.Response(401, json={"error": {"message": "no"}}))
+    llm = make_llm(canned, hook=hook)
+    ask(llm)
+    # A 429 retried inside one request; then a re-ask (the conversation grew by the reply and the repair).
+    assert seen == [("before", 0, 2, 0), ("after", 2, 100, 50), ("before", 0, 4, 0), ("after", 1, 100, 50)]
+    seen.clear()
+    with pytest.raises(LLMAuthError):
+        ask(llm)
+    assert seen == [("before", 0, 2, 0), ("after", 1, 0, 0)]  # told of a failed request too
+
+
+def test_a_hook_that_refuses_sends_nothing() -> None:
+    @contextmanager
+    def closed(exchange: Exchange) -> Iterator[None]:
+        raise LLMTransportError("no slot")
+        yield
+
+    canned = Canned(ok(english_pass()))
+    with pytest.raises(LLMTransportError, match="no slot"):
+        ask(make_llm(canned, hook=closed))
+    assert canned.bodies == []
+
+
+def test_only_the_accepted_reply_s_snapped_quotes_are_returned() -> None:
+    near = "pseudo labels produced by a teacher network are unreliable near organ boundaries"
+    rejected = english_pass()
+    rejected["en"]["problems"][0]["evidence"] = near
+    rejected["en"]["framework"][0]["text"] = "本文提出了双视图一致性框架 for CT."
+    accepted = english_pass()
+    accepted["en"]["problems"][0]["evidence"] = near
+    canned = Canned(ok(rejected), ok(accepted))
+    messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": PAPER}]
+    context = {"source_text": PAPER}
+    result, failed = make_llm(canned).ask(messages, EnglishPass, context=context, repair=repair)
+    assert len(failed) == 1 and "Chinese" in failed[0].errors[0]
+    assert len(result.snapped) == 1 and context == {"source_text": PAPER}

@@ -1,12 +1,15 @@
-"""The per-endpoint limiter: request and token buckets, blocking, reconciliation, threads."""
+"""The per-endpoint limiter: request and token buckets, blocking, reconciliation, threads; the request gate."""
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
-from pipeline.model.ratelimit import RateLimitCancelled, RateLimiter, limiter_for
+from pipeline.core.errors import RateLimitCancelled
+from pipeline.model.llm import Exchange
+from pipeline.model.ratelimit import RateLimiter, RequestGate, Reservation, limiter_for
 
 
 class FakeClock:
@@ -142,3 +145,60 @@ def test_limiter_for_is_shared_per_endpoint() -> None:
     assert limiter_for("http://a.test/v1", rpm=10) is a
     assert limiter_for("http://b.test/v1", rpm=10) is not a
     assert limiter_for("http://a.test/v1", rpm=20) is not a
+
+
+class RecordingLimiter(RateLimiter):
+    """A limiter that records what the gate reserves and reconciles."""
+
+    def __init__(self, **limits: Any) -> None:
+        clock = FakeClock()
+        super().__init__(clock=clock, waiter=clock.wait, **limits)
+        self.calls: list[tuple[str, int, int]] = []
+
+    def acquire(self, tokens: int = 0, *, requests: int = 1, cancel: threading.Event | None = None) -> Reservation:
+        self.calls.append(("acquire", tokens, requests))
+        return super().acquire(tokens, requests=requests, cancel=cancel)
+
+    def reconcile(self, reservation: Reservation, *, tokens: int, requests: int) -> None:
+        self.calls.append(("reconcile", tokens, requests))
+        super().reconcile(reservation, tokens=tokens, requests=requests)
+
+
+def test_the_gate_reserves_before_a_request_and_settles_what_it_used() -> None:
+    limiter = RecordingLimiter(rpm=60, tpm=10_000)
+    slots = threading.BoundedSemaphore(1)
+    gate = RequestGate(slots, limiter, threading.Event(), expected_output=1000)
+    exchange = Exchange([{"role": "user", "content": "word " * 400}])
+    with gate(exchange):
+        assert not slots.acquire(blocking=False)  # the one slot is taken while the request runs
+        exchange.requests, exchange.prompt_tokens, exchange.completion_tokens = 2, 120, 30
+    assert slots.acquire(blocking=False)
+    assert [c[0] for c in limiter.calls] == ["acquire", "reconcile"]
+    assert limiter.calls[0][1] > 1000 and limiter.calls[1][1:] == (150, 2)
+
+
+def test_the_gate_settles_a_failed_request_too() -> None:
+    limiter = RecordingLimiter(rpm=60)
+    gate = RequestGate(threading.BoundedSemaphore(1), limiter, threading.Event(), expected_output=10)
+    exchange = Exchange([])
+    with pytest.raises(RuntimeError), gate(exchange):
+        exchange.requests = 3
+        raise RuntimeError("the request failed")
+    assert limiter.calls[-1] == ("reconcile", 0, 3)
+
+
+def test_a_stopping_run_calls_off_a_paper_only_before_its_first_request() -> None:
+    stop = threading.Event()
+    slots = threading.BoundedSemaphore(1)
+    started = RequestGate(slots, limiter_for("gate.test|m"), stop, expected_output=0)
+    with started(Exchange([])):
+        pass
+    stop.set()
+    with started(Exchange([])):  # a paper under way is finished
+        pass
+    fresh = RequestGate(slots, limiter_for("gate.test|m"), stop, expected_output=0)
+    slots.acquire()  # every slot busy: the fresh paper would have to wait, and the run is stopping
+    with pytest.raises(RateLimitCancelled), fresh(Exchange([])):
+        pass
+    slots.release()
+    assert slots.acquire(blocking=False)  # the gate took no slot it did not give back

@@ -17,8 +17,9 @@ from conftest import ARXIV_API, PDFS, ROOT
 
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.models import FIELDS
+from pipeline.model.embedded import embedded_backend
 from pipeline.model.grounding import normalize, quote_found
-from pipeline.model.llm import LLM, embedded_endpoint
+from pipeline.model.llm import LLM
 from pipeline.sources import fetch_metadata, parse_feed, parse_source
 from pipeline.text.extract import extract_document
 from pipeline.workspace import store
@@ -48,7 +49,8 @@ def _seed_bethe_metadata(settings: Settings) -> None:
 def _replaying_llm(settings: Settings, cassette: Path) -> tuple[LLM, ReplayTransport]:
     replay = ReplayTransport(cassette)
     client = httpx2.Client(transport=replay, base_url="http://embedded.local/v1")
-    return LLM(embedded_endpoint(settings, client), settings.llm), replay
+    connection, profile = embedded_backend(settings, client)
+    return LLM(connection, settings.llm, profile), replay
 
 
 def test_real_model_draft_of_a_shared_pdf_is_valid_grounded_and_bibliographic_fields_are_metadata(

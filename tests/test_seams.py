@@ -90,6 +90,21 @@ def test_the_layer_check_catches_an_upward_import(tmp_path: Path) -> None:
     ]
 
 
+def test_every_error_class_is_defined_in_the_error_module() -> None:
+    tree = ast.parse((PKG / "core" / "errors.py").read_text(encoding="utf-8"))
+    errors = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    assert {"PipelineError", "ModelOutputError"} <= errors
+    elsewhere = []
+    for path in sorted(PKG.rglob("*.py")):
+        if path == PKG / "core" / "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            bases = {ast.unparse(base).rsplit(".", 1)[-1] for base in getattr(node, "bases", [])}
+            if isinstance(node, ast.ClassDef) and (bases & errors or node.name.endswith("Error")):
+                elsewhere.append(f"{path.relative_to(PKG).as_posix()}: {node.name}")
+    assert elsewhere == [], "error classes belong in pipeline/core/errors.py"
+
+
 def test_only_llm_imports_openai() -> None:
     assert _importers("openai") == ["model/llm.py"]
 

@@ -12,6 +12,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ARXIV_API, PDFS
@@ -20,6 +21,7 @@ from pipeline.cli import main
 from pipeline.core.config import load_settings
 from pipeline.core.errors import LLMRefusal, LLMTransportError, LLMTruncated, SummaryInvalid
 from pipeline.core.models import FIELDS
+from pipeline.devtools import devreplies, devserver
 from pipeline.devtools.devserver import FakeServer
 from pipeline.model.biblio import parse_venue
 from pipeline.model.grounding import normalize, quote_found
@@ -165,6 +167,39 @@ def test_permanent_fault_writes_a_failure_record_and_no_draft(
     assert _files(summaries) == ["_failed/1905.02249.yaml"]
     failure = (summaries / "_failed" / "1905.02249.yaml").read_text(encoding="utf-8")
     assert "error:" in failure and "Summary generation failed" not in failure
+    # Bad output keeps every attempt (the first reply and the one re-ask); a transport failure has none.
+    assert failure.count("- kind: ") == (0 if error is LLMTransportError else 2)
+
+
+def test_a_rejected_reply_s_snapped_quote_is_not_counted_with_the_accepted_one(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reply 1 has a near-verbatim quote but is rejected; reply 2 has one too and is accepted: 1 snapped."""
+    real = devreplies.build_summary
+    replies: list[dict[str, Any]] = []
+
+    def near_verbatim(body: dict[str, Any], fault: str | None = None) -> dict[str, Any]:
+        reply = real(body, fault)
+        first = reply["en"]["problems"][0]
+        words = first["evidence"].split()
+        assert len(words) >= 10, "a quote this short could not be snapped back"
+        words[len(words) // 2] = "xyzzy"  # one word off: snapped back to the paper's exact wording
+        first["evidence"] = " ".join(words)
+        if not replies:
+            reply["en"]["framework"][0]["text"] = "本文提出了一个一致性学习框架 for semi-supervised learning."
+        replies.append(reply)
+        return reply
+
+    monkeypatch.setattr(devserver, "build_summary", near_verbatim)
+    with FakeServer() as server:
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        try:
+            result = summarize(str(MIXMATCH), load_settings(os.environ))
+        finally:
+            del os.environ["OPENAI_BASE_URL"]
+    record = store.load_record(result.path)
+    assert len(replies) == 2 and record.provenance.repairs == 1
+    assert [w for w in record.warnings if "near-verbatim" in w] == [
+        "1 evidence quote(s) were near-verbatim and were replaced by the paper's exact wording"]
 
 
 def test_cli_failure_is_one_line_and_exit_1(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -212,7 +247,8 @@ def test_translate_mode_bullet_by_bullet_for_small_models(tmp_path: Path) -> Non
 
     from pipeline.core.config import LLMSettings
     from pipeline.core.models import PaperMetadata
-    from pipeline.model.llm import LLM, Endpoint
+    from pipeline.model.backend import Connection, Profile
+    from pipeline.model.llm import LLM
     from pipeline.model.prompts import render
     from pipeline.workspace.summarize import _Paper, _run_llm
 
@@ -228,14 +264,15 @@ def test_translate_mode_bullet_by_bullet_for_small_models(tmp_path: Path) -> Non
         return ok({"zh": f"第{'零一二三四五'[len(seen)]}条：本文针对 mean teacher 方法进行了改进。{english[:0]}"})
 
     settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
-    endpoint = Endpoint(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
-                        translate=True, translate_per_bullet=True, schema_in_prompt=False,
-                        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    llm = LLM(endpoint, LLMSettings())
+    connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
+                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    profile = Profile(translate=True, translate_per_bullet=True, schema_in_prompt=False)
+    llm = LLM(connection, LLMSettings(), profile)
     paper = _Paper(SimpleNamespace(key="k"), PaperMetadata(key="k", title="A paper"), None, [])  # type: ignore[arg-type]
     system = render(settings.prompts_dir, "system.j2", bilingual=False, example=False)
     user = render(settings.prompts_dir, "user.j2", bilingual=False, text=PAPER)
-    summary, hashes, repairs = _run_llm(llm, settings, paper, system, user, {"source_text": PAPER})
+    drafted = _run_llm(llm, settings, paper, system, user, PAPER)
+    summary, hashes, repairs = drafted.summary, drafted.prompts, drafted.repairs
     assert seen == ["EnglishPass"] + ["ChineseBullet"] * 3
     assert summary.zh is not None and [len(getattr(summary.zh, f)) for f in FIELDS] == [1, 1, 1]
     assert "translate_bullet.j2" in hashes and repairs == 0
@@ -251,7 +288,8 @@ def test_a_translation_with_a_wrong_number_is_asked_again(tmp_path: Path) -> Non
 
     from pipeline.core.config import LLMSettings
     from pipeline.core.models import PaperMetadata
-    from pipeline.model.llm import LLM, Endpoint
+    from pipeline.model.backend import Connection, Profile
+    from pipeline.model.llm import LLM
     from pipeline.model.prompts import render
     from pipeline.workspace.summarize import _Paper, _run_llm
 
@@ -271,13 +309,13 @@ def test_a_translation_with_a_wrong_number_is_asked_again(tmp_path: Path) -> Non
                    f"本文改进了 mean teacher 方法的{'零一二三四五'[len(asked)]}个部分。"})
 
     settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
-    endpoint = Endpoint(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
-                        translate=True, translate_per_bullet=True, schema_in_prompt=False,
-                        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
+                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    profile = Profile(translate=True, translate_per_bullet=True, schema_in_prompt=False)
     paper = _Paper(SimpleNamespace(key="k"), PaperMetadata(key="k", title="A paper"), None, [])  # type: ignore[arg-type]
     system = render(settings.prompts_dir, "system.j2", bilingual=False, example=False)
     user = render(settings.prompts_dir, "user.j2", bilingual=False, text=paper_text)
-    summary, _, repairs = _run_llm(LLM(endpoint, LLMSettings()), settings, paper, system, user,
-                                   {"source_text": paper_text})
+    drafted = _run_llm(LLM(connection, LLMSettings(), profile), settings, paper, system, user, paper_text)
+    summary, repairs = drafted.summary, drafted.repairs
     assert repairs == 1 and "1.5亿" in asked[1] and "translate numbers exactly" in asked[1]
     assert summary.zh is not None and summary.zh.problems == ["教师模型在15亿个体素上预训练。"]

@@ -9,8 +9,18 @@ import pytest
 from pydantic import ValidationError
 from test_llm import PAPER, english_pass
 
+from pipeline.core.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS
 from pipeline.model import grounding
-from pipeline.model.summary import ChineseBullet, ChinesePass, EnglishPass, LLMSummary, grounding_score
+from pipeline.model.summary import (
+    ChineseBullet,
+    ChinesePass,
+    ChineseSummary,
+    EnglishPass,
+    EnglishSummary,
+    ImportedChineseSummary,
+    LLMSummary,
+    grounding_score,
+)
 
 ZH = {"problems": ["教师模型生成的 pseudo label 在器官边界附近不可靠。"],
       "motivation": ["两个视图之间的一致性可以指示哪些体素值得信任。"],
@@ -116,7 +126,28 @@ def test_near_verbatim_evidence_is_snapped_to_the_exact_span() -> None:
     result = LLMSummary.model_validate(data, context=context)
     assert result.en.problems[0].evidence == \
         "Pseudo labels produced by the teacher network are unreliable near organ boundaries."
-    assert len(context["snapped"]) == 1
+    assert len(result.snapped) == 1 and result.snapped[0].startswith("en.problems: ")
+    assert context == {"source_text": PAPER}  # the context is only read
+
+
+def test_each_validation_counts_only_its_own_snapped_quotes() -> None:
+    near = "pseudo labels produced by a teacher network are unreliable near organ boundaries"
+    context: dict[str, Any] = {"source_text": PAPER}
+    rejected = summary()
+    rejected["en"]["problems"][0]["evidence"] = near
+    rejected["zh"]["problems"] = [*ZH["problems"], "两个视图之间多出来的第二条要点。"]  # not parallel to the English
+    with pytest.raises(ValidationError, match="must be parallel"):
+        LLMSummary.model_validate(rejected, context=context)
+    accepted = summary()
+    accepted["en"]["problems"][0]["evidence"] = near
+    assert len(LLMSummary.model_validate(accepted, context=context).snapped) == 1
+    assert LLMSummary.model_validate(summary(), context=context).snapped == []
+
+
+def test_the_summary_models_have_exactly_the_bullet_groups() -> None:
+    for model in (EnglishSummary, ChineseSummary, ImportedChineseSummary):
+        assert tuple(model.model_fields) == FIELDS, model.__name__
+    assert list(FIELD_TITLES_ZH) == list(FIELD_TITLES_EN) == list(FIELDS)
 
 
 def test_loose_paraphrase_is_not_snapped() -> None:

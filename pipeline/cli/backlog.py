@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -91,12 +90,8 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         _print_report(report)
-    if report.abandoned:
-        # The abandoned papers' threads cannot be cancelled and would keep the process alive until
-        # their requests end; every write is atomic, so leaving now is safe.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(report.exit_code)
+    # Papers abandoned by a second Ctrl-C may still be running: on daemon threads, so they end with
+    # the process (see pipeline.workspace.batch).
     return report.exit_code
 
 

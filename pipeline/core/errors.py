@@ -6,6 +6,11 @@ Every message says what failed, where (id, path, URL) and how to fix it. The CLI
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
 
 class PipelineError(Exception):
     """Base of every expected failure.
@@ -32,6 +37,10 @@ class PipelineError(Exception):
 
 class ConfigError(PipelineError):
     """Invalid or missing configuration (settings, environment, papers.yaml)."""
+
+
+class PapersChanged(ConfigError):
+    """The papers file changed on disk between loading and saving (someone edited it meanwhile)."""
 
 
 class SourceError(PipelineError):
@@ -61,7 +70,7 @@ class PdfError(PipelineError):
 
 
 class LLMError(PipelineError):
-    """The LLM endpoint failed (transport, auth, refusal, truncation)."""
+    """The LLM endpoint failed (transport, auth, refusal, truncation, invalid output)."""
 
 
 class LLMTransportError(LLMError):
@@ -74,32 +83,92 @@ class LLMAuthError(LLMError):
     """The endpoint rejected the credentials (401/403)."""
 
 
-class LLMRefusal(LLMError):
-    """The model refused to answer."""
-
-
-class LLMTruncated(LLMError):
-    """The model stopped at its output limit (finish_reason=length)."""
-
-
 class NoBackendError(LLMError):
     """No LLM endpoint is configured and the embedded model is not installed."""
 
 
-class SummaryInvalid(PipelineError):
-    """The model's output stayed invalid after every repair re-ask.
+@dataclass
+class Attempt:
+    """One reply that could not be accepted, and why."""
 
-    ``attempts`` holds each raw reply with the validation errors it got.
+    kind: Literal["invalid", "truncated", "refusal"]
+    raw: str | None
+    errors: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The failure record's form of the attempt."""
+        return {"kind": self.kind, "raw": self.raw, "errors": self.errors}
+
+
+class ModelOutputError(LLMError):
+    """The model's replies stayed unusable after every repair re-ask.
+
+    ``attempts`` keeps every failed attempt in order: the raw reply and each reason it was rejected.
     """
 
-    def __init__(self, message: str, *, attempts: list[dict[str, object]] | None = None,
-                 hint: str | None = None) -> None:
-        self.attempts = attempts or []
+    def __init__(self, message: str, *, attempts: Sequence[Attempt] = (), hint: str | None = None) -> None:
+        self.attempts = list(attempts)
         super().__init__(message, hint=hint)
+
+
+class LLMRefusal(ModelOutputError):
+    """The model refused to answer."""
+
+
+class LLMTruncated(ModelOutputError):
+    """The model stopped at its output limit (finish_reason=length)."""
+
+
+class SummaryInvalid(ModelOutputError):
+    """The model's output stayed invalid (schema, language, grounding) after every repair re-ask."""
+
+
+class RateLimitCancelled(PipelineError):
+    """A wait for a request slot or rate-limit allowance was abandoned because the run is stopping."""
+
+
+class EmbeddedRequestError(PipelineError):
+    """A request the embedded model's endpoint cannot serve; it answers with an OpenAI-style JSON error."""
+
+    def __init__(self, status: int, message: str, code: str = "invalid_request") -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message)
 
 
 class StoreError(PipelineError):
     """A summary file cannot be read, validated or written."""
+
+
+class FileChanged(StoreError):
+    """A write was refused: the file on disk is no longer what the writer read (`Snapshot`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(f"{path} changed on disk after it was read; nothing was written",
+                         hint="run the command again: it reads the file again and keeps that edit")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation finding, printed as ``path:line: message``."""
+
+    path: Path
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line or 1}: {self.message}"
+
+
+class RecordInvalid(StoreError):
+    """A summary file does not parse or does not match the schema; ``problems`` lists every finding."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{problems[0]}{more}",
+                         hint="fix the file by hand; `pipeline validate` lists every problem")
 
 
 class ReviewError(PipelineError):

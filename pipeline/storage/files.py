@@ -43,7 +43,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from pipeline.core.errors import StoreError
+from pipeline.core.errors import FileChanged as FileChanged  # defined with every error; callers use files.FileChanged
 
 TEMP_PREFIX = ".tmp-"
 
@@ -69,15 +69,6 @@ class Snapshot:
             return cls.of(path.read_bytes())
         except FileNotFoundError:
             return cls(None)
-
-
-class FileChanged(StoreError):
-    """A write was refused: the file on disk is no longer what the writer read (`Snapshot`)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        super().__init__(f"{path} changed on disk after it was read; nothing was written",
-                         hint="run the command again: it reads the file again and keeps that edit")
 
 
 # --------------------------------------------------------------------------- atomic writes

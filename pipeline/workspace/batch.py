@@ -5,6 +5,10 @@ will or will not run. `run` summarizes the runnable ones on a bounded thread poo
 tokens and cost instead. Nothing here prints: progress goes to an ``on_event`` callback and the
 result is a `BatchReport`.
 
+Papers run on daemon threads: a run interrupted twice abandons the papers still running, and their
+threads (a request that may take minutes) must not keep the process alive once the report is printed;
+every file they might still write is written atomically.
+
 Resumability rests on the drafts, not on ``papers.yaml``: a draft is written atomically by the store
 before its entry's status changes, and an entry still marked ``backlog`` whose draft exists is synced
 from the draft without asking the LLM. That is why status changes can be written in coalesced batches
@@ -21,16 +25,20 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import httpx2
 
 from pipeline.core.config import Settings
-from pipeline.core.errors import ConfigError, PipelineError
+from pipeline.core.errors import ConfigError, PipelineError, RateLimitCancelled
 from pipeline.core.models import EntryStatus, PaperEntry
-from pipeline.model.ratelimit import RateLimitCancelled, limiter_for
+from pipeline.model.backend import Backend, select_backend
+from pipeline.model.ratelimit import RequestGate, limiter_for
 from pipeline.workspace import store
 from pipeline.workspace.papers import TITLE_PREFIX, PapersDoc, edit_papers, entry_key, find_entry, load_papers
+
+if TYPE_CHECKING:  # imported where used: loading openai costs a second, and a plan needs no LLM
+    from pipeline.model.llm import LLM
 
 log = logging.getLogger(__name__)
 
@@ -222,17 +230,16 @@ def resolve_source(source: str, papers_file: Path) -> str:
 def dry_run(settings: Settings, options: BatchOptions,
             on_event: EventCallback | None = None) -> BatchPlan:
     """The plan with estimated tokens and cost per runnable paper (fetches and extracts, no LLM)."""
-    from pipeline.model.llm import select_endpoint  # lazy: loading openai costs a second
-    from pipeline.workspace.summarize import estimate
+    from pipeline.workspace.summarize import estimate  # lazy: loading openai costs a second
 
     selected = plan(settings, options)
     runnable = selected.runnable
-    endpoint = select_endpoint(settings) if runnable else None
+    backend = select_backend(settings) if runnable else None
     totals = Totals(planned=len(runnable))
     planned_cost = 0.0
     for item in runnable:
         try:
-            found = estimate(resolve_source(item.source, settings.papers_file), settings, endpoint=endpoint)
+            found = estimate(resolve_source(item.source, settings.papers_file), settings, backend=backend)
         except PipelineError as exc:
             item.error = str(exc)
             continue
@@ -343,7 +350,7 @@ def run(settings: Settings, options: BatchOptions, *, on_event: EventCallback | 
     if queue:
         worker = _Worker(settings, options, writer, stop)
         try:
-            _pool_loop(worker, selected, queue, outcomes, totals, emit, report)
+            _run_papers(worker, selected, queue, outcomes, totals, emit, report)
         finally:
             report.warnings = writer.close()
             if not report.abandoned:
@@ -359,7 +366,7 @@ def run(settings: Settings, options: BatchOptions, *, on_event: EventCallback | 
     return report
 
 
-def _pool_loop(worker: _Worker, selected: BatchPlan, queue: list[int], outcomes: dict[int, PaperOutcome],
+def _run_papers(worker: _Worker, selected: BatchPlan, queue: list[int], outcomes: dict[int, PaperOutcome],
                totals: Totals, emit: EventCallback, report: BatchReport) -> None:
     # More papers in progress than requests in flight: fetching, extraction and writing of some
     # papers overlap with the LLM requests of others, so the endpoint is never left idle.
@@ -372,14 +379,13 @@ def _pool_loop(worker: _Worker, selected: BatchPlan, queue: list[int], outcomes:
         totals.add(outcomes[index])
         emit(BatchEvent("finish", totals, outcomes[index]))
 
-    pool = cf.ThreadPoolExecutor(max_workers=in_progress, thread_name_prefix="batch")
     try:
         while queue or running:
             while queue and len(running) < in_progress and not worker.stop.is_set():
                 index = queue.pop(0)
                 item = selected.items[index]
                 emit(BatchEvent("begin", totals, source=item.source))
-                running[pool.submit(worker.run_one, item)] = index
+                running[_start(worker.run_one, item, name=f"batch-{index}")] = index
             if worker.stop.is_set() and not running:
                 break
             finished, _ = cf.wait(list(running), timeout=0.25, return_when=cf.FIRST_COMPLETED)
@@ -400,9 +406,28 @@ def _pool_loop(worker: _Worker, selected: BatchPlan, queue: list[int], outcomes:
             outcomes[index] = PaperOutcome(item.source, "skipped", "abandoned while running (interrupted "
                                            "twice); its draft is kept if it was written", title=item.title)
             totals.add(outcomes[index])
-    finally:
-        # Not a with-block: leaving one waits for every thread, which is what abandoning must not do.
-        pool.shutdown(wait=not report.abandoned, cancel_futures=True)
+
+
+def _start(run_one: Callable[[PlannedPaper], PaperOutcome], item: PlannedPaper, *,
+           name: str) -> cf.Future[PaperOutcome]:
+    """Run ``run_one(item)`` on a new daemon thread.
+
+    Not a ThreadPoolExecutor: its workers are joined when the interpreter exits, so one abandoned
+    paper whose request hangs would keep the process alive (the CLI used to exit hard for it).
+    A thread per paper costs microseconds against a paper's seconds.
+    """
+    future: cf.Future[PaperOutcome] = cf.Future()
+
+    def target() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(run_one(item))
+        except BaseException as exc:  # run_one never raises; kept on the future all the same
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future
 
 
 class _OverBudget(Exception):
@@ -414,55 +439,55 @@ class _Worker:
 
     def __init__(self, settings: Settings, options: BatchOptions, writer: StatusWriter,
                  stop: threading.Event) -> None:
-        from pipeline.model.llm import select_endpoint  # lazy: loading openai costs a second
         from pipeline.storage.cache import Cache
         from pipeline.workspace.summarize import CacheModeMemory
 
         self.settings, self.options, self.writer, self.stop = settings, options, writer, stop
-        self.endpoint = select_endpoint(settings)
+        connection, self.profile = select_backend(settings)
         self.concurrency = max(1, options.concurrency)
         self._http: httpx2.Client | None = None
-        if self.endpoint.backend == "local" and self.concurrency > 1:
+        if connection.backend == "local" and self.concurrency > 1:
             log.info("the embedded model answers one request at a time; using concurrency 1")
             self.concurrency = 1
         self.in_flight = threading.BoundedSemaphore(self.concurrency)  # LLM requests at once
-        if self.endpoint.http_client is None:
+        if connection.http_client is None:
             # One connection pool for all threads: each client would otherwise load the CA bundle
             # (~0.2 s of CPU) and open its own connections.
             self._http = httpx2.Client(
-                follow_redirects=True, timeout=settings.llm.timeout_seconds,
+                follow_redirects=True, timeout=connection.timeout_seconds,
                 limits=httpx2.Limits(max_connections=2 * self.concurrency,
                                      max_keepalive_connections=2 * self.concurrency))
-            self.endpoint = dataclasses.replace(self.endpoint, http_client=self._http)
+            connection = dataclasses.replace(connection, http_client=self._http)
+        self.connection = connection
         # Keyed by host and model: two runs on one endpoint share its per-minute allowance.
-        self.limiter = limiter_for(f"{self.endpoint.host}|{self.endpoint.model}", rpm=options.rpm,
-                                   tpm=options.tpm)
+        self.limiter = limiter_for(connection.id, rpm=options.rpm, tpm=options.tpm)
         # Structured-output mode learned once, shared by all threads and remembered across runs.
         self.memory = CacheModeMemory(Cache(settings.cache_dir))
         self._spent = 0.0
         self._reserved = 0.0
         self._lock = threading.Condition()
-        self._local = threading.local()
 
     def close(self) -> None:
         """Close the shared connection pool."""
         if self._http is not None:
             self._http.close()
 
-    def _llm(self) -> Any:
-        """This thread's LLM client: LLM objects count usage per instance, so threads never share one."""
-        llm = getattr(self._local, "llm", None)
-        if llm is None:
-            llm = _make_llm(self)
-            self._local.llm = llm
-        return llm
+    def _llm(self) -> LLM:
+        """A client for one paper: its own usage counts, the shared connection pool and mode memory, and a
+        request gate (``--concurrency`` slots, the endpoint's rate limits) that may still call the paper off
+        until its first request is sent."""
+        from pipeline.model.llm import LLM
+        from pipeline.workspace.summarize import EXPECTED_OUTPUT_TOKENS
+
+        gate = RequestGate(self.in_flight, self.limiter, self.stop, expected_output=EXPECTED_OUTPUT_TOKENS)
+        return LLM(self.connection, self.settings.llm, self.profile, memory=self.memory, hook=gate)
 
     def _reserve(self, source: str) -> float:
         if self.options.budget_usd is None:
             return 0.0
         from pipeline.workspace.summarize import estimate
 
-        found = estimate(source, self.settings, endpoint=self.endpoint)
+        found = estimate(source, self.settings, backend=Backend(self.connection, self.profile))
         cost = 0.0 if found.cached else found.cost_usd
         budget = self.options.budget_usd
         with self._lock:
@@ -495,9 +520,7 @@ class _Worker:
                 outcome.path = str(store.record_path(self.settings.summaries_dir, outcome.key))
             else:
                 reserved = self._reserve(source)
-                llm = self._llm()
-                llm.fresh = True
-                result = summarize(source, self.settings, force=self.options.force, llm=llm)
+                result = summarize(source, self.settings, force=self.options.force, llm=self._llm())
                 status = existing_status(self.settings, result.key) if result.outcome == "proposed" \
                     else "drafted"
                 outcome.key, outcome.path = result.key, str(result.path)
@@ -523,39 +546,6 @@ class _Worker:
                 self._lock.notify_all()
             outcome.seconds = round(time.monotonic() - started, 3)
         return outcome
-
-
-def _make_llm(worker: _Worker) -> Any:
-    """An LLM client whose every request waits for a slot (``--concurrency``) and the rate limiter."""
-    from pipeline.model.llm import LLM, Reply
-    from pipeline.text.budget import estimate_tokens
-    from pipeline.workspace.summarize import EXPECTED_OUTPUT_TOKENS
-
-    limiter, stop, in_flight = worker.limiter, worker.stop, worker.in_flight
-
-    class LimitedLLM(LLM):
-        fresh = True  # no request sent yet for the current paper: it may still be called off
-
-        def chat(self, messages: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Reply:
-            while not in_flight.acquire(timeout=0.25):
-                if self.fresh and stop.is_set():
-                    raise RateLimitCancelled("stopped before the paper's first request")
-            try:
-                self.fresh, cancel = False, stop if self.fresh else None
-                if limiter.unlimited:
-                    return super().chat(messages, *args, **kwargs)
-                expected = estimate_tokens("\n".join(str(m.get("content", "")) for m in messages))
-                before = (self.http_requests, self.usage.prompt_tokens + self.usage.completion_tokens)
-                reservation = limiter.acquire(expected + EXPECTED_OUTPUT_TOKENS, cancel=cancel)
-                try:
-                    return super().chat(messages, *args, **kwargs)
-                finally:
-                    used = self.usage.prompt_tokens + self.usage.completion_tokens - before[1]
-                    limiter.reconcile(reservation, tokens=used, requests=self.http_requests - before[0])
-            finally:
-                in_flight.release()
-
-    return LimitedLLM(worker.endpoint, worker.settings.llm, memory=worker.memory)
 
 
 def existing_status(settings: Settings, key: str) -> str | None:

@@ -24,6 +24,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from pipeline.core.errors import ConfigError, SourceError
+from pipeline.core.errors import PapersChanged as PapersChanged  # defined with every error; re-exported
 from pipeline.core.models import PaperEntry, PapersFile
 from pipeline.model import grounding
 from pipeline.sources.ids import match_arxiv_id, parse_source, slug
@@ -325,10 +326,6 @@ def dump_papers(doc: PapersDoc) -> str:
     """The text `save_papers` would write."""
     _sync(doc)
     return files.dump_yaml(doc.raw)
-
-
-class PapersChanged(ConfigError):
-    """The papers file changed on disk between loading and saving (someone edited it meanwhile)."""
 
 
 def save_papers(doc: PapersDoc) -> None:

@@ -31,6 +31,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
 
+from pipeline.core.errors import Problem as Problem  # defined with every error; re-exported for callers
+from pipeline.core.errors import RecordInvalid as RecordInvalid
 from pipeline.core.errors import StoreError
 from pipeline.core.models import ReviewEvent
 from pipeline.model.summary import SummaryRecord
@@ -47,28 +49,6 @@ FAILED_DIR = "_failed"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Fields a review action changes; they are not content, so they never make a record "edited".
 _NOT_CONTENT = ("status", "review")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One validation finding, printed as ``path:line: message``."""
-
-    path: Path
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line or 1}: {self.message}"
-
-
-class RecordInvalid(StoreError):
-    """A summary file does not parse or does not match the schema; ``problems`` lists every finding."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{problems[0]}{more}",
-                         hint="fix the file by hand; `pipeline validate` lists every problem")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 ``summarize()`` is a plain function returning a :class:`SummarizeResult`; the CLI prints it.
 Bibliographic fields come from metadata only. The LLM writes only the three questions in both
 languages plus dim/setting/tags, validated (and grounded against the exact text it was given) by
-the models in :mod:`pipeline.core.models`. On final failure nothing is written to the draft path: a
+the models in :mod:`pipeline.model.summary`. On final failure nothing is written to the draft path: a
 failure record with every attempt goes to ``summaries/_failed/<key>.yaml``.
 """
 
@@ -22,7 +22,15 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline import __version__
 from pipeline.core.config import Settings
-from pipeline.core.errors import LLMError, MetadataError, NetworkError, PipelineError, SummaryInvalid
+from pipeline.core.errors import (
+    Attempt,
+    LLMError,
+    MetadataError,
+    ModelOutputError,
+    NetworkError,
+    PipelineError,
+    SummaryInvalid,
+)
 from pipeline.core.models import (
     FIELD_TITLES_EN,
     FIELD_TITLES_ZH,
@@ -34,8 +42,9 @@ from pipeline.core.models import (
     Usage,
 )
 from pipeline.model import grounding
+from pipeline.model.backend import Backend, Profile, cost_usd, select_backend
 from pipeline.model.biblio import bibliography, find_code_url
-from pipeline.model.llm import LLM, Endpoint, select_endpoint
+from pipeline.model.llm import LLM
 from pipeline.model.prompts import Prompt, file_sha256, render
 from pipeline.model.summary import (
     ChineseBullet,
@@ -121,19 +130,35 @@ def load_paper(source_text: str, settings: Settings) -> _Paper:
     return _Paper(source, metadata, doc, warnings)
 
 
-def _prompts(settings: Settings, endpoint: Endpoint, paper: _Paper,
-             selection: TextSelection) -> tuple[Prompt, Prompt]:
-    bilingual = not endpoint.translate
-    system = render(settings.prompts_dir, "system.j2", bilingual=bilingual, example=endpoint.prompt_example)
+@dataclass
+class _Drafted:
+    """What the model wrote for one paper, and what it took."""
+
+    summary: PaperSummary
+    prompts: dict[str, str]  # name -> sha256 of every prompt sent
+    repairs: int
+    snapped: int  # evidence quotes of the accepted reply replaced by the paper's exact wording
+
+
+def _prompts(settings: Settings, profile: Profile, selection: TextSelection) -> tuple[Prompt, Prompt]:
+    bilingual = not profile.translate
+    system = render(settings.prompts_dir, "system.j2", bilingual=bilingual, example=profile.prompt_example)
     user = render(settings.prompts_dir, "user.j2", bilingual=bilingual, text=selection.text)
     return system, user
 
 
-def _cache_key(endpoint: Endpoint, prompts: dict[str, str], given: str) -> str:
+def cache_key(settings: Settings, backend: Backend, system: Prompt, user: Prompt, given: str) -> str:
+    """The key of the LLM result for the paper text ``given`` in these prompts, to this model with this
+    profile: it covers every template the passes may render (the translation prompts too), so a changed
+    prompt, schema, model or text never reuses an old answer."""
+    connection, profile = backend
+    templates = {system.name: system.sha256, user.name: user.sha256}
+    if profile.translate:
+        templates.update({n: file_sha256(settings.prompts_dir, n) for n in TRANSLATE_PROMPTS})
     identity = {
-        "model": endpoint.model, "endpoint": endpoint.host, "prompts": prompts,
-        "schema": _schema_hash(endpoint.translate), "translate": endpoint.translate,
-        "per_bullet": endpoint.translate and endpoint.translate_per_bullet,
+        "model": connection.model, "endpoint": connection.host, "prompts": templates,
+        "schema": _schema_hash(profile.translate), "translate": profile.translate,
+        "per_bullet": profile.translate and profile.translate_per_bullet,
         "text": hashlib.sha256(given.encode()).hexdigest(),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
@@ -171,22 +196,20 @@ def _repair(settings: Settings) -> Any:
 
 
 def _run_llm(llm: LLM, settings: Settings, paper: _Paper, system: Prompt, user: Prompt,
-             context: dict[str, Any]) -> tuple[PaperSummary, dict[str, str], int]:
-    """Ask the model (one or two passes); returns the summary, prompt hashes and failed attempts.
-
-    ``context`` carries ``source_text`` for grounding; validators add ``snapped`` to it.
-    """
+             given: str) -> _Drafted:
+    """Ask the model (one or two passes), grounding the English in ``given``, the paper text sent."""
     messages = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
     repair = _repair(settings)
+    context = {"source_text": given}
     hashes = {system.name: system.sha256, user.name: user.sha256}
-    if not llm.endpoint.translate:
+    if not llm.profile.translate:
         single, failed = llm.ask(messages, LLMSummary, context=context, repair=repair)
         summary = PaperSummary(en=single.en, zh=single.zh, dim=single.dim, setting=single.setting,
                                tags=single.tags)
-        return summary, hashes, len(failed)
+        return _Drafted(summary, hashes, len(failed), len(single.snapped))
     english, failed = llm.ask(messages, EnglishPass, context=context, repair=repair)
     plain = {f: [b.text for b in getattr(english.en, f)] for f in FIELDS}
-    per_bullet = llm.endpoint.translate_per_bullet
+    per_bullet = llm.profile.translate_per_bullet
     t_system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0], per_bullet=per_bullet)
     hashes[t_system.name] = t_system.sha256
     expected = {f: len(plain[f]) for f in FIELDS}
@@ -205,10 +228,10 @@ def _run_llm(llm: LLM, settings: Settings, paper: _Paper, system: Prompt, user: 
         try:
             chinese = ChinesePass.model_validate({"zh": zh}, context={"expected_counts": expected, "english": plain})
         except ValidationError as exc:
-            raise SummaryInvalid(f"the Chinese translation by {llm.endpoint.host} is not acceptable: "
+            attempt = Attempt("invalid", json.dumps(zh, ensure_ascii=False), [str(e["msg"]) for e in exc.errors()])
+            raise SummaryInvalid(f"the Chinese translation by {llm.connection.host} is not acceptable: "
                                  f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}",
-                                 attempts=[{"kind": "invalid", "raw": json.dumps(zh, ensure_ascii=False),
-                                            "errors": [str(e["msg"]) for e in exc.errors()]}]) from exc
+                                 attempts=[attempt]) from exc
     else:
         counts = ", ".join(f"{len(plain[f])} {f}" for f in FIELDS)
         t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[1], title=paper.metadata.title,
@@ -220,7 +243,7 @@ def _run_llm(llm: LLM, settings: Settings, paper: _Paper, system: Prompt, user: 
         failed += t_failed
     summary = PaperSummary(en=english.en, zh=chinese.zh, dim=english.dim, setting=english.setting,
                            tags=english.tags)
-    return summary, hashes, len(failed)
+    return _Drafted(summary, hashes, len(failed), len(english.snapped))
 
 
 def summarize(source: str, settings: Settings, *, force: bool = False, refresh: bool = False,
@@ -233,16 +256,14 @@ def summarize(source: str, settings: Settings, *, force: bool = False, refresh: 
     paper = load_paper(source, settings)
     cache = Cache(settings.cache_dir)
     if llm is None:
-        llm = LLM(select_endpoint(settings), settings.llm, memory=CacheModeMemory(cache))
-    endpoint = llm.endpoint
-    selection = select_text(paper.doc, endpoint.budget_tokens, title=paper.metadata.title,
+        connection, profile = select_backend(settings)
+        llm = LLM(connection, settings.llm, profile, memory=CacheModeMemory(cache))
+    backend = Backend(llm.connection, llm.profile)
+    selection = select_text(paper.doc, llm.profile.budget_tokens, title=paper.metadata.title,
                             abstract=paper.metadata.abstract)
     given = selection.text
-    system, user = _prompts(settings, endpoint, paper, selection)
-    templates = {system.name: system.sha256, user.name: user.sha256}
-    if endpoint.translate:
-        templates.update({n: file_sha256(settings.prompts_dir, n) for n in TRANSLATE_PROMPTS})
-    key = _cache_key(endpoint, templates, given)
+    system, user = _prompts(settings, llm.profile, selection)
+    key = cache_key(settings, backend, system, user, given)
     requests_before = llm.http_requests
     cached = None if refresh else cache.get_json(CACHE_NAMESPACE, key)
     if cached:
@@ -253,14 +274,14 @@ def summarize(source: str, settings: Settings, *, force: bool = False, refresh: 
         log.info("LLM result for %s found in the cache", paper.source.key)
     else:
         usage_before = llm.usage.model_copy()
-        context: dict[str, Any] = {"source_text": given}
         try:
-            summary, hashes, repairs = _run_llm(llm, settings, paper, system, user, context)
-        except (LLMError, SummaryInvalid) as exc:
+            drafted = _run_llm(llm, settings, paper, system, user, given)
+        except LLMError as exc:
+            attempts = exc.attempts if isinstance(exc, ModelOutputError) else []
             failure_file = store.write_failure(settings.summaries_dir, paper.source.key, {
                 "key": paper.source.key, "source": source, "error": str(exc),
-                "error_type": type(exc).__name__, "backend": endpoint.backend, "model": endpoint.model,
-                "endpoint_host": endpoint.host, "attempts": getattr(exc, "attempts", []),
+                "error_type": type(exc).__name__, "backend": llm.connection.backend, "model": llm.connection.model,
+                "endpoint_host": llm.connection.host, "attempts": [a.as_dict() for a in attempts],
                 "failed_at": _now().isoformat(),
             })
             exc.hint = f"{exc.hint + '; ' if exc.hint else ''}failure record: {failure_file}"
@@ -272,27 +293,26 @@ def summarize(source: str, settings: Settings, *, force: bool = False, refresh: 
             cost_usd=round(llm.usage.cost_usd - usage_before.cost_usd, 6),
         )
         mode = llm.mode
-        snapped = len(context.get("snapped", []))
+        summary, hashes, repairs, snapped = drafted.summary, drafted.prompts, drafted.repairs, drafted.snapped
         cache.put_json(CACHE_NAMESPACE, key, {
             "summary": summary.model_dump(mode="json"), "usage": usage.model_dump(), "repairs": repairs,
             "mode": mode, "prompts": hashes, "snapped": snapped})
 
-    record = _record(paper, selection, summary, endpoint, settings, hashes, usage, repairs, mode, given)
+    record = _record(paper, selection, summary, backend, hashes, usage, repairs, mode, given)
     if snapped:
         record.warnings.append(f"{snapped} evidence quote(s) were near-verbatim and were replaced by the "
                                "paper's exact wording")
     write = store.write_draft(settings.summaries_dir, record, force=force)
     return SummarizeResult(
         key=record.key, path=write.path, outcome="cached" if cached and write.outcome == "unchanged"
-        else write.outcome, message=write.message, record=record, backend=endpoint.backend, usage=usage,
+        else write.outcome, message=write.message, record=record, backend=llm.connection.backend, usage=usage,
         requests_sent=llm.http_requests - requests_before, cached=bool(cached),
         preview=preview(record), warnings=record.warnings,
     )
 
 
-def _record(paper: _Paper, selection: TextSelection, summary: PaperSummary, endpoint: Endpoint,
-            settings: Settings, hashes: dict[str, str], usage: Usage, repairs: int, mode: str | None,
-            given: str) -> SummaryRecord:
+def _record(paper: _Paper, selection: TextSelection, summary: PaperSummary, backend: Backend,
+            hashes: dict[str, str], usage: Usage, repairs: int, mode: str | None, given: str) -> SummaryRecord:
     meta = paper.metadata
     code = find_code_url(meta.abstract, meta.comment, paper.doc.text)
     score = grounding_score(summary.en, given) if summary.en else None
@@ -307,12 +327,13 @@ def _record(paper: _Paper, selection: TextSelection, summary: PaperSummary, endp
         if copied:
             warnings.append(f"{copied} of {len(bullets)} English bullets repeat their evidence word for word "
                             "(an extractive summary: check they answer the question)")
+    connection, profile = backend
     provenance = Provenance(
-        backend=endpoint.backend, model=endpoint.model, endpoint_host=endpoint.host, output_mode=mode,
-        passes="translate" if endpoint.translate else "single", prompts=hashes,
-        schema_sha256=_schema_hash(endpoint.translate), pipeline_version=__version__,
+        backend=connection.backend, model=connection.model, endpoint_host=connection.host, output_mode=mode,
+        passes="translate" if profile.translate else "single", prompts=hashes,
+        schema_sha256=_schema_hash(profile.translate), pipeline_version=__version__,
         source_sha256=paper.doc.sha256, sections_used=selection.used, sections_cut=selection.cut,
-        usage=usage, attempts=repairs + (2 if endpoint.translate else 1), repairs=repairs,
+        usage=usage, attempts=repairs + (2 if profile.translate else 1), repairs=repairs,
         grounding_score=score, created_at=_now(),
     )
     return SummaryRecord(key=paper.source.key, status="draft", paper=bibliography(meta, code),
@@ -350,28 +371,24 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def estimate(source: str, settings: Settings, *, endpoint: Endpoint | None = None) -> Estimate:
+def estimate(source: str, settings: Settings, *, backend: Backend | None = None) -> Estimate:
     """Expected tokens and cost of summarizing ``source`` (metadata and text are fetched and cached)."""
     paper = load_paper(source, settings)
-    endpoint = endpoint or select_endpoint(settings)
-    selection = select_text(paper.doc, endpoint.budget_tokens, title=paper.metadata.title,
+    backend = backend or select_backend(settings)
+    connection, profile = backend
+    selection = select_text(paper.doc, profile.budget_tokens, title=paper.metadata.title,
                             abstract=paper.metadata.abstract)
-    system, user = _prompts(settings, endpoint, paper, selection)
+    system, user = _prompts(settings, profile, selection)
     prompt_tokens = estimate_tokens(system.text) + estimate_tokens(user.text)
     output = EXPECTED_OUTPUT_TOKENS
-    if endpoint.translate:
+    if profile.translate:
         prompt_tokens += 600 + output // 2
-    price = settings.llm.prices.get(endpoint.model)
-    cost = 0.0 if endpoint.backend == "local" or price is None else \
-        (prompt_tokens * price.input_per_mtok + output * price.output_per_mtok) / 1e6
-    cache = Cache(settings.cache_dir)
-    templates = {system.name: system.sha256, user.name: user.sha256}
-    if endpoint.translate:
-        templates.update({n: file_sha256(settings.prompts_dir, n) for n in TRANSLATE_PROMPTS})
-    cached = cache.get_json(CACHE_NAMESPACE, _cache_key(endpoint, templates, selection.text))
+    cost = cost_usd(connection, settings.llm.prices, prompt_tokens, output)
+    cached = Cache(settings.cache_dir).get_json(CACHE_NAMESPACE, cache_key(settings, backend, system, user,
+                                                                            selection.text))
     return Estimate(key=paper.source.key, prompt_tokens=prompt_tokens, output_tokens=output,
                     cost_usd=round(cost, 6), cached=bool(cached))
 
 
-__all__ = ["CacheModeMemory", "Estimate", "PipelineError", "SummarizeResult", "estimate", "load_paper", "preview",
-           "summarize"]
+__all__ = ["CacheModeMemory", "Estimate", "PipelineError", "SummarizeResult", "cache_key", "estimate", "load_paper",
+           "preview", "summarize"]

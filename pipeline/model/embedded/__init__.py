@@ -1,10 +1,17 @@
 """The embedded model backend: a pinned small GGUF model run in process by llama.cpp.
 
 ``install`` finds, joins and verifies the model; ``transport`` serves OpenAI chat completions from it
-through an ``httpx2`` transport, so ``pipeline/model/llm.py`` drives it with the real ``openai`` client.
-Importing this package never imports ``llama_cpp``.
+through an ``httpx2`` transport, so ``pipeline/model/llm.py`` drives it with the real ``openai`` client;
+``backend`` holds its connection and the prompting profile that suits it. Importing this package never
+imports ``llama_cpp``.
 """
 
+from pipeline.model.embedded.backend import (
+    LOCAL_TRANSLATE,
+    embedded_backend,
+    embedded_connection,
+    embedded_profile,
+)
 from pipeline.model.embedded.install import (
     LOCAL_MODEL_NAME,
     MODEL_SPEC,
@@ -24,9 +31,6 @@ from pipeline.model.embedded.transport import (
     local_transport,
 )
 
-LOCAL_TRANSLATE = True
-"""Small models write clean Chinese only when translating their own English JSON (issue 4)."""
-
 __all__ = [
     "EMBEDDED_API_KEY",
     "EMBEDDED_BASE_URL",
@@ -37,6 +41,9 @@ __all__ = [
     "LocalStatus",
     "ModelSpec",
     "Threads",
+    "embedded_backend",
+    "embedded_connection",
+    "embedded_profile",
     "install_model",
     "is_available",
     "joined_model_path",

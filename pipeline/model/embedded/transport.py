@@ -19,6 +19,7 @@ from typing import Any
 import httpx2
 
 from pipeline.core.config import Settings
+from pipeline.core.errors import EmbeddedRequestError
 from pipeline.model.embedded.install import LOCAL_MODEL_NAME, install_model
 from pipeline.model.embedded.runtime import ChatModel, GrammarFactory, llama_grammar, load_llama, thread_counts
 
@@ -29,15 +30,6 @@ EMBEDDED_API_KEY = "embedded"
 
 # OpenAI request fields passed to llama.cpp unchanged; the rest are mapped or ignored.
 _PASSTHROUGH = ("temperature", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
-
-
-class RequestError(Exception):
-    """A request the embedded endpoint cannot serve; becomes an OpenAI-style JSON error."""
-
-    def __init__(self, status: int, message: str, code: str = "invalid_request") -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 def _error_response(status: int, message: str, code: str) -> httpx2.Response:
@@ -64,11 +56,11 @@ def _normalize_messages(messages: Any) -> list[dict[str, str]]:
     is constrained by grammar rather than by the template's own tool-call syntax.
     """
     if not isinstance(messages, list) or not messages:
-        raise RequestError(400, "'messages' must be a non-empty list")
+        raise EmbeddedRequestError(400, "'messages' must be a non-empty list")
     out: list[dict[str, str]] = []
     for msg in messages:
         if not isinstance(msg, dict):
-            raise RequestError(400, "each message must be an object")
+            raise EmbeddedRequestError(400, "each message must be an object")
         role = msg.get("role")
         content = _text(msg.get("content"))
         if role == "developer":
@@ -78,7 +70,7 @@ def _normalize_messages(messages: Any) -> list[dict[str, str]]:
         elif role == "tool":
             role, content = "user", f"Result of your tool call:\n{content}"
         if role not in ("system", "user", "assistant"):
-            raise RequestError(400, f"unsupported message role {role!r}")
+            raise EmbeddedRequestError(400, f"unsupported message role {role!r}")
         out.append({"role": role, "content": content})
     return out
 
@@ -97,11 +89,11 @@ def _forced_tool(body: Mapping[str, Any]) -> dict[str, Any] | None:
         for fn in functions:
             if fn.get("name") == name:
                 return fn
-        raise RequestError(400, f"tool_choice names {name!r}, which is not in 'tools'")
+        raise EmbeddedRequestError(400, f"tool_choice names {name!r}, which is not in 'tools'")
     if len(functions) == 1:
         return functions[0]
-    raise RequestError(400, "the embedded model needs tool_choice to name one function when several tools "
-                            "are given")
+    raise EmbeddedRequestError(400, "the embedded model needs tool_choice to name one function when several "
+                                    "tools are given")
 
 
 def _schema_of(body: Mapping[str, Any]) -> tuple[dict[str, Any] | None, bool]:
@@ -113,12 +105,12 @@ def _schema_of(body: Mapping[str, Any]) -> tuple[dict[str, Any] | None, bool]:
     if kind == "json_schema":
         schema: object = (fmt.get("json_schema") or {}).get("schema")
         if not isinstance(schema, dict):
-            raise RequestError(400, "response_format json_schema needs json_schema.schema")
+            raise EmbeddedRequestError(400, "response_format json_schema needs json_schema.schema")
         return schema, True
     if kind == "json_object":
         loose: object = fmt.get("schema")
         return (loose if isinstance(loose, dict) else None), True
-    raise RequestError(400, f"unsupported response_format type {kind!r}")
+    raise EmbeddedRequestError(400, f"unsupported response_format type {kind!r}")
 
 
 class LocalChatTransport(httpx2.BaseTransport):
@@ -148,18 +140,18 @@ class LocalChatTransport(httpx2.BaseTransport):
         try:
             body = json.loads(request.read() or b"null")
             if not isinstance(body, dict):
-                raise RequestError(400, "the request body must be a JSON object")
+                raise EmbeddedRequestError(400, "the request body must be a JSON object")
             return httpx2.Response(200, json=self._complete(body))
         except json.JSONDecodeError as exc:
             return _error_response(400, f"the request body is not JSON: {exc}", "invalid_json")
-        except RequestError as exc:
+        except EmbeddedRequestError as exc:
             return _error_response(exc.status, str(exc), exc.code)
 
     def _complete(self, body: Mapping[str, Any]) -> dict[str, Any]:
         if body.get("stream"):
-            raise RequestError(400, "the embedded model does not stream; send stream=false")
+            raise EmbeddedRequestError(400, "the embedded model does not stream; send stream=false")
         if body.get("n", 1) != 1:
-            raise RequestError(400, "the embedded model returns one choice (n=1)")
+            raise EmbeddedRequestError(400, "the embedded model returns one choice (n=1)")
         kwargs: dict[str, Any] = {"messages": _normalize_messages(body.get("messages"))}
         kwargs.update({k: body[k] for k in _PASSTHROUGH if body.get(k) is not None})
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -181,16 +173,17 @@ class LocalChatTransport(httpx2.BaseTransport):
                 try:
                     self._model = self._load()
                 except Exception as exc:  # ImportError, OSError, or llama-cpp's bare ValueError
-                    raise RequestError(422, f"the embedded model could not be loaded: {exc} (check it with "
-                                            "python -m pipeline local status)", "model_load_failed") from exc
+                    raise EmbeddedRequestError(
+                        422, f"the embedded model could not be loaded: {exc} (check it with "
+                        "python -m pipeline local status)", "model_load_failed") from exc
             try:
                 result = self._model.create_chat_completion(**kwargs)
             except ValueError as exc:
                 # llama-cpp raises ValueError when the prompt does not fit the context window.
                 code = "context_length_exceeded" if "context" in str(exc) else "invalid_request"
-                raise RequestError(400, f"embedded model: {exc}", code) from exc
+                raise EmbeddedRequestError(400, f"embedded model: {exc}", code) from exc
             except RuntimeError as exc:
-                raise RequestError(422, f"embedded model failed: {exc}", "embedded_model_error") from exc
+                raise EmbeddedRequestError(422, f"embedded model failed: {exc}", "embedded_model_error") from exc
         return self._openai_reply(result, body, tool)
 
     def _openai_reply(self, result: Mapping[str, Any], body: Mapping[str, Any],
