@@ -339,3 +339,9 @@ def test_kill_9_midway_then_rerun_finishes_without_re_asking(tmp_path: Path) -> 
     # Only papers in flight at the kill may be asked twice.
     assert sum(counts.values()) <= n + 4
     assert len(fake.requests) - asked_before <= n - len(before_kill) + 4
+
+
+def test_listed_papers_are_runnable(tmp_path: Path) -> None:
+    make_backlog(tmp_path, 1, "  - source: listed.pdf\n    status: listed\n")
+    selected = batch.plan(settings_for(tmp_path), batch.BatchOptions(statuses=["listed"]))
+    assert [i.source for i in selected.runnable] == ["listed.pdf"]

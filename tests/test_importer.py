@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_LIST
+from conftest import EXAMPLE_LIST, LISTS
 
 from pipeline import cli
 from pipeline.core.errors import ImportListError
 from pipeline.listing.importer import import_list
-from pipeline.listing.mdlist import TableRow, parse_list
+from pipeline.listing.mdlist import TableRow, fold, parse_list
 from pipeline.listing.render import render_list
 from pipeline.model.summary import ImportedChineseSummary
 from pipeline.workspace import papers, store
@@ -37,7 +37,7 @@ def imported(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_parser_repairs_slid_rows() -> None:
     parsed = parse_list(EXAMPLE_LIST.read_text(encoding="utf-8"))
-    rows = {row.line: row for setting in parsed.settings for row in setting.rows}
+    rows = {row.line: row for row in parsed.rows if row.layout == "table"}
     assert sorted(line for line, row in rows.items() if row.slid) == SLID_LINES
     sgtc = rows[25]
     assert sgtc.title.startswith("SGTC: Semantic-Guided Triplet Co-training")
@@ -50,14 +50,17 @@ def test_import_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     code = cli.main(["import", str(EXAMPLE_LIST), "--papers", str(papers_path), "--summaries", str(summaries)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "imported 8 papers" in out and "8 approved summaries written" in out
+    # Two papers are summarized in the list; the other six are listed, not yet summarized.
+    assert "imported 8 papers" in out and "(6 listed, not yet summarized), 2 approved summaries written" in out
+    assert f"{EXAMPLE_LIST}: 48 entries (table rows, list items, HTML tables): 34 imported, 5 reported, " \
+           "9 ignored" in out
     for line in SLID_LINES:
         assert f"{EXAMPLE_LIST}:{line}: columns slid: the Dim cell is missing" in out
     assert f"{EXAMPLE_LIST}:29: table row 'Continuously updated...' is not a paper" in out
     assert f"{EXAMPLE_LIST}:63: second '文章考虑的问题:' group" in out
     # Every paper of the example is in papers.yaml, once.
     parsed = parse_list(EXAMPLE_LIST.read_text(encoding="utf-8"))
-    titles = {row.title for s in parsed.settings for row in s.rows} | {p.title for p in parsed.papers}
+    titles = {row.title for row in parsed.rows}
     doc = papers.load_papers(papers_path)
     assert {e.title for e in doc.data.papers} == titles and len(doc.data.papers) == len(titles) == 8
     assert [s.id for s in doc.data.list.sections] == [
@@ -80,16 +83,17 @@ def test_import_then_render_keeps_every_fact(imported: tuple[Path, Path]) -> Non
     example = parse_list(EXAMPLE_LIST.read_text(encoding="utf-8"))
     rendered_text = render_list(*imported).text
     rendered = parse_list(rendered_text)
-    want = _facts([row for s in example.settings for row in s.rows])
-    got = _facts([row for s in rendered.settings for row in s.rows])
+    want = _facts([row for row in example.rows if row.layout == "table"])
+    got = _facts([row for row in rendered.rows if row.layout == "table"])
     assert got == want
     assert len(want) == 8
     # Body paper lines keep venue and code marker too.
-    assert {(p.venue, p.title, p.code.present) for p in rendered.papers} >= {
-        (p.venue, p.title, p.code.present) for p in example.papers}
+    lines = [p for p in example.rows if p.layout != "table"]
+    assert {(p.venue, p.title, p.code.present) for p in rendered.rows if p.layout != "table"} >= {
+        (p.venue, p.title, p.code.present) for p in lines} and len(lines) == 2
     # Bullets survive the trip.
-    example_bullets = {t for p in example.papers for k, bs in p.groups.items() for _, t in bs}
-    rendered_bullets = {t for p in rendered.papers for k, bs in p.groups.items() for _, t in bs}
+    example_bullets = {t for p in example.rows for k, bs in p.groups.items() for _, t in bs}
+    rendered_bullets = {t for p in rendered.rows for k, bs in p.groups.items() for _, t in bs}
     assert example_bullets == rendered_bullets
 
 
@@ -99,7 +103,7 @@ def test_reimport_changes_nothing(imported: tuple[Path, Path]) -> None:
     files = {p: p.read_bytes() for p in summaries.glob("*.yaml")}
     result = import_list(EXAMPLE_LIST, papers_path, summaries)
     assert result.entries_added == [] and result.records_written == []
-    assert sum("left untouched" in message for _, message in result.notes) == 16
+    assert sum("left untouched" in message for _, message in result.notes) == 8 + 2
     assert papers_path.read_bytes() == before
     assert {p: p.read_bytes() for p in summaries.glob("*.yaml")} == files
 
@@ -113,7 +117,7 @@ def test_import_into_existing_papers_keeps_comments(tmp_path: Path) -> None:
     assert text.startswith("# my backlog\nlist:\n  title: Mine  # keep\n")
     doc = papers.load_papers(papers_path)
     assert len(doc.data.papers) == 9 and len(result.entries_added) == 8
-    assert {e.status for e in doc.data.papers} == {"backlog"}
+    assert {e.status for e in doc.data.papers[1:]} == {"listed"}
     assert not (tmp_path / "summaries").exists()
 
 
@@ -146,5 +150,61 @@ def test_ambiguous_rows_are_reported_not_guessed(tmp_path: Path) -> None:
 def test_not_a_list(tmp_path: Path) -> None:
     md = tmp_path / "notes.md"
     md.write_text("just some text\nwith no table\n", encoding="utf-8")
-    with pytest.raises(ImportListError, match="no setting table and no paper line"):
+    with pytest.raises(ImportListError, match="no paper table and no paper line"):
         import_list(md, tmp_path / "papers.yaml", None)
+
+
+REAL_LISTS = [LISTS / "weakly-supervised-table.md", LISTS / "semi-supervised-bullets.md",
+              LISTS / "foundation-models-one-line.md", EXAMPLE_LIST]
+ROUND_TRIP_FIELDS = ("title", "date", "authors", "venue", "paper_url", "code_url")
+
+
+def _listed(rows: list[TableRow]) -> dict[str, dict[str, str | None]]:
+    """The facts of each paper as a list shows them, by folded title (its first listing)."""
+    out: dict[str, dict[str, str | None]] = {}
+    for row in rows:
+        out.setdefault(fold(row.title), {"title": row.title, "date": row.date, "authors": row.authors,
+                                         "venue": row.venue, "paper_url": row.paper_url, "code_url": row.code.url})
+    return out
+
+
+@pytest.mark.parametrize("source", REAL_LISTS, ids=lambda p: p.stem)
+def test_real_list_round_trip_field_by_field(source: Path, tmp_path: Path) -> None:
+    first_papers, first_summaries = tmp_path / "a" / "papers.yaml", tmp_path / "a" / "summaries"
+    result = import_list(source, first_papers, first_summaries)
+    assert result.imported + result.reported + result.ignored == result.entries
+    rendered = render_list(first_papers, first_summaries)
+    assert "N/A" not in rendered.text
+    entries = papers.load_papers(first_papers).data.papers
+    in_source = _listed(parse_list(source.read_text(encoding="utf-8")).rows)
+    in_render = _listed(parse_list(rendered.text).rows)
+    assert len(in_render) == len(entries)
+    for entry in entries:
+        stored = {name: getattr(entry, name) for name in ROUND_TRIP_FIELDS}
+        assert entry.title is not None
+        assert in_source[fold(entry.title)] == stored, entry.title
+        assert in_render[fold(entry.title)] == stored, entry.title
+    # import -> render -> import gives the same data.
+    out = tmp_path / "LIST.md"
+    out.write_text(rendered.text, encoding="utf-8")
+    second_papers, second_summaries = tmp_path / "b" / "papers.yaml", tmp_path / "b" / "summaries"
+    import_list(out, second_papers, second_summaries)
+    first, second = papers.load_papers(first_papers).data, papers.load_papers(second_papers).data
+    assert [e.model_dump() for e in second.papers] == [e.model_dump() for e in first.papers]
+    assert second.list == first.list
+    records = {p.name: store.load_record(p) for p in first_summaries.glob("*.yaml")}
+    again = {p.name: store.load_record(p) for p in second_summaries.glob("*.yaml")}
+    assert {k: r.summary for k, r in again.items()} == {k: r.summary for k, r in records.items()}
+    assert render_list(second_papers, second_summaries).text == rendered.text
+
+
+def test_links_become_arxiv_sources(tmp_path: Path) -> None:
+    papers_path = tmp_path / "papers.yaml"
+    import_list(LISTS / "weakly-supervised-table.md", papers_path, tmp_path / "summaries")
+    doc = papers.load_papers(papers_path)
+    pa_seg = doc.data.papers[0]
+    assert (pa_seg.source, pa_seg.status, pa_seg.setting, pa_seg.paper_url) == (
+        "2208.05669", "listed", "literature-list", "https://arxiv.org/abs/2208.05669")
+    assert [s.id for s in doc.data.list.sections] == ["literature-list"]
+    # No summary in the list, so no record: the paper is listed, not approved.
+    assert not (tmp_path / "summaries").exists()

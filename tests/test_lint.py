@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_LIST
+from conftest import EXAMPLE_LIST, LISTS
 from test_render import PAPERS, record
 
 from pipeline import cli
@@ -109,3 +109,19 @@ def test_stale_render_is_a_finding(tmp_path: Path) -> None:
     store.save_record(summaries, record("2503.00003", "Newly approved"))
     stale = [f for f in lint_list(papers_path, summaries, out) if f.kind == "stale-render"]
     assert len(stale) == 1 and stale[0].message == f"{out} is stale; run `python -m pipeline render --out {out}`"
+
+
+def test_listed_papers_are_one_count_with_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    papers_path, summaries = tmp_path / "papers.yaml", tmp_path / "summaries"
+    import_list(LISTS / "weakly-supervised-table.md", papers_path, summaries)
+    out = tmp_path / "LIST.md"
+    out.write_text(render_list(papers_path, summaries).text, encoding="utf-8")
+    findings = lint_list(papers_path, summaries, out)
+    assert [f.kind for f in findings] == ["listed"]
+    assert findings[0].message == ("14 papers are in the list but not summarized yet (status listed); summarize "
+                                   "them with `python -m pipeline batch --status listed` (9 of them are known "
+                                   "by title only: give each an arXiv id or a PDF as its source first)")
+    # Where the list stands is not a failure.
+    args = ["lint", "--papers", str(papers_path), "--summaries", str(summaries), "--out", str(out)]
+    assert cli.main(args) == 0
+    assert "listed: 14 papers are in the list" in capsys.readouterr().out

@@ -60,7 +60,7 @@ def test_the_wheel_carries_prompts_and_templates(installed: Path, tmp_path: Path
     assert not out[0].startswith(str(ROOT)), f"the installed interpreter imports the checkout: {out[0]}"
     assert not (Path(out[0]) / "prompts").is_symlink()
     assert eval(out[1]) == sorted(p.name for p in (ROOT / "prompts").glob("*.j2"))
-    assert eval(out[2]) == ["list.md.j2"]
+    assert eval(out[2]) == ["list.md.j2", "native.md.j2"]
 
 
 def test_the_installed_wheel_summarizes_from_another_folder(installed: Path, tmp_path: Path) -> None:

@@ -220,3 +220,78 @@ def test_an_entry_without_a_setting_is_placed_by_its_approved_summary(tmp_path: 
     assert any("placed by its summary's setting 'semi-supervised'" in note for note in result.notes)
     reasons = {s.key: s.reason for s in result.skipped}
     assert "its summary's setting 'few-shot' is not a section" in reasons["2506.00006"]
+
+
+LISTED = """\
+list:
+  title: Listed
+  sections:
+    - id: wsl
+      name_zh: WSL
+      name_en: WSL
+      columns: [Date, Title, Code, Publication]
+papers:
+  - source: "title:An undated paper"
+    title: An undated paper
+    setting: wsl
+    status: listed
+  - source: "title:A dated paper"
+    title: A dated paper
+    date: 2025-02
+    venue: TMI
+    paper_url: https://example.org/p
+    has_code: false
+    setting: wsl
+    status: listed
+"""
+
+
+def test_absent_columns_stay_absent_and_unknown_is_a_dash(tmp_path: Path) -> None:
+    papers_path = tmp_path / "papers.yaml"
+    papers_path.write_text(LISTED, encoding="utf-8")
+    result = render_list(papers_path, tmp_path / "summaries")
+    assert "| Date | Title | Code | Publication |\n|---|---|---|---|\n" in result.text
+    assert "| — | An undated paper | None | — |\n| 2025-02 | A dated paper | None | [TMI](https://example.org/p) |" \
+        in result.text
+    assert "N/A" not in result.text and "Dim" not in result.text
+    # Listed papers are published without a summary.
+    assert len(result.published) == 2 and result.skipped == []
+    # Source order, unless the list declares a sort.
+    papers_path.write_text(LISTED.replace("  title: Listed\n", "  title: Listed\n  sort: date\n"), encoding="utf-8")
+    text = render_list(papers_path, tmp_path / "summaries").text
+    assert text.index("A dated paper") < text.index("An undated paper")
+
+
+NATIVE = """\
+# A list
+
+[![Awesome](https://awesome.re/badge.svg)](https://awesome.re)
+
+```
+@article{x,
+  title={Y}}
+```
+
+## **Bold** methods 🧪
+
+**2024**
+- [arXiv] A paper with a *star*. [[Paper]](https://arxiv.org/abs/2401.00001) [[Code]](https://github.com/a/b)
+
+**2023**
+- [MICCAI] Another paper. [[paper]](https://example.org/x)
+"""
+
+
+def test_native_list_keeps_headings_introduction_and_code_blocks(tmp_path: Path) -> None:
+    from pipeline.listing.importer import import_list
+
+    source = tmp_path / "README.md"
+    source.write_text(NATIVE, encoding="utf-8")
+    import_list(source, tmp_path / "papers.yaml", tmp_path / "summaries")
+    text = render_list(tmp_path / "papers.yaml", tmp_path / "summaries").text
+    assert text.startswith("# A list\n\n[![Awesome](https://awesome.re/badge.svg)](https://awesome.re)\n\n"
+                           "```\n@article{x,\n  title={Y}}\n```\n\n## **Bold** methods 🧪\n\n**2024**\n\n")
+    assert "- [arXiv] A paper with a star. [[Paper]](https://arxiv.org/abs/2401.00001) " \
+           "[[Code]](https://github.com/a/b)\n" in text
+    assert "**2023**\n\n- [MICCAI] Another paper. [[Paper]](https://example.org/x)\n" in text
+    assert "\\*\\*" not in text

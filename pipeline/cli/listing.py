@@ -25,13 +25,14 @@ def _register_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     paths(render)
     render.set_defaults(func=_cmd_render)
     imp = sub.add_parser("import", help="adopt an existing hand-made Markdown list",
-                         description="Adds the list's sections, topics and papers to papers.yaml and writes "
-                         "approved summary records (provenance 'imported'); reports every row or section "
-                         "it could not map, with its line.")
+                         description="Adds the list's sections, topics and papers to papers.yaml (papers "
+                         "without a summary in the list are 'listed') and writes approved summary records "
+                         "(provenance 'imported') for the papers the list summarizes; reports every row or "
+                         "bullet it could not map, with its line.")
     imp.add_argument("list", type=Path, help="the Markdown list to import")
     paths(imp)
     imp.add_argument("--no-summaries", action="store_true",
-                     help="only fill papers.yaml (entries get status backlog); write no summary records")
+                     help="only fill papers.yaml (entries get status listed); write no summary records")
     imp.set_defaults(func=_cmd_import)
     lint = sub.add_parser("lint", help="list-wide checks: duplicates, copy-pasted summaries, missing fields, "
                           "stale render (exit 1 on findings)")
@@ -71,9 +72,11 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     for line, message in result.notes:
         print(f"{args.list}:{line}: {message}")
     print(f"imported {result.papers_found} papers from {args.list}: {len(result.entries_added)} entries added "
-          f"to {papers_path}, {len(result.records_written)} approved summaries written"
-          + (f" to {summaries_dir}" if result.records_written else "")
+          f"to {papers_path} ({result.listed} listed, not yet summarized), {len(result.records_written)} "
+          "approved summaries written" + (f" to {summaries_dir}" if result.records_written else "")
           + f", {len(result.notes)} notes")
+    print(f"{args.list}: {result.entries} entries (table rows, list items, HTML tables): {result.imported} "
+          f"imported, {result.reported} reported, {result.ignored} ignored")
     return 0
 
 
@@ -85,7 +88,7 @@ def _cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
     for finding in findings:
         print(finding)
     err(f"{len(findings)} findings" if findings else "no findings")
-    return 1 if findings else 0
+    return 1 if any(f.kind not in lint.INFO_KINDS for f in findings) else 0
 
 
 # --- backlog and batch runs: add, batch (pipeline.workspace.add, pipeline.workspace.batch) ----------------------------

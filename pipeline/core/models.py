@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Dim = Literal["2D", "3D", "2D+3D", "N/A"]
-Setting = Literal[
-    "semi-supervised", "weakly-supervised", "active-learning", "zero-shot", "few-shot",
-    "fully-supervised", "unsupervised", "other",
-]
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+# The list's sections are the only sections: a setting is the id of one of them (papers.yaml
+# `list.sections`), never a word from a fixed vocabulary.
+Setting = Annotated[str, Field(pattern=ID_PATTERN, max_length=60)]
 Status = Literal["draft", "approved", "rejected", "needs-changes"]
 Backend = Literal["remote", "local", "imported"]
 SectionKind = Literal[
@@ -199,24 +199,36 @@ class ReviewEvent(StrictModel):
 
 # --------------------------------------------------------------------------- papers.yaml
 
-EntryStatus = Literal["backlog", "drafted", "approved", "rejected", "failed"]
+# "listed": in the list (imported), not yet summarized; "approved": its summary is approved.
+EntryStatus = Literal["backlog", "listed", "drafted", "approved", "rejected", "failed"]
+Layout = Literal["table", "bullets", "lines"]
+"""How a section shows its papers: a table, one line per paper, or a title line with link lines and an
+author sub-bullet."""
 
 
 class ListTopic(StrictModel):
-    """A sub-topic inside a learning setting, e.g. 一致性学习 / Consistency learning."""
+    """A sub-topic inside a section, e.g. 一致性学习 / Consistency learning, or a year."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Stable id used by paper entries.")
+    id: str = Field(pattern=ID_PATTERN, description="Stable id used by paper entries.")
     name_zh: str
     name_en: str
+    heading: str | None = Field(None, description="The heading as the list writes it (Markdown), e.g. '**2024**'.")
+    level: int | None = Field(None, ge=0, le=6, description="Heading level 1-6; 0 for a bold line used as heading.")
 
 
 class ListSection(StrictModel):
-    """A learning setting of the list (one table and one block of summaries)."""
+    """A section of the list (its own table or lines of papers, and a block of summaries)."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Stable id used by paper entries.")
+    id: str = Field(pattern=ID_PATTERN, description="Stable id used by paper entries.")
     name_zh: str
     name_en: str
     emoji: str | None = None
+    heading: str | None = Field(None, description="The heading as the list writes it (Markdown).")
+    level: int | None = Field(None, ge=0, le=6, description="Heading level 1-6; 0 for a bold line used as heading.")
+    layout: Layout | None = Field(None, description="table, bullets or lines; default table.")
+    columns: list[str] | None = Field(None, description="Table header cells as the list writes them; "
+                                                        "default Date | The First and Last Authors | Dim | "
+                                                        "Title | Code | Reference.")
     topics: list[ListTopic] = Field(default_factory=list)
 
 
@@ -225,8 +237,19 @@ class ListInfo(StrictModel):
 
     title: str
     subtitle: str | None = None
-    description: str | None = None
+    description: str | None = Field(None, description="Introduction, Markdown kept as written.")
+    style: Literal["review", "native"] = Field(
+        "review", description="review: contents, one table per section, then the summaries; native: the "
+                              "imported list's own headings and layouts.")
+    sort: Literal["date"] | None = Field(None, description="date: newest first; default: the order of papers.")
     sections: list[ListSection] = Field(default_factory=list)
+
+
+class Link(StrictModel):
+    """A labelled link of a paper, e.g. a second reference or a project page."""
+
+    label: str
+    url: str
 
 
 class PaperEntry(StrictModel):
@@ -236,10 +259,17 @@ class PaperEntry(StrictModel):
                                     "the title is known (imported lists).")
     key: str | None = Field(None, description="Summary file key; derived from the source when absent.")
     title: str | None = Field(None, description="Known title (for entries found by title or imported).")
-    date: str | None = Field(None, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM of publication, if known.")
+    date: str | None = Field(None, pattern=r"^\d{4}(-\d{2})?$", description="YYYY-MM (or YYYY) of publication.")
+    authors: str | None = Field(None, description="The authors as the list writes them.")
     first_author: str | None = None
     last_author: str | None = None
+    institute: str | None = None
     venue: str | None = Field(None, description="e.g. CVPR2025, MICCAI2024, or arXiv.")
+    venue_note: str | None = Field(None, description="Text after the reference links, e.g. 'under TMI revision'.")
+    paper_url: str | None = Field(None, description="The paper's link (the reference's URL).")
+    links: list[Link] = Field(default_factory=list, description="Further links: more references, project pages.")
+    cells: dict[str, str] = Field(default_factory=dict, description="Table cells of columns not understood, "
+                                                                    "Markdown kept as written, by header.")
     dim: Dim | None = None
     code_url: str | None = None
     has_code: bool | None = Field(None, description="Code is public but its URL is unknown.")

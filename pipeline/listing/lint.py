@@ -4,6 +4,8 @@
 - summaries copy-pasted between papers: near-identical bullets under two different papers;
 - missing required fields: entries without a setting, approved summaries without date, authors or
   bullets, entries marked approved without a summary;
+- papers in the list not yet summarized (status ``listed``): one finding with their count and the
+  command that summarizes them; it alone does not fail `lint`;
 - a rendered list that is stale.
 
 Every finding names both places (file:line and key) so a curator can jump to them.
@@ -28,7 +30,9 @@ from pipeline.workspace import papers, store
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["invalid-file", "duplicate-paper", "copied-summary", "missing-field", "stale-render"]
+Kind = Literal["invalid-file", "duplicate-paper", "copied-summary", "missing-field", "stale-render", "listed"]
+INFO_KINDS: frozenset[Kind] = frozenset({"listed"})
+"""Kinds that tell where the list stands rather than what is wrong with it: they alone do not fail lint."""
 TITLE_SIMILARITY = 0.92
 BULLET_SIMILARITY = 0.90
 _PREFIX = 12  # near-identical bullets are compared within buckets of equal first or last characters
@@ -232,6 +236,19 @@ def _missing(items: list[_Item], findings: list[Finding]) -> None:
                                         [_record_place(item, ("summary", lang))]))
 
 
+def _listed(doc: papers.PapersDoc, papers_path: Path, findings: list[Finding]) -> None:
+    listed = [e for e in doc.data.papers if e.status == "listed"]
+    if not listed:
+        return
+    by_title = sum(1 for e in listed if e.source.startswith(papers.TITLE_PREFIX))
+    message = (f"{len(listed)} papers are in the list but not summarized yet (status listed); summarize them "
+               "with `python -m pipeline batch --status listed`")
+    if by_title:
+        message += (f" ({by_title} of them are known by title only: give each an arXiv id or a PDF as its "
+                    "source first)")
+    findings.append(Finding("listed", message, [str(papers_path)]))
+
+
 def lint_list(papers_path: Path, summaries_dir: Path, out: Path | None = Path("LIST.md"),
               lang: Lang = "both") -> list[Finding]:
     """Every finding about the whole list (empty when it is clean)."""
@@ -242,6 +259,7 @@ def lint_list(papers_path: Path, summaries_dir: Path, out: Path | None = Path("L
     _copies(items, findings)
     _missing(items, findings)
     if doc is not None:
+        _listed(doc, papers_path, findings)
         for i, entry in enumerate(doc.data.papers):
             if entry.status == "approved" and not any(it.order == i and it.record for it in items):
                 findings.append(Finding("missing-field", f"entry {entry.title or entry.source!r} is marked "

@@ -19,7 +19,8 @@ from typing import Literal
 import jinja2
 
 from pipeline.core.errors import PipelineError, RenderError, StoreError
-from pipeline.core.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS, ListSection, PaperEntry
+from pipeline.core.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS, ListInfo, ListSection, PaperEntry
+from pipeline.listing.mdlist import COLUMN_KINDS, DEFAULT_COLUMNS, UNKNOWN, unescape
 from pipeline.model.summary import SummaryRecord
 from pipeline.storage import files
 from pipeline.workspace import papers, store
@@ -76,19 +77,23 @@ class RenderResult:
 class _Paper:
     key: str
     entry: PaperEntry | None
-    record: SummaryRecord
+    record: SummaryRecord | None
+    """The approved summary, if any; a paper that is only listed has none."""
     setting: str
     topic: str | None
 
     def fact(self, name: str) -> str | None:
-        value = getattr(self.record.paper, name, None)
+        value = getattr(self.record.paper, name, None) if self.record is not None else None
         if value is None and self.entry is not None:
             value = getattr(self.entry, name, None)
         return str(value) if value is not None else None
 
     @property
     def title(self) -> str:
-        return self.record.paper.title
+        if self.record is not None:
+            return self.record.paper.title
+        assert self.entry is not None  # a paper without a record comes from papers.yaml
+        return self.entry.title or self.entry.source.removeprefix(papers.TITLE_PREFIX)
 
     @property
     def date(self) -> str:
@@ -100,18 +105,22 @@ class _Paper:
         return inverted, self.title.casefold(), self.key
 
     def authors(self) -> str:
-        bib = self.record.paper
-        first = bib.first_author or (bib.authors[0] if bib.authors else None) or self.fact("first_author")
-        last = bib.last_author or (bib.authors[-1] if len(bib.authors) > 1 else None) or self.fact("last_author")
+        if self.entry is not None and self.entry.authors:
+            return md_escape(self.entry.authors)
+        bib = self.record.paper if self.record is not None else None
+        first = (bib.first_author or (bib.authors[0] if bib.authors else None) if bib else None) \
+            or self.fact("first_author")
+        last = (bib.last_author or (bib.authors[-1] if len(bib.authors) > 1 else None) if bib else None) \
+            or self.fact("last_author")
         names = [n for n in (first, last) if n]
         if len(names) == 2 and names[0] == names[1]:
             names = names[:1]
         return " and ".join(md_escape(n) for n in names)
 
     def dim(self) -> str:
-        if self.record.summary.dim != "N/A":
+        if self.record is not None and self.record.summary.dim != "N/A":
             return self.record.summary.dim
-        return self.fact("dim") or "N/A"
+        return (self.entry.dim if self.entry is not None else None) or UNKNOWN
 
     def code_url(self) -> str | None:
         return self.fact("code_url")
@@ -119,20 +128,52 @@ class _Paper:
     def has_code(self) -> bool:
         return bool(self.code_url()) or self.fact("has_code") == "True"
 
-    def pdf_url(self) -> str | None:
-        bib = self.record.paper
-        if bib.pdf_url:
-            return bib.pdf_url
-        if bib.arxiv_id:
-            return f"https://arxiv.org/pdf/{bib.arxiv_id}"
-        return bib.abs_url
-
-    def row(self) -> str:
+    def code_cell(self) -> str:
         url = self.code_url()
-        code = f"[Code]({url})" if url else "Code" if self.has_code() else "None"
-        cells = [md_escape(self.date), self.authors(), md_escape(self.dim()), md_escape(self.title), code,
-                 md_escape(self.fact("venue") or "")]
-        return "| " + " | ".join(cells) + " |"
+        return f"[Code]({url})" if url else "Code" if self.has_code() else "None"
+
+    def paper_url(self) -> str | None:
+        return self.entry.paper_url if self.entry is not None and self.entry.paper_url else None
+
+    def pdf_url(self) -> str | None:
+        bib = self.record.paper if self.record is not None else None
+        if bib is not None and bib.pdf_url:
+            return bib.pdf_url
+        if bib is not None and bib.arxiv_id:
+            return f"https://arxiv.org/pdf/{bib.arxiv_id}"
+        return self.paper_url() or (bib.abs_url if bib is not None else None)
+
+    def reference(self) -> str:
+        """The Reference cell: the venue, a link to the paper when known, further links and the note."""
+        venue = md_escape(self.fact("venue") or "")
+        url = self.paper_url()
+        parts = [f"[{venue or 'Paper'}]({url})" if url else venue]
+        links = self.entry.links if self.entry is not None else []
+        text = ", ".join([p for p in parts if p] + [f"[{md_escape(x.label)}]({x.url})" for x in links])
+        note = self.entry.venue_note if self.entry is not None else None
+        text = f"{text} {md_escape(note)}" if note else text
+        return text or UNKNOWN
+
+    def cell(self, column: str) -> str:
+        kind = COLUMN_KINDS.get(unescape(column).strip().casefold())
+        if kind == "date":
+            return md_escape(self.date) or UNKNOWN
+        if kind == "authors":
+            return self.authors() or UNKNOWN
+        if kind == "institute":
+            return md_escape(self.fact("institute") or "") or UNKNOWN
+        if kind == "dim":
+            return md_escape(self.dim())
+        if kind == "title":
+            return md_escape(self.title)
+        if kind == "code":
+            return self.code_cell()
+        if kind == "venue":
+            return self.reference()
+        return self.entry.cells.get(column, "") if self.entry is not None else ""
+
+    def row(self, columns: list[str]) -> str:
+        return "| " + " | ".join(self.cell(c) for c in columns) + " |"
 
     def line(self) -> str:
         parts = [f"- [{md_escape(self.fact('venue') or 'arXiv')}] {md_escape(self.title)}"]
@@ -145,7 +186,37 @@ class _Paper:
             parts.append(f"[pdf]({pdf})")
         return " ".join(parts)
 
+    def _links(self, paper_label: str) -> list[str]:
+        out = []
+        if url := self.paper_url():
+            out.append(f"[[{paper_label}]]({url})")
+        label = "code" if paper_label == "pdf" else "Code"
+        if url := self.code_url():
+            out.append(f"[[{label}]]({url})")
+        elif self.has_code():
+            out.append(f"[[{label}]]()")  # the list's own marker for code without a link
+        links = self.entry.links if self.entry is not None else []
+        out += [f"[[{md_escape(x.label)}]]({x.url})" for x in links]
+        return out
+
+    def bullet(self) -> str:
+        """One line: ``- [Venue] Title. [[Paper]](url) [[Code]](url)``."""
+        venue = self.fact("venue")
+        head = f"- [{md_escape(venue)}] " if venue else "- "
+        return " ".join([f"{head}{md_escape(self.title)}.", *self._links("Paper")])
+
+    def lines(self) -> list[str]:
+        """A title line, link lines, and ``- Authors. *Venue*``."""
+        out = [f"- {md_escape(self.title)}.", *(f"  {link}" for link in self._links("pdf"))]
+        authors, venue = self.authors(), self.fact("venue")
+        if authors or venue:
+            tail = f" *{md_escape(venue)}*" if venue else ""
+            out.append(f"  - {authors}.{tail}" if authors else f"  - *{md_escape(venue or '')}*")
+        return out
+
     def groups(self, lang: Lang) -> list[tuple[str, list[str]]]:
+        if self.record is None:
+            return []
         summary = self.record.summary
         out: list[tuple[str, list[str]]] = []
         for name in FIELDS:
@@ -182,13 +253,21 @@ def _section_label(section: ListSection, lang: Lang) -> str:
     return f"{section.emoji} {name}" if section.emoji else name
 
 
-def collect(doc: papers.PapersDoc, summaries_dir: Path) -> tuple[list[_Paper], list[Skipped], list[str]]:
-    """Pair each papers.yaml entry with its approved summary; the rest are skipped with a reason."""
+def collect(doc: papers.PapersDoc, summaries_dir: Path,
+            records: dict[str, SummaryRecord] | None = None) -> tuple[list[_Paper], list[Skipped], list[str]]:
+    """Pair each papers.yaml entry with its approved summary; the rest are skipped with a reason.
+
+    A paper that is in the list without an approved summary is still published, without bullets: in the
+    native style every entry placed in a section; in the review style the ``listed`` ones.
+    """
     papers_path = doc.path
+    native = doc.data.list.style == "native"
     sections = {s.id: s for s in doc.data.list.sections}
-    errors: list[StoreError] = []
-    records = {r.key: r for _, r in store.iter_records(summaries_dir, errors=errors)}
-    notes = [f"invalid summary file not published: {e}" for e in errors]
+    notes: list[str] = []
+    if records is None:
+        errors: list[StoreError] = []
+        records = {r.key: r for _, r in store.iter_records(summaries_dir, errors=errors)}
+        notes = [f"invalid summary file not published: {e}" for e in errors]
     chosen: list[_Paper] = []
     skipped: list[Skipped] = []
     seen: set[str] = set()
@@ -201,22 +280,26 @@ def collect(doc: papers.PapersDoc, summaries_dir: Path) -> tuple[list[_Paper], l
             continue
         seen.add(key)
         record = records.get(key)
-        if record is None:
+        approved = record if record is not None and record.status == "approved" else None
+        listed = entry.setting in sections and (native or entry.status == "listed")
+        if approved is None and listed:
+            chosen.append(_Paper(key, entry, None, entry.setting or "", entry.topic))
+        elif record is None:
             skipped.append(Skipped(key, title, "no summary yet (run summarize or batch)"))
-        elif record.status != "approved":
+        elif approved is None:
             skipped.append(Skipped(key, record.paper.title,
                                    f"summary is {record.status}, not approved (`review approve {key}`)"))
-        elif entry.setting is None and record.summary.setting in sections:
+        elif entry.setting is None and approved.summary.setting in sections:
             # Approved with the summary's setting: place it there rather than leave it out.
-            chosen.append(_Paper(key, entry, record, record.summary.setting, None))
+            chosen.append(_Paper(key, entry, approved, approved.summary.setting, None))
             notes.append(f"{key}: no setting in {papers_path}; placed by its summary's setting "
-                         f"{record.summary.setting!r} (set `setting:` on the entry to choose another)")
+                         f"{approved.summary.setting!r} (set `setting:` on the entry to choose another)")
         elif entry.setting is None:
-            skipped.append(Skipped(key, record.paper.title,
+            skipped.append(Skipped(key, approved.paper.title,
                                    f"no setting in {papers_path}, and its summary's setting "
-                                   f"{record.summary.setting!r} is not a section (set `setting:` on the entry)"))
+                                   f"{approved.summary.setting!r} is not a section (set `setting:` on the entry)"))
         else:
-            chosen.append(_Paper(key, entry, record, entry.setting, entry.topic))
+            chosen.append(_Paper(key, entry, approved, entry.setting, entry.topic))
     for key, record in records.items():
         if key in seen or record.status != "approved":
             continue
@@ -230,44 +313,111 @@ def collect(doc: papers.PapersDoc, summaries_dir: Path) -> tuple[list[_Paper], l
     return chosen, skipped, notes
 
 
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                              autoescape=False)
+
+
+def _ordered(items: list[_Paper], info: ListInfo) -> list[_Paper]:
+    # Source order (papers.yaml's) unless the list declares a sort.
+    return sorted(items, key=_Paper.sort_key) if info.sort == "date" else items
+
+
 def render_list(papers_path: Path, summaries_dir: Path, lang: Lang = "both") -> RenderResult:
     """Render the list to a string (nothing is written)."""
     doc = papers.load_papers(papers_path)
-    chosen, skipped, notes = collect(doc, summaries_dir)
-    anchors = _Anchors()
+    return render_doc(doc, summaries_dir, lang)
+
+
+def render_doc(doc: papers.PapersDoc, summaries_dir: Path, lang: Lang = "both",
+               records: dict[str, SummaryRecord] | None = None) -> RenderResult:
+    """Render a loaded papers file (``records``: the summaries by key, when already loaded)."""
+    chosen, skipped, notes = collect(doc, summaries_dir, records)
     info = doc.data.list
+    text = _native(info, chosen, lang) if info.style == "native" else _review(info, chosen, lang)
+    if lang == "en":
+        notes += [f"{p.key}: no English summary; only its title line is shown"
+                  for p in chosen if p.record is not None and p.record.summary.en is None]
+    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    published = sorted(p.key for p in chosen)
+    return RenderResult(text=text, published=published, skipped=skipped, notes=notes)
+
+
+def _review(info: ListInfo, chosen: list[_Paper], lang: Lang) -> str:
+    """Contents, one table per section, then each section's summaries by topic."""
+    anchors = _Anchors()
     tables: list[dict[str, object]] = []
     bodies: list[dict[str, object]] = []
     contents_review = _heading(f"1. {REVIEW}", anchors)
     anchors(CONTENTS)
     for i, section in enumerate(info.sections, 1):
-        mine = sorted((p for p in chosen if p.setting == section.id), key=_Paper.sort_key)
+        mine = _ordered([p for p in chosen if p.setting == section.id], info)
         label = _section_label(section, lang)
-        tables.append({**_heading(f"1.{i} {label}", anchors), "rows": [p.row() for p in mine]})
-        if not mine:
+        columns = section.columns or DEFAULT_COLUMNS
+        tables.append({**_heading(f"1.{i} {label}", anchors), "columns": columns,
+                       "rows": [p.row(columns) for p in mine]})
+        summarized = [p for p in mine if p.record is not None]
+        if not summarized:
             continue
         number = len(bodies) + 2
         groups: list[dict[str, object]] = []
-        loose = [p for p in mine if p.topic not in {t.id for t in section.topics}]
+        loose = [p for p in summarized if p.topic not in {t.id for t in section.topics}]
         if loose:
             groups.append({"text": None, "anchor": None, "papers": _papers(loose, lang)})
-        for j, topic in enumerate((t for t in section.topics if any(p.topic == t.id for p in mine)), 1):
+        for j, topic in enumerate((t for t in section.topics if any(p.topic == t.id for p in summarized)), 1):
             head = _heading(f"{number}.{j} {_name(topic.name_zh, topic.name_en, lang)}", anchors)
-            groups.append({**head, "papers": _papers([p for p in mine if p.topic == topic.id], lang)})
+            groups.append({**head, "papers": _papers([p for p in summarized if p.topic == topic.id], lang)})
         bodies.append({**_heading(f"{number}. {label}", anchors), "topics": groups})
-    if lang == "en":
-        notes += [f"{p.key}: no English summary; only its title line is shown"
-                  for p in chosen if p.record.summary.en is None]
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             autoescape=False)
-    text = env.get_template("list.md.j2").render(
+    return _environment().get_template("list.md.j2").render(
         title=md_escape(info.title), subtitle=md_escape(info.subtitle) if info.subtitle else None,
         description=(info.description or "").strip(), contents=CONTENTS, review=contents_review,
         tables=tables, bodies=bodies)
-    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
-    published = sorted(p.key for p in chosen)
-    return RenderResult(text=text, published=published, skipped=skipped, notes=notes)
+
+
+def _heading_line(markdown: str | None, level: int | None, name: str, default_level: int) -> str:
+    """A heading as the list wrote it: ``## Name``, or a bold line (level 0)."""
+    text = markdown or md_escape(name)
+    level = default_level if level is None else level
+    return text if level == 0 else f"{'#' * level} {text}"
+
+
+def _native(info: ListInfo, chosen: list[_Paper], lang: Lang) -> str:
+    """The imported list's own shape: its headings, layouts and columns, papers in order."""
+    sections: list[dict[str, object]] = []
+    for section in info.sections:
+        mine = _ordered([p for p in chosen if p.setting == section.id], info)
+        level = section.level if section.level is not None else 2
+        blocks: list[dict[str, object]] = []
+        known = {t.id for t in section.topics}
+        loose = [p for p in mine if p.topic not in known]
+        if loose:
+            blocks.append(_block(None, section, loose, lang))
+        for topic in section.topics:
+            inside = [p for p in mine if p.topic == topic.id]
+            if inside:
+                head = _heading_line(topic.heading, topic.level, _name(topic.name_zh, topic.name_en, lang),
+                                     min(level + 1, 6))
+                blocks.append(_block(head, section, inside, lang))
+        sections.append({"heading": _heading_line(section.heading, section.level,
+                                                  _section_label(section, lang), 2), "blocks": blocks})
+    return _environment().get_template("native.md.j2").render(
+        title=md_escape(info.title), subtitle=md_escape(info.subtitle) if info.subtitle else None,
+        description=(info.description or "").strip(), sections=sections)
+
+
+def _block(heading: str | None, section: ListSection, items: list[_Paper], lang: Lang) -> dict[str, object]:
+    layout = section.layout or "table"
+    columns = section.columns or DEFAULT_COLUMNS
+    out: dict[str, object] = {"heading": heading, "layout": layout, "columns": columns, "rows": [], "papers": [],
+                              "summaries": []}
+    if layout == "table":
+        out["rows"] = [p.row(columns) for p in items]
+        out["summaries"] = _papers([p for p in items if p.groups(lang)], lang)
+    else:
+        out["papers"] = [{"lines": [p.bullet()] if layout == "bullets" else p.lines(), "groups": p.groups(lang)}
+                         for p in items]
+    return out
 
 
 def _papers(items: list[_Paper], lang: Lang) -> list[dict[str, object]]:

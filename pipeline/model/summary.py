@@ -12,7 +12,7 @@ the validated object (`Snapped.snapped`), so a context reused across re-asks can
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     ConfigDict,
@@ -181,6 +181,11 @@ Tags = Annotated[list[Annotated[str, Field(min_length=1, max_length=40)]],
                  Field(max_length=5, description="Up to 5 short tags, e.g. 'SAM', 'consistency'.")]
 DIM_DESCRIPTION = "Data dimensionality the method works on: 2D images, 3D volumes, both, or N/A."
 SETTING_DESCRIPTION = "The learning setting of the paper's main method."
+# The words the model classifies a paper with, as in the recorded prompts (tests/cassettes): only a hint
+# for a paper that is in no list yet. The list decides: an entry's and a stored summary's setting are
+# ids of the list's own sections (`pipeline.core.models.Setting`), and nothing else reads these words.
+ModelSetting = Literal["semi-supervised", "weakly-supervised", "active-learning", "zero-shot", "few-shot",
+                       "fully-supervised", "unsupervised", "other"]
 
 
 class Snapped(StrictModel):
@@ -219,7 +224,7 @@ class EnglishPass(Snapped):
 
     en: EnglishSummary
     dim: Dim = Field(description=DIM_DESCRIPTION)
-    setting: Setting = Field(description=SETTING_DESCRIPTION)
+    setting: ModelSetting = Field(description=SETTING_DESCRIPTION)
     tags: Tags = Field(default_factory=list)
 
     @classmethod
@@ -279,7 +284,7 @@ class LLMSummary(Snapped):
     en: EnglishSummary
     zh: ChineseSummary
     dim: Dim = Field(description=DIM_DESCRIPTION)
-    setting: Setting = Field(description=SETTING_DESCRIPTION)
+    setting: ModelSetting = Field(description=SETTING_DESCRIPTION)
     tags: Tags = Field(default_factory=list)
 
     @model_validator(mode="after")

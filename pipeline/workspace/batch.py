@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # imported where used: loading openai costs a second, and a p
 
 log = logging.getLogger(__name__)
 
-RUNNABLE = frozenset({"backlog", "failed"})
+RUNNABLE = frozenset({"backlog", "listed", "failed"})  # listed: in the list, not yet summarized
 RECORD_TO_ENTRY = {"draft": "drafted", "needs-changes": "drafted", "approved": "approved",
                    "rejected": "rejected"}
 State = Literal["done", "failed", "skipped"]
