@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 import httpx2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the cassette helper lives with the tests
 from cassette import RecordingTransport
 
 from pipeline.core.config import Settings, load_settings

@@ -60,7 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(os.environ)
         handler: Handler = args.func
-        return handler(args, settings)
+        code = handler(args, settings)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away (`... | head`): not an error of ours. Point stdout at /dev/null so the
+        # interpreter's final flush does not print a traceback either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except PipelineError as exc:
         if args.debug:
             raise
