@@ -20,6 +20,7 @@ import pytest
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError
 
+from pipeline.core.config import FilesSettings
 from pipeline.storage import files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,3 +307,54 @@ def test_error_line_counts_from_one() -> None:
     with pytest.raises(MarkedYAMLError) as err:
         files.round_trip_yaml().load("a: 1\nb: [1, 2\nc: 3\n")
     assert files.error_line(err.value) == 3  # where "c: 3" breaks the unclosed list
+
+
+# --------------------------------------------------------------------------- hostile YAML
+
+
+def alias_bomb(levels: int = 7, fan: int = 10) -> str:
+    """A small document whose aliases expand to ``fan ** levels`` values (issue 12, row 5)."""
+    lines = ["junk:", f"  l0: &l0 [{', '.join(['x'] * fan)}]"]
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * fan)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    (alias_bomb(), 2, "anchor &l0 is not accepted"),
+    ("a: 1\nb: *x\n", 2, "alias *x is not accepted"),
+    ("a:\n  note: !foo bar\n", 2, "tag !foo is not accepted"),
+    ("a: !!binary aGVsbG8=\n", 1, "tag !!binary is not accepted"),
+    ("a: !!python/object:os.system x\n", 1, "tag !!python/object:os.system is not accepted"),
+    ("a: " + "[" * 60 + "]" * 60 + "\n", 1, "nested more than 50 levels"),
+])
+def test_aliases_anchors_tags_and_deep_nesting_are_refused_at_their_line(text: str, line: int, words: str) -> None:
+    with pytest.raises(MarkedYAMLError) as err:
+        files.round_trip_yaml().load(text)
+    assert words in str(err.value.problem)
+    assert files.error_line(err.value) == line
+
+
+def test_even_a_standard_tag_is_refused() -> None:
+    with pytest.raises(MarkedYAMLError, match="tag !!str is not accepted"):
+        files.round_trip_yaml().load("a: !!str 2024\n")
+
+
+def test_node_count_and_size_limits_come_from_the_settings() -> None:
+    small = FilesSettings(yaml_max_nodes=50, yaml_max_bytes=200)
+    with pytest.raises(MarkedYAMLError, match="more than 50 YAML values"):
+        files.round_trip_yaml(small).load("a: [" + ", ".join(["1"] * 60) + "]\n")
+    with pytest.raises(MarkedYAMLError, match="over the limit of 200"):
+        files.round_trip_yaml(small).load("a: '" + "x" * 300 + "'\n")
+    files.configure(small)
+    try:
+        with pytest.raises(MarkedYAMLError, match="more than 50 YAML values"):
+            files.round_trip_yaml().load("a: [" + ", ".join(["1"] * 60) + "]\n")
+    finally:
+        files.configure(FilesSettings())
+
+
+def test_an_object_held_twice_is_dumped_twice_not_as_an_alias() -> None:
+    shared = ["a", "b"]
+    text = files.dump_yaml({"x": shared, "y": shared})
+    assert "&" not in text and "*" not in text
+    assert files.round_trip_yaml().load(text) == {"x": shared, "y": shared}

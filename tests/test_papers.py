@@ -201,3 +201,30 @@ def test_repository_papers_yaml_is_valid() -> None:
     doc = papers.load_papers(ROOT / "papers.yaml")
     assert doc.data.list.sections, "the repository's papers.yaml declares the list's sections"
     assert len(doc.data.papers) >= 8
+
+
+# --------------------------------------------------------------------------- hostile files (issue 12)
+
+
+@pytest.mark.parametrize(("insert", "needle", "words"), [
+    ("junk:\n" + "".join(f"  - &l{i} [{', '.join([f'*l{i - 1}' if i else 'x'] * 10)}]\n" for i in range(7)),
+     "&l0", "anchor &l0 is not accepted"),
+    ("junk: !foo bar\n", "!foo", "tag !foo is not accepted"),
+])
+def test_a_hostile_papers_file_stops_render_with_one_clear_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], insert: str, needle: str, words: str) -> None:
+    import time
+
+    from pipeline import cli
+
+    path = tmp_path / "papers.yaml"
+    path.write_text(SAMPLE + insert, encoding="utf-8")
+    line = next(i for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in text)
+    started = time.monotonic()
+    # Before the fix the bomb took 973 MB and 30 s here.
+    code = cli.main(["render", "--papers", str(path), "--summaries", str(tmp_path / "s"),
+                     "--out", str(tmp_path / "LIST.md")])
+    assert time.monotonic() - started < 5
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {path}:{line}: invalid YAML: {words}")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from handwritten_records import handwritten_record
 
+from pipeline.core.config import FilesSettings
 from pipeline.core.errors import StoreError
 from pipeline.core.models import ReviewEvent
 from pipeline.storage import files as filelock
@@ -325,3 +327,61 @@ def test_another_process_waits_for_the_summaries_lock(tmp_path: Path) -> None:
         assert store.load_record(path).status == "draft"
     worker.join(timeout=30)
     assert worker.exitcode == 0 and store.load_record(path).status == "approved"
+
+
+# --------------------------------------------------------------------------- hostile files (issue 12)
+
+
+def _listed_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    from test_render import PAPERS, record
+
+    papers_path = tmp_path / "papers.yaml"
+    papers_path.write_text(PAPERS, encoding="utf-8")
+    summaries = tmp_path / "summaries"
+    store.save_record(summaries, record("2501.00001", "The first paper"))
+    store.save_record(summaries, record("2502.00002", "The second paper"))
+    monkeypatch.setenv("PIPELINE_SUMMARIES_DIR", str(summaries))
+    monkeypatch.setenv("PIPELINE_PAPERS_FILE", str(papers_path))
+    return papers_path, summaries
+
+
+COMMANDS = {
+    "render": ["render", "--out", "LIST.md"],
+    "review list": ["review", "list"],
+    "validate": ["validate"],
+    "lint": ["lint", "--out", "LIST.md"],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(("name", "insert"), [
+    ("tag", "note: !foo bar\n"),
+    ("alias bomb", "junk:\n" + "".join(f"  - &l{i} [{', '.join([f'*l{i - 1}' if i else 'x'] * 10)}]\n"
+                                       for i in range(7))),
+])
+def test_a_hostile_summary_file_is_one_clear_line_in_every_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        command: str, name: str, insert: str) -> None:
+    from pipeline import cli
+
+    _, summaries = _listed_workspace(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    path = summaries / "2501.00001.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + insert, encoding="utf-8")
+    line = _line_no(path, "!foo" if name == "tag" else "&l0")
+    started = time.monotonic()
+    code = cli.main(COMMANDS[command])  # before the fix: a traceback (tag) or 1 GB and 25 s (bomb)
+    assert time.monotonic() - started < 5
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    assert f"{path}:{line}: YAML error: " in out + err  # validate and lint print findings as data
+    assert ("tag !foo is not accepted" if name == "tag" else "anchor &l0 is not accepted") in out + err
+    assert code == (0 if command == "render" else 1)  # render publishes the rest and notes the bad file
+
+
+def test_a_summary_file_over_the_size_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = store.save_record(tmp_path, handwritten_record())
+    monkeypatch.setattr(filelock, "_limits", FilesSettings(yaml_max_bytes=100))
+    with pytest.raises(store.RecordInvalid, match=r"2209\.08575\.yaml:1: YAML error: the file is \d+ bytes, "
+                                                  r"over the limit of 100 \(PIPELINE_YAML_MAX_BYTES\)"):
+        store.load_record(path)

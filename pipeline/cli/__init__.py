@@ -20,6 +20,7 @@ from pipeline.cli import backlog, listing, paper, review, tools
 from pipeline.cli.common import Handler, err
 from pipeline.core.config import load_settings
 from pipeline.core.errors import PipelineError
+from pipeline.storage import files
 
 log = logging.getLogger("pipeline")
 
@@ -59,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = load_settings(os.environ)
+        files.configure(settings.files)
         handler: Handler = args.func
         code = handler(args, settings)
         sys.stdout.flush()

@@ -40,6 +40,20 @@ class PdfSettings(_Section):
     )
 
 
+class FilesSettings(_Section):
+    yaml_max_bytes: int = Field(
+        4 * 1024 * 1024, gt=0, description="Largest papers.yaml or summary file read, in bytes.")
+    yaml_max_nodes: int = Field(
+        100_000, gt=0, description="Most YAML values (keys, items, scalars) read from one such file.")
+    yaml_max_depth: int = Field(50, gt=0, description="Deepest nesting of YAML values read from one such file.")
+    max_key_length: int = Field(
+        128, ge=8, le=200, description="Longest summary key; file names carry it plus a suffix, "
+        "and file systems allow 255 bytes.")
+    stale_temp_seconds: float = Field(
+        3600.0, gt=0, description="Age after which a temporary file left by a killed process is removed "
+        "from the cache.")
+
+
 class Price(_Section):
     input_per_mtok: float = Field(description="USD per million prompt tokens.")
     output_per_mtok: float = Field(description="USD per million completion tokens.")
@@ -96,6 +110,7 @@ class Settings(_Section):
     pdf: PdfSettings = Field(default_factory=PdfSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
 
 
 # The prompt files ship inside the package (``pipeline/prompts`` links to the top-level ``prompts/``
@@ -120,7 +135,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     ``PIPELINE_MAX_REPAIRS``, ``PIPELINE_BUDGET_TOKENS``, ``PIPELINE_CACHE_DIR``,
     ``PIPELINE_SUMMARIES_DIR``, ``PIPELINE_PAPERS_FILE``, ``PIPELINE_PROMPTS_DIR``,
     ``PIPELINE_ARXIV_API_URL``, ``PIPELINE_ARXIV_DELAY``, ``PIPELINE_LOCAL_THREADS``,
-    ``PIPELINE_LOCAL_MODEL``, ``PIPELINE_OFFLINE``.
+    ``PIPELINE_LOCAL_MODEL``, ``PIPELINE_OFFLINE``, ``PIPELINE_YAML_MAX_BYTES``,
+    ``PIPELINE_YAML_MAX_NODES``, ``PIPELINE_MAX_KEY_LENGTH``.
     """
     def get(*names: str) -> str | None:
         for name in names:
@@ -159,6 +175,14 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         if budget := get("PIPELINE_BUDGET_TOKENS"):
             pdf.budget_tokens = int(budget)
 
+        files = FilesSettings()
+        if max_bytes := get("PIPELINE_YAML_MAX_BYTES"):
+            files.yaml_max_bytes = int(max_bytes)
+        if max_nodes := get("PIPELINE_YAML_MAX_NODES"):
+            files.yaml_max_nodes = int(max_nodes)
+        if max_key := get("PIPELINE_MAX_KEY_LENGTH"):
+            files.max_key_length = int(max_key)
+
         local = LocalSettings()
         if threads := get("PIPELINE_LOCAL_THREADS"):
             local.threads = int(threads)
@@ -175,6 +199,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             pdf=pdf,
             llm=llm,
             local=local,
+            files=files,
         )
     except (ValidationError, ValueError) as exc:
         raise ConfigError(

@@ -23,6 +23,15 @@ Round-trip YAML
     `round_trip_yaml` is the one ruamel set-up for files people edit: comments, key order and quoting
     survive a load and dump, and an unchanged document is written back byte for byte. `line_of` and
     `error_line` give 1-based line numbers, as editors and ``file:line`` messages count.
+
+    A file arrives in a pull request, so loading it must stay cheap whatever it holds: anchors and
+    aliases are refused (seven levels of ten aliases made a 2.3 KB file expand to 10^7 nodes when it
+    was turned into plain data), so are explicit tags (``!foo``, ``!!binary``, even ``!!str``: the
+    round-trip loader keeps them as tagged objects that are not plain data), and the file size, node
+    count and nesting depth are capped (`FilesSettings`, set once per process with `configure`).
+    Each refusal is a `ruamel.yaml.composer.ComposerError` pointing at the offending line, so every
+    loader reports it as ``path:line`` like a syntax error.
+    Dumps never write anchors either, so a file written here can always be read back.
 """
 
 from __future__ import annotations
@@ -41,8 +50,12 @@ from typing import IO, Any
 from filelock import FileLock
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.representer import RoundTripRepresenter
 
+from pipeline.core.config import FilesSettings
 from pipeline.core.errors import FileChanged as FileChanged  # defined with every error; callers use files.FileChanged
 
 TEMP_PREFIX = ".tmp-"
@@ -190,10 +203,90 @@ def exclusive(lock_file: Path) -> Iterator[None]:
 # --------------------------------------------------------------------------- round-trip YAML
 
 
-def round_trip_yaml() -> YAML:
+_limits = FilesSettings()
+
+
+def configure(settings: FilesSettings) -> None:
+    """Use ``settings`` (the ``files`` section of the settings) for every later load in this process.
+
+    Process-wide like the arXiv limiter: the files are read from many places that carry no settings,
+    and the limits are a safety net, not a per-call choice. The CLI calls it once at start.
+    """
+    global _limits
+    _limits = settings
+
+
+def limits() -> FilesSettings:
+    """The file limits in force (`configure`; the defaults until it is called)."""
+    return _limits
+
+
+class _GuardedComposer(Composer):
+    """Refuses aliases, anchors, unknown tags and documents over the node or depth limit, at the
+    offending node, before anything is constructed."""
+
+    def compose_document(self) -> Any:
+        self._nodes = 0
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        mark = event.start_mark
+        if isinstance(event, AliasEvent):
+            raise ComposerError(None, None, f"alias *{event.anchor} is not accepted in this file; "
+                                "write the value out in full", mark)
+        if event.anchor is not None:
+            raise ComposerError(None, None, f"anchor &{event.anchor} is not accepted in this file; "
+                                "remove it and write every value out in full", mark)
+        # Every explicit tag, even ``!!str``: the round-trip loader keeps it as a tagged object
+        # that is not plain data.
+        if event.tag is not None:
+            shown = str(event.tag).replace("tag:yaml.org,2002:", "!!")
+            raise ComposerError(None, None, f"tag {shown} is not accepted in this file; remove it "
+                                "(quote the value if it should be text)", mark)
+        self._nodes = getattr(self, "_nodes", 0) + 1
+        limit = self.loader.max_nodes
+        if self._nodes > limit:
+            raise ComposerError(None, None, f"the file holds more than {limit} YAML values "
+                                "(PIPELINE_YAML_MAX_NODES); split it or raise the limit", mark)
+        if self.depth >= self.loader.max_nesting:
+            raise ComposerError(None, None, f"values are nested more than {self.loader.max_nesting} "
+                                "levels deep; flatten the file", mark)
+        return super().compose_node(parent, index)
+
+
+class _NoAliasRepresenter(RoundTripRepresenter):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # an object held twice is written twice: the loader refuses anchors
+
+
+class _GuardedYAML(YAML):
+    """`YAML` that refuses text over the size limit before parsing it."""
+
+    max_nodes: int
+    max_nesting: int
+    max_bytes: int
+
+    def load(self, stream: Any) -> Any:
+        if isinstance(stream, str | bytes):
+            size = len(stream.encode("utf-8")) if isinstance(stream, str) else len(stream)
+            if size > self.max_bytes:
+                raise ComposerError(None, None, f"the file is {size} bytes, over the limit of {self.max_bytes} "
+                                    "(PIPELINE_YAML_MAX_BYTES); split it or raise the limit", None)
+        return super().load(stream)
+
+
+def round_trip_yaml(settings: FilesSettings | None = None) -> YAML:
     """The ruamel set-up for files people edit: round trip (comments, key order, quoting kept), block
-    style, unicode as is, long lines never folded, lists indented under their key."""
-    yaml = YAML(typ="rt")
+    style, unicode as is, long lines never folded, lists indented under their key; loads refuse
+    aliases, anchors and unknown tags and stay under the limits of ``settings`` (default: `limits`)."""
+    settings = settings or _limits
+    yaml = _GuardedYAML(typ="rt")
+    yaml.Composer = _GuardedComposer
+    yaml.Representer = _NoAliasRepresenter
+    yaml.max_nesting = settings.yaml_max_depth
+    yaml.max_nodes = settings.yaml_max_nodes
+    yaml.max_bytes = settings.yaml_max_bytes
     yaml.width = 4096  # never fold a long title or bullet onto two lines
     yaml.allow_unicode = True
     yaml.default_flow_style = False
