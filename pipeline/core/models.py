@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Dim = Literal["2D", "3D", "2D+3D", "N/A"]
+Dim = Literal["2D", "3D", "2D+3D", "N/A", "unknown"]
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 # The list's sections are the only sections: a setting is the id of one of them (papers.yaml
 # `list.sections`), never a word from a fixed vocabulary.
@@ -174,6 +174,8 @@ class Provenance(StrictModel):
     endpoint_host: str | None = None
     output_mode: str | None = None
     passes: Literal["single", "translate", "imported"] = "single"
+    readings: list[str] = Field(default_factory=list, description="One line per request that read the paper: "
+                                "the question(s) it answered, its tokens and the sections it read.")
     prompts: dict[str, str] = Field(default_factory=dict, description="prompt file name -> sha256")
     schema_sha256: str | None = None
     pipeline_version: str
@@ -243,6 +245,8 @@ class ListInfo(StrictModel):
                               "imported list's own headings and layouts.")
     sort: Literal["date"] | None = Field(None, description="date: newest first; default: the order of papers.")
     sections: list[ListSection] = Field(default_factory=list)
+    glossary: dict[str, str] = Field(default_factory=dict, description="English term -> the Chinese term this "
+                                     "list uses; added to the built-in seed (pipeline.model.glossary).")
 
 
 class Link(StrictModel):
