@@ -148,3 +148,17 @@ def test_sha256_file(tmp_path: Path) -> None:
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
     assert sha256_file(str(path)) == hashlib.sha256(data).hexdigest()
+
+
+def test_temp_files_of_a_killed_process_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    folder = cache.path_for("pdf", "x").parent
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".tmp-stale0123", folder / ".tmp-fresh4567"
+    stale.write_bytes(b"%PDF half a download")  # what kill -9 during a download leaves
+    fresh.write_bytes(b"%PDF another process, still writing")
+    hour_ago = os.stat(stale).st_mtime - 3601
+    os.utime(stale, (hour_ago, hour_ago))
+    with Cache(tmp_path).temp_file("pdf"):  # before the fix: the stale file stayed forever
+        pass
+    assert not stale.exists() and fresh.exists()

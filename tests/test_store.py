@@ -385,3 +385,36 @@ def test_a_summary_file_over_the_size_limit_is_refused(tmp_path: Path, monkeypat
     with pytest.raises(store.RecordInvalid, match=r"2209\.08575\.yaml:1: YAML error: the file is \d+ bytes, "
                                                   r"over the limit of 100 \(PIPELINE_YAML_MAX_BYTES\)"):
         store.load_record(path)
+
+
+@pytest.mark.parametrize("key", ["2209.08575\n", "a" * 300])
+def test_a_key_with_a_trailing_newline_or_too_long_is_refused(tmp_path: Path, key: str) -> None:
+    with pytest.raises(StoreError, match=r"invalid summary key|over the limit of 128"):
+        store.record_path(tmp_path, key)
+
+
+@pytest.mark.parametrize("action", [["review", "approve"], ["review", "show"], ["review", "diff"]])
+def test_a_300_character_key_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str], action: list[str]) -> None:
+    from pipeline import cli
+
+    monkeypatch.setenv("PIPELINE_SUMMARIES_DIR", str(tmp_path))
+    assert cli.main([*action, "a" * 300]) == 1  # before the fix: a File name too long traceback (approve)
+    err = capsys.readouterr().err
+    assert err.startswith("error: summary key aaaa") and "over the limit of 128" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("folder", [store.ORIGINAL_DIR, store.PROPOSED_DIR, store.FAILED_DIR])
+def test_a_symlinked_sub_folder_is_refused_and_nothing_is_written_outside(tmp_path: Path, folder: str) -> None:
+    summaries, outside = tmp_path / "summaries", tmp_path / "outside"
+    summaries.mkdir()
+    outside.mkdir()
+    (summaries / folder).symlink_to(outside, target_is_directory=True)
+    record = handwritten_record()
+    with pytest.raises(StoreError, match=f"{folder} is a symbolic link; pipeline writes only inside"):
+        if folder == store.FAILED_DIR:
+            store.write_failure(summaries, record.key, {"error": "x"})
+        else:  # before the fix: the draft's original went to outside/ through the link
+            store.write_draft(summaries, record)
+    assert list(outside.iterdir()) == []

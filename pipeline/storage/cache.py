@@ -6,8 +6,10 @@ lower-case names chosen by the caller, one per kind of entry (``arxiv-meta``, ``
 
 Every write is atomic (`pipeline.storage.files`): a reader sees either the old entry, the new one, or
 none; never half a file. Temporary files start with ``.tmp-`` (`files.TEMP_PREFIX`) and are never read
-as entries. JSON entries carry their key in an envelope; an entry that does not parse or does not hold
-its key is logged and treated as a miss, never returned.
+as entries; those a killed process left behind are removed once they are older than
+``files.stale_temp_seconds`` (the first write of a `Cache` to a folder looks). JSON entries carry
+their key in an envelope; an entry that does not parse or does not hold its key is logged and
+treated as a miss, never returned.
 
 The root folder is created lazily on the first write, so merely building a `Cache` touches nothing.
 """
@@ -46,6 +48,7 @@ class Cache:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).expanduser()
+        self._swept: set[Path] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Cache:
@@ -146,6 +149,10 @@ class Cache:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise self._unwritable(folder, exc) from exc
+        if folder not in self._swept:
+            self._swept.add(folder)
+            if removed := files.remove_stale_temps(folder, files.limits().stale_temp_seconds):
+                log.info("removed %d stale temporary files from %s", removed, folder)
         return folder
 
     def _write(self, final: Path, data: bytes) -> Path:

@@ -5,7 +5,8 @@ Atomic writes
     in the same folder, fsync it and rename it over the target with ``os.replace``, so a reader sees the
     old file or the new one, never half of one. A replaced file keeps its mode; a new file gets the mode
     a plain ``open()`` would give it (0666 less the umask). Temporary files are named ``.tmp-...``
-    (`TEMP_PREFIX`) and are removed when the write fails.
+    (`TEMP_PREFIX`) and are removed when the write fails; those of a killed process are removed
+    later by `remove_stale_temps`.
 
 Writes that must not undo someone else's edit
     People edit ``papers.yaml`` and the summaries in their editors, which take no lock. A writer that
@@ -41,6 +42,7 @@ import io
 import os
 import secrets
 import stat
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -146,6 +148,30 @@ def move_into_place(tmp: Path, path: Path) -> None:
     _keep_mode(path, tmp)
     os.replace(tmp, path)
     _fsync_folder(path.parent)
+
+
+def remove_stale_temps(folder: Path, older_than: float) -> int:
+    """Remove ``.tmp-*`` files in ``folder`` last written more than ``older_than`` seconds ago; return how many.
+
+    A process killed with ``kill -9`` cannot remove its temporary file; a live writer keeps touching
+    its own, so only a file nobody has written for that long is taken to be such a leftover.
+    """
+    removed = 0
+    cutoff = time.time() - older_than
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(TEMP_PREFIX):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:  # gone meanwhile, or not ours to remove: either way not worth failing a write
+            continue
+    return removed
 
 
 def _create_temp(folder: Path, stem: str) -> tuple[int, Path]:

@@ -46,7 +46,7 @@ _T = TypeVar("_T")
 ORIGINAL_DIR = "_original"
 PROPOSED_DIR = "_proposed"
 FAILED_DIR = "_failed"
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # fullmatch: "$" would let a trailing newline through
 # Fields a review action changes; they are not content, so they never make a record "edited".
 _NOT_CONTENT = ("status", "review")
 
@@ -193,27 +193,41 @@ def _merge(old: Any, new: Any) -> Any:
 
 
 def record_path(summaries_dir: Path, key: str) -> Path:
-    """Path of the record for ``key``; StoreError when the key is not filesystem-safe."""
-    if not _KEY.match(key):
+    """Path of the record for ``key``; StoreError when the key is not filesystem-safe or too long."""
+    if not _KEY.fullmatch(key):
         raise StoreError(f"invalid summary key {key!r}",
                          hint="keys are letters, digits, '.', '_' and '-', e.g. 2209.08575")
+    limit = files.limits().max_key_length
+    if len(key) > limit:
+        raise StoreError(f"summary key {key[:40]}... is {len(key)} characters, over the limit of {limit}",
+                         hint="choose a shorter key (PIPELINE_MAX_KEY_LENGTH raises the limit up to 200)")
     return summaries_dir / f"{key}.yaml"
+
+
+def _sub_folder(summaries_dir: Path, name: str) -> Path:
+    # A symlinked _original/ (or one in a folder moved by a symlink) would put files outside the
+    # summaries folder, wherever the link points.
+    folder = summaries_dir / name
+    if folder.is_symlink() or (folder.exists() and not folder.resolve().is_relative_to(summaries_dir.resolve())):
+        raise StoreError(f"{folder} is a symbolic link; pipeline writes only inside {summaries_dir}",
+                         hint=f"replace the link by a real folder (mv it away, then mkdir {folder})")
+    return folder
 
 
 def original_path(summaries_dir: Path, key: str) -> Path:
     """Path of the model's original output for ``key``."""
-    return record_path(summaries_dir, key).parent / ORIGINAL_DIR / f"{key}.yaml"
+    return _sub_folder(record_path(summaries_dir, key).parent, ORIGINAL_DIR) / f"{key}.yaml"
 
 
 def proposed_path(summaries_dir: Path, key: str, *, previous: bool = False) -> Path:
     """Path of a proposed (not applied) model output, or of the version ``--force`` replaced."""
     name = f"{key}.previous.yaml" if previous else f"{key}.yaml"
-    return record_path(summaries_dir, key).parent / PROPOSED_DIR / name
+    return _sub_folder(record_path(summaries_dir, key).parent, PROPOSED_DIR) / name
 
 
 def failure_path(summaries_dir: Path, key: str) -> Path:
     """Path of the failure record for ``key``."""
-    return record_path(summaries_dir, key).parent / FAILED_DIR / f"{key}.yaml"
+    return _sub_folder(record_path(summaries_dir, key).parent, FAILED_DIR) / f"{key}.yaml"
 
 
 def load_record(path: Path) -> SummaryRecord:
