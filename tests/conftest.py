@@ -64,6 +64,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PIPELINE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PIPELINE_ARXIV_DELAY", "0")
     monkeypatch.setenv("PIPELINE_OFFLINE", "1")
+    # The tests' PDF servers are on loopback; tests of the refusal unset it.
+    monkeypatch.setenv("PIPELINE_ALLOW_PRIVATE_URLS", "1")
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import hashlib
 import http.server
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -279,8 +281,9 @@ def test_truncated_cached_file_is_downloaded_again(settings: Settings, loopback:
 
 def test_too_many_redirects_is_one_error(settings: Settings) -> None:
     server = Recorder(httpx2.Response(302, headers={"Location": "https://x.example/a.pdf"}))
-    with pytest.raises(NetworkError, match="TooManyRedirects"):
+    with pytest.raises(NetworkError, match="redirects more than 5 times"):
         fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client())
+    assert len(server.requests) == 6
 
 
 def test_disk_error_while_downloading_is_one_error(settings: Settings, pdf_bytes: bytes,
@@ -313,3 +316,123 @@ def test_cli_fetch_pdf_url_downloads_only_with_pdf_flag(loopback: tuple[str, lis
     data = json.loads(capsys.readouterr().out)
     assert Path(data["pdf_path"]).read_bytes() == pdf_bytes and "comes from the PDF" in data["note"]
     assert hits == ["/ok/paper.pdf"]
+
+
+# --------------------------------------------------------------------------- hostile servers (issue 12)
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """A PDF one byte at a time, ``pause`` seconds apart: slow enough to take long, fast enough never
+    to trip a read timeout."""
+
+    pause = 0.2
+    body = b"%PDF-1.4\n" + b"x" * 40
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/pdf")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        try:
+            for i in range(len(self.body)):
+                self.wfile.write(self.body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(self.pause)
+        except OSError:  # the client gave up, as it should
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_trickling_server_is_cut_off_at_the_download_deadline(settings: Settings) -> None:
+    settings.pdf.download_deadline_seconds = 1.0
+    with _serve(_Trickle) as base:
+        url = f"{base}/slow/paper.pdf"
+        started = time.monotonic()
+        # Before the fix: 49 bytes x 0.2 s, accepted after ~10 s whatever the limit.
+        with pytest.raises(NetworkError, match=r"did not finish within 1 s .*PIPELINE_DOWNLOAD_DEADLINE"):
+            fetch_pdf(parse_source(url), settings, sleep=_no_sleep)
+        assert time.monotonic() - started < 2.0
+    assert [p for p in _cache_files(settings) if p.suffix == ".pdf" or p.name.startswith(".tmp-")] == []
+
+
+def test_a_deadline_also_bounds_the_retries(settings: Settings) -> None:
+    settings.pdf.download_deadline_seconds = 0.5
+    server = Recorder(httpx2.Response(503))
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    with pytest.raises(NetworkError, match=r"did not finish within 0\.5 s"):
+        fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client(), sleep=sleep)
+    assert sum(slept) <= 0.5
+
+
+def test_a_redirect_to_loopback_is_refused(monkeypatch: pytest.MonkeyPatch, pdf_bytes: bytes) -> None:
+    monkeypatch.delenv("PIPELINE_ALLOW_PRIVATE_URLS")
+    settings = load_settings(os.environ)
+    with _serve(type("Inner", (_Handler,), {"pdf": pdf_bytes, "hits": []})) as inner:
+        server = Recorder(httpx2.Response(302, headers={"Location": f"{inner}/secret/paper.pdf"}))
+        # Before the fix the redirect was followed and the loopback server's PDF cached.
+        with pytest.raises(NetworkError, match=r"refusing http://127\.0\.0\.1:\d+/secret/paper\.pdf: "
+                                               r"127\.0\.0\.1 is a private, loopback or link-local .*"
+                                               r"PIPELINE_ALLOW_PRIVATE_URLS=1"):
+            fetch_pdf(parse_source("https://public.example/paper.pdf"), settings, client=server.client(),
+                      sleep=_no_sleep)
+    assert len(server.requests) == 1
+    assert [p for p in _cache_files(settings) if p.suffix == ".pdf"] == []
+
+
+@pytest.mark.parametrize("host", [
+    "127.0.0.1", "127.1.2.3", "localhost", "0.0.0.0", "[::1]", "[::]", "169.254.169.254", "10.0.0.1",
+    "172.16.0.1", "172.31.255.255", "192.168.1.1", "[fc00::1]", "[fd12:3456::1]", "[fe80::1]",
+    "[::ffff:127.0.0.1]", "[::ffff:10.0.0.1]", "100.64.0.1",
+])
+def test_private_loopback_and_link_local_hosts_are_refused(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    monkeypatch.delenv("PIPELINE_ALLOW_PRIVATE_URLS")
+    settings = load_settings(os.environ)
+    server = Recorder(httpx2.Response(200, content=b"%PDF-1.4"))
+    with pytest.raises(NetworkError, match="refusing"):
+        fetch_pdf(parse_source(f"http://{host}/paper.pdf"), settings, client=server.client())
+    assert server.requests == []
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.delenv("PIPELINE_ALLOW_PRIVATE_URLS")
+    settings = load_settings(os.environ)
+
+    def resolve(host: str, port: object, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        address = {"inside.example": "10.1.2.3", "outside.example": "93.184.215.14"}[host]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 443))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    server = Recorder(httpx2.Response(302, headers={"Location": "https://inside.example/b.pdf"}))
+    with pytest.raises(NetworkError, match=r"inside\.example is a private.*\(10\.1\.2\.3\)"):
+        fetch_pdf(parse_source("https://outside.example/a.pdf"), settings, client=server.client())
+    assert [str(r.url) for r in server.requests] == ["https://outside.example/a.pdf"]
+
+
+def test_redirects_are_followed_hop_by_hop(settings: Settings, pdf_bytes: bytes) -> None:
+    server = Recorder(httpx2.Response(301, headers={"Location": "/moved/a.pdf"}),
+                      httpx2.Response(200, content=pdf_bytes))
+    path = fetch_pdf(parse_source("https://x.example/a.pdf"), settings, client=server.client())
+    assert path.read_bytes() == pdf_bytes
+    assert [str(r.url) for r in server.requests] == ["https://x.example/a.pdf", "https://x.example/moved/a.pdf"]

@@ -38,6 +38,18 @@ class PdfSettings(_Section):
     budget_tokens: int = Field(
         6000, gt=0, description="Token budget of the text selection sent to a remote model."
     )
+    download_deadline_seconds: float = Field(
+        300.0, gt=0, description="Wall-clock limit of one PDF download: every attempt, redirect and body "
+        "byte (a server trickling bytes never trips the per-read timeout).")
+    max_redirects: int = Field(5, ge=0, description="Redirects followed for one PDF download.")
+    allow_private_urls: bool = Field(
+        False, description="Fetch PDFs from private, loopback and link-local addresses too "
+        "(PIPELINE_ALLOW_PRIVATE_URLS=1); off, a link or redirect to 127.0.0.1, 10.x, 169.254.x ... is refused.")
+    extract_seconds: float = Field(
+        60.0, gt=0, description="Time budget of the text extraction of one paper, checked between pages.")
+    max_page_content_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="Largest decompressed content stream of one page; a page over "
+        "it (e.g. 74 MB of whitespace in a 72 KB file) stops the extraction.")
 
 
 class FilesSettings(_Section):
@@ -136,7 +148,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     ``PIPELINE_SUMMARIES_DIR``, ``PIPELINE_PAPERS_FILE``, ``PIPELINE_PROMPTS_DIR``,
     ``PIPELINE_ARXIV_API_URL``, ``PIPELINE_ARXIV_DELAY``, ``PIPELINE_LOCAL_THREADS``,
     ``PIPELINE_LOCAL_MODEL``, ``PIPELINE_OFFLINE``, ``PIPELINE_YAML_MAX_BYTES``,
-    ``PIPELINE_YAML_MAX_NODES``, ``PIPELINE_MAX_KEY_LENGTH``.
+    ``PIPELINE_YAML_MAX_NODES``, ``PIPELINE_MAX_KEY_LENGTH``, ``PIPELINE_DOWNLOAD_DEADLINE``,
+    ``PIPELINE_ALLOW_PRIVATE_URLS``, ``PIPELINE_EXTRACT_SECONDS``.
     """
     def get(*names: str) -> str | None:
         for name in names:
@@ -174,6 +187,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         pdf = PdfSettings()
         if budget := get("PIPELINE_BUDGET_TOKENS"):
             pdf.budget_tokens = int(budget)
+        if download_deadline := get("PIPELINE_DOWNLOAD_DEADLINE"):
+            pdf.download_deadline_seconds = float(download_deadline)
+        if allow := get("PIPELINE_ALLOW_PRIVATE_URLS"):
+            pdf.allow_private_urls = allow.lower() in ("1", "true", "yes")
+        if extract_seconds := get("PIPELINE_EXTRACT_SECONDS"):
+            pdf.extract_seconds = float(extract_seconds)
 
         files = FilesSettings()
         if max_bytes := get("PIPELINE_YAML_MAX_BYTES"):

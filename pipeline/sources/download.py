@@ -5,6 +5,12 @@ body arrived, stayed under ``settings.pdf.max_bytes`` and started with ``%PDF``.
 rejected download therefore never leaves a cached file. PDFs are stored content-addressed (by the
 sha256 of their bytes, namespace ``pdf``) with a URL index (namespace ``pdf-url``), so a second call
 for the same URL makes no request.
+
+A download has one wall-clock deadline over all its attempts, redirects and body bytes
+(``settings.pdf.download_deadline_seconds``): a server that sends a byte every few seconds never
+trips the per-read timeout, and once made a 30 s limit take 100 s. Redirects are followed here, one
+hop at a time (at most ``settings.pdf.max_redirects``), so that every URL on the way passes
+`check_public_url` before it is requested: a PDF link must not lead to 127.0.0.1 or the local network.
 """
 
 from __future__ import annotations
@@ -14,16 +20,19 @@ import logging
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx2
 
 from pipeline.core.config import Settings
-from pipeline.core.errors import ConfigError, PdfError, SourceError
+from pipeline.core.errors import ConfigError, NetworkError, PdfError, SourceError
 from pipeline.core.models import PaperMetadata
 from pipeline.sources.http import (
+    Deadline,
     RateLimiter,
     Sleep,
     call_with_retries,
+    check_public_url,
     check_transient_status,
     headers,
     http_client,
@@ -68,13 +77,16 @@ def fetch_pdf(source: Source, settings: Settings, metadata: PaperMetadata | None
     if cached is not None:
         log.debug("PDF of %s from the cache: %s", url, cached)
         return cached
+    deadline = Deadline(settings.pdf.download_deadline_seconds,
+                        "pdf.download_deadline_seconds (PIPELINE_DOWNLOAD_DEADLINE)")
     with http_client(settings, client) as http, cache.temp_file(PDF_NAMESPACE) as tmp:
         def attempt() -> tuple[str, int]:
+            deadline.check(url)
             polite_wait(url, settings, limiter)
-            return _download(http, url, tmp, settings)
+            return _download(http, url, tmp, settings, deadline)
 
         try:
-            digest, size = call_with_retries(attempt, url=url, settings=settings, sleep=sleep)
+            digest, size = call_with_retries(attempt, url=url, settings=settings, sleep=sleep, deadline=deadline)
         except OSError as exc:  # writing the temporary file: disk full, permissions
             raise ConfigError(f"cannot write the download of {url} to {tmp.parent}: {exc.strerror or exc}",
                               hint="free disk space or set PIPELINE_CACHE_DIR to a writable folder") from exc
@@ -117,40 +129,59 @@ def _cached(cache: Cache, url: str) -> Path | None:
     return path
 
 
-def _download(http: httpx2.Client, url: str, tmp: Path, settings: Settings) -> tuple[str, int]:
+def _download(http: httpx2.Client, url: str, tmp: Path, settings: Settings,
+              deadline: Deadline) -> tuple[str, int]:
+    current = url
+    for _ in range(settings.pdf.max_redirects + 1):
+        check_public_url(current, settings)
+        # Never wait on one read longer than the deadline leaves.
+        timeout = max(min(settings.arxiv.timeout_seconds, deadline.remaining()), 0.001)
+        with http.stream("GET", current, headers=headers(settings, Accept="application/pdf"),
+                         follow_redirects=False, timeout=timeout) as response:
+            location = response.headers.get("Location")
+            if response.is_redirect and location:
+                current = urljoin(current, location)
+                log.debug("%s redirects to %s", url, current)
+                continue
+            return _receive(response, url, tmp, settings, deadline)
+    raise NetworkError(f"{url} redirects more than {settings.pdf.max_redirects} times",
+                       hint="give the final URL of the PDF", retryable=False)
+
+
+def _receive(response: httpx2.Response, url: str, tmp: Path, settings: Settings,
+             deadline: Deadline) -> tuple[str, int]:
     limit = settings.pdf.max_bytes
-    with http.stream("GET", url, headers=headers(settings, Accept="application/pdf"),
-                     follow_redirects=True, timeout=settings.arxiv.timeout_seconds) as response:
-        check_transient_status(response)
-        if response.status_code != 200:
-            raise PdfError(f"cannot download {url}: HTTP {response.status_code} {response.reason_phrase}",
-                           hint="check that the URL opens the PDF in a browser")
-        content_type = response.headers.get("Content-Type", "unknown type").split(";")[0].strip()
-        declared = _content_length(response)
-        if declared is not None and declared > limit:
-            raise PdfError(f"{url} is {declared / _MB:.1f} MB, over the {limit / _MB:.0f} MB limit",
-                           hint="raise pdf.max_bytes in the settings if this PDF is genuine")
-        digest = hashlib.sha256()
-        size = 0
-        head = b""
-        with tmp.open("wb") as out:
-            for chunk in response.iter_bytes():
-                if len(head) < 4:
-                    head += chunk[: 4 - len(head)]
-                    if len(head) >= 4 and head != b"%PDF":
-                        raise _not_pdf(url, content_type, head)
-                size += len(chunk)
-                if size > limit:
-                    raise PdfError(f"{url} is over the {limit / _MB:.0f} MB limit (stopped reading)",
-                                   hint="raise pdf.max_bytes in the settings if this PDF is genuine")
-                digest.update(chunk)
-                out.write(chunk)
-        if head != b"%PDF":
-            raise _not_pdf(url, content_type, head)
-        # Defends against servers that close early without the transport noticing.
-        # Without a content encoding the decoded size is the transferred size.
-        if declared is not None and "Content-Encoding" not in response.headers and size < declared:
-            raise httpx2.RemoteProtocolError(f"body ended after {size} of {declared} bytes")
+    check_transient_status(response)
+    if response.status_code != 200:
+        raise PdfError(f"cannot download {url}: HTTP {response.status_code} {response.reason_phrase}",
+                       hint="check that the URL opens the PDF in a browser")
+    content_type = response.headers.get("Content-Type", "unknown type").split(";")[0].strip()
+    declared = _content_length(response)
+    if declared is not None and declared > limit:
+        raise PdfError(f"{url} is {declared / _MB:.1f} MB, over the {limit / _MB:.0f} MB limit",
+                       hint="raise pdf.max_bytes in the settings if this PDF is genuine")
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    with tmp.open("wb") as out:
+        for chunk in response.iter_bytes():
+            if len(head) < 4:
+                head += chunk[: 4 - len(head)]
+                if len(head) >= 4 and head != b"%PDF":
+                    raise _not_pdf(url, content_type, head)
+            size += len(chunk)
+            if size > limit:
+                raise PdfError(f"{url} is over the {limit / _MB:.0f} MB limit (stopped reading)",
+                               hint="raise pdf.max_bytes in the settings if this PDF is genuine")
+            digest.update(chunk)
+            out.write(chunk)
+            deadline.check(url)
+    if head != b"%PDF":
+        raise _not_pdf(url, content_type, head)
+    # Defends against servers that close early without the transport noticing.
+    # Without a content encoding the decoded size is the transferred size.
+    if declared is not None and "Content-Encoding" not in response.headers and size < declared:
+        raise httpx2.RemoteProtocolError(f"body ended after {size} of {declared} bytes")
     return digest.hexdigest(), size
 
 
