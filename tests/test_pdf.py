@@ -139,3 +139,71 @@ def test_threads_leave_the_pypdf_logger_as_they_found_it(tmp_path: Path) -> None
         results = list(pool.map(lambda _: pdf.read_pdf(path, **LIMITS), range(16)))
     assert all(len(r.pages) == 3 for r in results)
     assert logging.getLogger("pypdf").level == logging.NOTSET
+
+
+# --------------------------------------------------------------------------- hostile pages (issue 12, row 11)
+
+
+def whitespace_pdf(path: Path, pages: int, blank_bytes: int) -> Path:
+    """A PDF of ``pages`` pages, each a line of text followed by ``blank_bytes`` spaces of content,
+    Flate-compressed (74 MB of spaces pack into about 72 KB)."""
+    import zlib
+
+    content = zlib.compress(b"BT /F1 10 Tf 72 740 Td (A line of real text on the page.) Tj ET\n"
+                            + b" " * blank_bytes, 9)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(pages))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode()]
+    font = 3 + 2 * pages
+    for i in range(pages):
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 "
+                       f"{font} 0 R >> >> /Contents {4 + 2 * i} 0 R >>".encode())
+        objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(content), content))
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def test_a_page_that_inflates_past_the_content_limit_stops_the_extraction(tmp_path: Path) -> None:
+    import time
+
+    path = whitespace_pdf(tmp_path / "inflates.pdf", 1, 74_000_000)
+    assert path.stat().st_size < 100_000
+    started = time.monotonic()
+    with pytest.raises(PdfError, match=r"inflates\.pdf: page 1 decompresses to more than 8 MB of content"):
+        pdf.read_pdf(path, **LIMITS, max_page_bytes=8 << 20)
+    assert time.monotonic() - started < 2  # before: 7.8 s and 200 MB for this page
+
+
+def test_the_time_budget_is_checked_between_pages(tmp_path: Path) -> None:
+    import time
+
+    path = whitespace_pdf(tmp_path / "slow.pdf", 6, 1_500_000)
+    started = time.monotonic()
+    with pytest.raises(PdfError, match=r"slow\.pdf: text extraction stopped at page \d of 6 after [\d.]+ s, "
+                                       r"over the 0\.2 s budget .*PIPELINE_EXTRACT_SECONDS"):
+        pdf.read_pdf(path, **LIMITS, max_seconds=0.2)
+    assert time.monotonic() - started < 2
+
+
+def test_extract_stops_a_hostile_pdf_with_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from pipeline.cli import main
+
+    path = whitespace_pdf(tmp_path / "six.pdf", 6, 74_000_000)
+    started = time.monotonic()
+    assert main(["extract", str(path)]) == 1  # before: 44 s for these six pages, then exit 0
+    assert time.monotonic() - started < 5
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "page 1 decompresses to more than 8 MB" in err
+    assert len(err.strip().splitlines()) == 1

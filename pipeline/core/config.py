@@ -48,8 +48,8 @@ class PdfSettings(_Section):
     extract_seconds: float = Field(
         60.0, gt=0, description="Time budget of the text extraction of one paper, checked between pages.")
     max_page_content_bytes: int = Field(
-        16 * 1024 * 1024, gt=0, description="Largest decompressed content stream of one page; a page over "
-        "it (e.g. 74 MB of whitespace in a 72 KB file) stops the extraction.")
+        8 * 1024 * 1024, gt=0, description="Largest decompressed content of one page (the largest of the "
+        "test papers has 84 KB); a page over it (e.g. 74 MB of whitespace in a 72 KB file) stops the extraction.")
 
 
 class FilesSettings(_Section):

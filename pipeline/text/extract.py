@@ -81,7 +81,9 @@ def _extract(path: Path, settings: Settings) -> tuple[ExtractedDocument, bool]:
             if document.pages <= settings.pdf.max_pages:
                 log.debug("extracted text of %s from the cache", path)
                 return document, True
-    raw = pdf.read_pdf(path, max_bytes=settings.pdf.max_bytes, max_pages=settings.pdf.max_pages)
+    raw = pdf.read_pdf(path, max_bytes=settings.pdf.max_bytes, max_pages=settings.pdf.max_pages,
+                       max_page_bytes=settings.pdf.max_page_content_bytes,
+                       max_seconds=settings.pdf.extract_seconds)
     document = build_document(raw, digest)
     cache.put_json(CACHE_NAMESPACE, key, document.model_dump(mode="json"))
     return document, False

@@ -8,6 +8,12 @@ Text extraction is pypdf's `PageObject.extract_text`, through its public API onl
 other in this process. It costs tens of milliseconds a page, and `pipeline.text.extract` caches its
 result by the PDF's sha256, so a paper is parsed once.
 
+Two limits keep a hostile file from stalling a run: a page's content may decompress to at most
+``max_page_bytes`` (pypdf's own decompression limits, set with its public `pypdf.apply_configuration`
+for the extraction only; a 72 KB file whose one page inflated to 74 MB of whitespace took 7.8 s and
+200 MB), and the whole extraction has a time budget of ``max_seconds``, checked between pages (one
+page cannot be interrupted, which the content limit bounds).
+
 Every failure becomes one `PdfError` that names the file and the likely cause. pypdf's log warnings
 (malformed but readable files are common) are kept off stderr unless debugging.
 """
@@ -19,13 +25,14 @@ import logging
 import math
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pypdf
-from pypdf.errors import DependencyError, FileNotDecryptedError
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
 from pipeline.core.errors import PdfError
 from pipeline.text.pdfcheck import check_file
@@ -66,16 +73,58 @@ class PdfText:
         return sum(sum(1 for c in page if c.isalpha()) for page in self.pages)
 
 
-def read_pdf(path: Path, *, max_bytes: int, max_pages: int) -> PdfText:
+@dataclass(frozen=True)
+class _Budget:
+    """The extraction limits of one file: content bytes per page, seconds for every page together."""
+
+    path: Path
+    max_page_bytes: int | None
+    max_seconds: float | None
+    started: float = field(default_factory=time.monotonic)
+
+    def check_time(self, page: int, count: int) -> None:
+        spent = time.monotonic() - self.started
+        if self.max_seconds is not None and spent > self.max_seconds:
+            raise PdfError(f"{self.path}: text extraction stopped at page {page} of {count} after {spent:.1f} s, "
+                           f"over the {self.max_seconds:g} s budget",
+                           hint="the PDF is unusually heavy; raise pdf.extract_seconds (PIPELINE_EXTRACT_SECONDS) "
+                           "if it is genuine")
+
+    def too_big(self, page: int, exc: LimitReachedError) -> PdfError:
+        limit = f"{self.max_page_bytes / (1 << 20):g} MB" if self.max_page_bytes else "pypdf's limit"
+        return PdfError(f"{self.path}: page {page} decompresses to more than {limit} of content "
+                        f"({_short(exc)})",
+                        hint="the PDF is broken or hostile; re-save it with a PDF viewer, or raise "
+                        "pdf.max_page_content_bytes if it is genuine")
+
+    @contextlib.contextmanager
+    def limits(self) -> Iterator[None]:
+        """pypdf's decompression limits set to ``max_page_bytes`` for the block (this thread only)."""
+        if self.max_page_bytes is None:
+            yield
+            return
+        limit = self.max_page_bytes
+        with pypdf.apply_configuration(zlib_maximum_output_length=limit, lzw_maximum_output_length=limit,
+                                       run_length_maximum_output_length=limit,
+                                       brotli_maximum_output_length=limit,
+                                       array_based_stream_maximum_output_length=limit):
+            yield
+
+
+def read_pdf(path: Path, *, max_bytes: int, max_pages: int, max_page_bytes: int | None = None,
+             max_seconds: float | None = None) -> PdfText:
     """Check, open and extract the text of every page of ``path``.
 
     Raises `PdfError` naming the file and the cause: missing, empty, not a PDF, too large, truncated or
-    corrupt, encrypted with a password, over ``max_pages``, or without extractable text (scanned).
+    corrupt, encrypted with a password, over ``max_pages``, or without extractable text (scanned); a
+    page whose content decompresses to more than ``max_page_bytes``; an extraction that took more than
+    ``max_seconds`` (checked between pages).
     """
     size = check_file(path, max_bytes=max_bytes)
+    budget = _Budget(path, max_page_bytes, max_seconds)
     with _quiet_pypdf():
         try:
-            return _read(path, size, max_pages)
+            return _read(path, size, max_pages, budget)
         except PdfError:
             raise
         except DependencyError as exc:
@@ -91,7 +140,7 @@ def read_pdf(path: Path, *, max_bytes: int, max_pages: int) -> PdfText:
                            hint="fetch the PDF again, or re-save it with a PDF viewer") from exc
 
 
-def _read(path: Path, size: int, max_pages: int) -> PdfText:
+def _read(path: Path, size: int, max_pages: int, budget: _Budget) -> PdfText:
     reader = pypdf.PdfReader(path, strict=False)
     encrypted = bool(reader.is_encrypted)
     # Many papers carry owner-password encryption only (print/copy flags); those open with "".
@@ -104,7 +153,8 @@ def _read(path: Path, size: int, max_pages: int) -> PdfText:
         raise PdfError(f"{path} has {count} pages, over the {max_pages}-page limit",
                        hint="raise pdf.max_pages in the settings if this is really one paper")
     title = _metadata_title(reader)
-    texts, title_hint = _extract_pages(reader, count)
+    with budget.limits():
+        texts, title_hint = _extract_pages(reader, count, budget)
     failed = [number for number, text in enumerate(texts, 1) if text is None]
     pages = [text or "" for text in texts]
     if len(failed) == count:
@@ -145,19 +195,28 @@ def _has_images(reader: pypdf.PdfReader) -> bool:
     return False
 
 
-def _extract_pages(reader: pypdf.PdfReader, count: int) -> tuple[list[str | None], str | None]:
+def _extract_pages(reader: pypdf.PdfReader, count: int,
+                   budget: _Budget) -> tuple[list[str | None], str | None]:
     """The text of every page (None for a page pypdf fails on) and page 1's title hint."""
     try:
         first, title_hint = _first_page(reader.pages[0])
+    except LimitReachedError as exc:
+        raise budget.too_big(1, exc) from exc
     except Exception as exc:  # one damaged page should not lose the others
         log.debug("page 1: no text (%s: %s)", type(exc).__name__, exc)
         first, title_hint = None, None
-    return [first, *(_page_text(reader, index) for index in range(1, count))], title_hint
+    texts = [first]
+    for index in range(1, count):
+        budget.check_time(index + 1, count)
+        texts.append(_page_text(reader, index, budget))
+    return texts, title_hint
 
 
-def _page_text(reader: pypdf.PdfReader, index: int) -> str | None:
+def _page_text(reader: pypdf.PdfReader, index: int, budget: _Budget) -> str | None:
     try:
         return reader.pages[index].extract_text() or ""
+    except LimitReachedError as exc:
+        raise budget.too_big(index + 1, exc) from exc
     except Exception as exc:  # one damaged page should not lose the others
         log.debug("page %d: no text (%s: %s)", index + 1, type(exc).__name__, exc)
         return None
