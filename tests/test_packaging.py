@@ -54,13 +54,18 @@ def _run(python: Path, *args: str, cwd: Path, env: dict[str, str]) -> subprocess
 def test_the_wheel_carries_prompts_and_templates(installed: Path, tmp_path: Path) -> None:
     probe = ("import pipeline, pathlib; p = pathlib.Path(pipeline.__file__).parent; "
              "print(p); print(sorted(x.name for x in (p / 'prompts').glob('*.j2'))); "
-             "print(sorted(x.name for x in (p / 'listing' / 'templates').glob('*.j2')))")
+             "print(sorted(x.name for x in (p / 'listing' / 'templates').glob('*.j2'))); "
+             "print(sorted(x.name for x in (p / 'desk' / 'templates').glob('*.html'))); "
+             "print(sorted(x.name for x in (p / 'desk' / 'static').iterdir()))")
     out = subprocess.run([str(installed), "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert not out[0].startswith(str(ROOT)), f"the installed interpreter imports the checkout: {out[0]}"
     assert not (Path(out[0]) / "prompts").is_symlink()
     assert eval(out[1]) == sorted(p.name for p in (ROOT / "prompts").glob("*.j2"))
     assert eval(out[2]) == ["list.md.j2", "native.md.j2"]
+    desk = ROOT / "pipeline" / "desk"
+    assert eval(out[3]) == sorted(p.name for p in (desk / "templates").glob("*.html"))
+    assert eval(out[4]) == sorted(p.name for p in (desk / "static").iterdir()) == ["desk.css", "desk.js"]
 
 
 def test_the_installed_wheel_summarizes_from_another_folder(installed: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "pipeline"
 
 # The flow, in order: a module may import its own stage and the stages before it, never a later one.
-STAGES = ["core", "storage", "sources", "text", "model", "workspace", "listing", "devtools", "cli"]
+STAGES = ["core", "storage", "sources", "text", "model", "workspace", "listing", "desk", "devtools", "cli"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -43,6 +43,13 @@ def _register_review(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
                       help="original: curator vs model original (default); proposed: current vs the new "
                       "model output in summaries/_proposed/")
     diff.set_defaults(func=_cmd_review_diff)
+    serve = actions.add_parser("serve", help="the review desk: a local web page to check drafts against the paper",
+                               description="Serve the review desk on 127.0.0.1 only. The printed URL carries a "
+                               "random token that every request needs. Ctrl-C stops it.")
+    serve.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks a free one)")
+    serve.add_argument("--open", action="store_true", help="open the queue in the default web browser")
+    serve.add_argument("--by", help="reviewer of every decision (default: git config user.name, else $USER)")
+    serve.set_defaults(func=_cmd_review_serve)
 
 
 def _cmd_review_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -109,6 +116,20 @@ def _cmd_review_diff(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+
+def _cmd_review_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import webbrowser
+
+    from pipeline.desk.app import Desk
+    from pipeline.desk.server import bind, serve
+
+    bound = bind(Desk(settings, by=args.by), args.port)
+    err(f"review desk for {settings.summaries_dir} on 127.0.0.1:{bound.port}; Ctrl-C stops it")
+    print(bound.url, flush=True)
+    if args.open:
+        webbrowser.open(bound.url)
+    serve(bound)
+    return 0
 
 
 def _register_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
