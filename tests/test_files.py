@@ -326,6 +326,9 @@ def alias_bomb(levels: int = 7, fan: int = 10) -> str:
     ("a: !!binary aGVsbG8=\n", 1, "tag !!binary is not accepted"),
     ("a: !!python/object:os.system x\n", 1, "tag !!python/object:os.system is not accepted"),
     ("a: " + "[" * 60 + "]" * 60 + "\n", 1, "nested more than 50 levels"),
+    ("a: 1\n? {b: 1}\n: x\n", 2, "a key must be plain text"),
+    ("a: 1\n? [1, 2]\n: x\n", 2, "a key must be plain text"),
+    ("n: " + "9" * 5000 + "\n", 1, "a number of 5000 digits"),
 ])
 def test_aliases_anchors_tags_and_deep_nesting_are_refused_at_their_line(text: str, line: int, words: str) -> None:
     with pytest.raises(MarkedYAMLError) as err:

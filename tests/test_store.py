@@ -358,6 +358,8 @@ COMMANDS = {
     ("tag", "note: !foo bar\n"),
     ("alias bomb", "junk:\n" + "".join(f"  - &l{i} [{', '.join([f'*l{i - 1}' if i else 'x'] * 10)}]\n"
                                        for i in range(7))),
+    ("mapping key", "? {a: 1}\n: x\n"),
+    ("long number", "n: " + "9" * 5000 + "\n"),
 ])
 def test_a_hostile_summary_file_is_one_clear_line_in_every_command(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -368,14 +370,17 @@ def test_a_hostile_summary_file_is_one_clear_line_in_every_command(
     monkeypatch.chdir(tmp_path)
     path = summaries / "2501.00001.yaml"
     path.write_text(path.read_text(encoding="utf-8") + insert, encoding="utf-8")
-    line = _line_no(path, "!foo" if name == "tag" else "&l0")
+    needle, words = {"tag": ("!foo", "tag !foo is not accepted"), "alias bomb": ("&l0", "anchor &l0 is not accepted"),
+                     "mapping key": ("? {a: 1}", "a key must be plain text"),
+                     "long number": ("n: 999", "a number of 5000 digits")}[name]
+    line = _line_no(path, needle)
     started = time.monotonic()
     code = cli.main(COMMANDS[command])  # before the fix: a traceback (tag) or 1 GB and 25 s (bomb)
     assert time.monotonic() - started < 5
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     assert f"{path}:{line}: YAML error: " in out + err  # validate and lint print findings as data
-    assert ("tag !foo is not accepted" if name == "tag" else "anchor &l0 is not accepted") in out + err
+    assert words in out + err
     assert code == (0 if command == "render" else 1)  # render publishes the rest and notes the bad file
 
 

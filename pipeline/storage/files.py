@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import secrets
 import stat
 import time
@@ -54,7 +55,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.events import AliasEvent, ScalarEvent
+from ruamel.yaml.nodes import MappingNode
 from ruamel.yaml.representer import RoundTripRepresenter
 
 from pipeline.core.config import FilesSettings
@@ -247,9 +249,14 @@ def limits() -> FilesSettings:
     return _limits
 
 
+# Python refuses to convert integers of more than 4,300 digits (a ValueError, not a YAML error).
+_LONGEST_NUMBER = 1000
+_NUMBER = re.compile(r"[-+]?[0-9][0-9_]*")
+
+
 class _GuardedComposer(Composer):
-    """Refuses aliases, anchors, unknown tags and documents over the node or depth limit, at the
-    offending node, before anything is constructed."""
+    """Refuses aliases, anchors, tags, keys that are not scalars, numbers too long to convert and
+    documents over the node or depth limit, at the offending node, before anything is constructed."""
 
     def compose_document(self) -> Any:
         self._nodes = 0
@@ -270,6 +277,11 @@ class _GuardedComposer(Composer):
             shown = str(event.tag).replace("tag:yaml.org,2002:", "!!")
             raise ComposerError(None, None, f"tag {shown} is not accepted in this file; remove it "
                                 "(quote the value if it should be text)", mark)
+        if isinstance(parent, MappingNode) and index is None and not isinstance(event, ScalarEvent):
+            raise ComposerError(None, None, "a key must be plain text, not a list or a mapping", mark)
+        if isinstance(event, ScalarEvent) and event.style is None and len(event.value) > _LONGEST_NUMBER \
+                and _NUMBER.fullmatch(event.value):
+            raise ComposerError(None, None, f"a number of {len(event.value)} digits; quote it if it is text", mark)
         self._nodes = getattr(self, "_nodes", 0) + 1
         limit = self.loader.max_nodes
         if self._nodes > limit:
