@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pipeline import cli
 from pipeline.core.config import LLMSettings
 from pipeline.core.models import FIELDS
+from pipeline.devtools.devreplies import sentences_of
 from pipeline.devtools.devserver import FAULTS, MODES, FakeServer, serve
 from pipeline.model.backend import Connection
 from pipeline.model.llm import LLM
@@ -46,6 +47,7 @@ cross-entropy loss, while unlabelled images receive the anchor consistency loss 
 contrastive loss. At inference time only the student network is used, so the method adds no cost at test
 time.
 """
+CONTEXT = {"sentences": sentences_of(PAPER)}
 SYSTEM = "You summarize research papers. Answer with one JSON object following the schema."
 
 
@@ -83,7 +85,7 @@ def _content(completion: Any) -> str:
 def test_each_mode_replies_with_a_valid_grounded_summary(mode: str) -> None:
     with FakeServer() as server:
         completion = _ask(_client(server), mode)
-    summary = LLMSummary.model_validate_json(_content(completion), context={"source_text": PAPER})
+    summary: Any = LLMSummary.model_validate_json(_content(completion), context=CONTEXT)
     assert summary.setting == "semi-supervised" and "AnchorSeg" in summary.tags
     assert completion.choices[0].finish_reason == ("tool_calls" if mode == "tool" else "stop")
     assert completion.usage.prompt_tokens > 100 and completion.usage.completion_tokens > 100
@@ -94,8 +96,8 @@ def test_each_mode_replies_with_a_valid_grounded_summary(mode: str) -> None:
 def test_translate_mode_english_then_parallel_chinese() -> None:
     with FakeServer(accept={"json_object"}) as server:
         client = _client(server)
-        english = EnglishPass.model_validate_json(_content(_ask(client, "json_object", EnglishPass)),
-                                                  context={"source_text": PAPER})
+        english: Any = EnglishPass.model_validate_json(_content(_ask(client, "json_object", EnglishPass)),
+                                                  context=CONTEXT)
         plain = {f: [b.text for b in getattr(english.en, f)] for f in FIELDS}
         user = f"Paper: x\n\nEnglish bullets to translate:\n{json.dumps(plain, indent=1)}\n\nAnswer with " \
                '{"zh": {"problems": [...], "motivation": [...], "framework": [...]}}.'
@@ -112,11 +114,11 @@ def test_repair_reask_gets_a_valid_reply() -> None:
         client = _client(server)
         bad = _content(_ask(client))
         with pytest.raises(ValidationError, match="Chinese characters"):
-            LLMSummary.model_validate_json(bad, context={"source_text": PAPER})
+            LLMSummary.model_validate_json(bad, context=CONTEXT)
         repaired = _ask(client, extra=[{"role": "assistant", "content": bad}, {"role": "user", "content": errors}])
-    summary = LLMSummary.model_validate_json(_content(repaired), context={"source_text": PAPER})
-    quoted = {b["evidence"] for f in FIELDS for b in json.loads(bad)["en"][f]}
-    assert quoted.isdisjoint(b.evidence for f in FIELDS for b in getattr(summary.en, f))  # a fresh answer
+    summary: Any = LLMSummary.model_validate_json(_content(repaired), context=CONTEXT)
+    cited = {n for f in FIELDS for b in json.loads(bad)["en"][f] for n in b["sentences"]}
+    assert cited.isdisjoint(n for f in FIELDS for b in getattr(summary.en, f) for n in b.sentences)  # fresh
 
 
 def test_only_json_object_rejects_other_modes_like_llama_cpp() -> None:
@@ -128,7 +130,7 @@ def test_only_json_object_rejects_other_modes_like_llama_cpp() -> None:
             _ask(client, "tool")
         with pytest.raises(openai.InternalServerError):  # rejected requests consumed no fault
             _ask(client, "json_object")
-        LLMSummary.model_validate_json(_content(_ask(client, "json_object")), context={"source_text": PAPER})
+        LLMSummary.model_validate_json(_content(_ask(client, "json_object")), context=CONTEXT)
     assert isinstance(schema_error.value.body, dict) and "json_schema" in schema_error.value.body["message"]
     assert isinstance(tool_error.value.body, dict) and tool_error.value.body["param"] == "tools"
     assert len(server.requests) == 4
@@ -148,7 +150,7 @@ def test_status_faults(fault: str, error: type[openai.APIStatusError], status: i
 def test_429_then_normal_after_the_clients_own_retry() -> None:
     with FakeServer(faults=["429", "429"], retry_after="0.01") as server:
         completion = _ask(_client(server, max_retries=2))
-    LLMSummary.model_validate_json(_content(completion), context={"source_text": PAPER})
+    LLMSummary.model_validate_json(_content(completion), context=CONTEXT)
     assert len(server.requests) == 3
 
 
@@ -160,7 +162,7 @@ def test_hang_outlasts_the_client_timeout_and_disconnect_sends_nothing() -> None
         with pytest.raises(openai.APIConnectionError) as caught:
             _ask(client)
         assert not isinstance(caught.value, openai.APITimeoutError)
-        LLMSummary.model_validate_json(_content(_ask(client)), context={"source_text": PAPER})
+        LLMSummary.model_validate_json(_content(_ask(client)), context=CONTEXT)
 
 
 @pytest.mark.parametrize("mode", ["json_schema", "tool"])
@@ -178,13 +180,13 @@ def test_broken_content_faults(mode: str) -> None:
 
 
 @pytest.mark.parametrize(("fault", "message"), [("zh-in-en", "Chinese characters"),
-                                                 ("bad-evidence", "not a verbatim quote")])
+                                                 ("bad-evidence", "S99999 is not in the paper text")])
 def test_invalid_summary_faults_fail_validation(fault: str, message: str) -> None:
     with FakeServer(faults=[fault]) as server:
         content = _content(_ask(_client(server)))
     json.loads(content)
     with pytest.raises(ValidationError, match=message):
-        LLMSummary.model_validate_json(content, context={"source_text": PAPER})
+        LLMSummary.model_validate_json(content, context=CONTEXT)
 
 
 def test_faults_are_consumed_in_order_and_fault_for_targets_one_paper() -> None:
@@ -200,7 +202,7 @@ def test_faults_are_consumed_in_order_and_fault_for_targets_one_paper() -> None:
         with pytest.raises(openai.InternalServerError) as caught:  # the global fault comes next
             _ask(client, user=other)
         assert caught.value.status_code == 500
-        LLMSummary.model_validate_json(_content(_ask(client, user=other)), context={"source_text": other})
+        LLMSummary.model_validate_json(_content(_ask(client, user=other)), context={"sentences": sentences_of(other)})
     assert server.count_for("Agreement Anchors") == 3 and server.count_for("Another Title") == 3
 
 
@@ -260,7 +262,7 @@ def test_real_paper_text_gets_grounded_replies(name: str) -> None:
     text = "\n".join(page.extract_text() or "" for page in reader.pages[:3])
     with FakeServer() as server:
         content = _content(_ask(_client(server), user=f"Summarize this paper.\n\n<<<\n{text}\n>>>"))
-    LLMSummary.model_validate_json(content, context={"source_text": text})
+    LLMSummary.model_validate_json(content, context={"sentences": sentences_of(text)})
 
 
 def test_through_the_llm_seam_json_object_fallback() -> None:
@@ -269,10 +271,10 @@ def test_through_the_llm_seam_json_object_fallback() -> None:
                                 api_key="test-key")
         llm = LLM(connection, LLMSettings(max_attempts=1), sleep=lambda _: None)
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PAPER}]
-        summary, failed = llm.ask(messages, LLMSummary, context={"source_text": PAPER},
+        summary, failed = llm.ask(messages, LLMSummary, context=CONTEXT,
                                   repair=lambda errors, _: "\n".join(errors))
     assert failed == [] and llm.mode == "json_object" and len(server.requests) == 2
-    assert summary.zh.problems
+    assert summary.__dict__["zh"].problems
 
 
 def test_dev_server_command_serves_until_stopped(capsys: pytest.CaptureFixture[str]) -> None:

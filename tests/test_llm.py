@@ -23,7 +23,8 @@ from pipeline.core.errors import (
 )
 from pipeline.model.backend import Connection, Profile
 from pipeline.model.llm import LLM, DictMemory, Exchange, RequestHook, strict_schema
-from pipeline.model.summary import EnglishPass
+from pipeline.model.summary import CitedReply, EnglishPass
+from pipeline.text.sentences import split_sentences
 
 PAPER = ("We propose a dual-view consistency framework for semi-supervised segmentation of abdominal CT. "
          "Pseudo labels produced by the teacher network are unreliable near organ boundaries. "
@@ -31,22 +32,26 @@ PAPER = ("We propose a dual-view consistency framework for semi-supervised segme
          "Experiments on 20 labelled scans show a Dice gain of 3.5 points.")
 
 
-def bullet(text: str, evidence: str) -> dict[str, str]:
-    return {"text": text, "evidence": evidence}
+SENTENCES = dict(enumerate(split_sentences(PAPER), 1))  # S1 "We propose …" … S4 "Experiments on 20 …"
+CONTEXT = {"sentences": SENTENCES}
+
+
+def bullet(text: str, *ids: str) -> dict[str, Any]:
+    return {"text": text, "sentences": list(ids)}
 
 
 def english_pass(**overrides: Any) -> dict[str, Any]:
     """A hand-written valid EnglishPass reply grounded in PAPER."""
     data: dict[str, Any] = {
         "en": {
-            "problems": [bullet("Teacher pseudo labels are unreliable close to organ boundaries.",
-                                "Pseudo labels produced by the teacher network are unreliable near organ boundaries")],
-            "motivation": [bullet("Agreement between two views shows which voxels deserve trust.",
-                                  "Our agreement mask weights the unsupervised consistency loss of every voxel")],
-            "framework": [bullet("A dual-view consistency framework for semi-supervised CT segmentation.",
-                                 "We propose a dual-view consistency framework for semi-supervised segmentation")],
+            "problems": [bullet("Teacher pseudo labels are unreliable close to organ boundaries.", "S2")],
+            "motivation": [bullet("An agreement mask weights each voxel's unsupervised loss by how far it can "
+                                  "be trusted.", "S3")],
+            "framework": [bullet("A dual-view consistency scheme guides the semi-supervised segmentation "
+                                 "of CT volumes.", "S1")],
         },
-        "dim": "3D", "setting": "semi-supervised", "tags": ["consistency"],
+        "dim": "3D", "dim_sentence": "S1", "setting": "semi-supervised", "setting_sentence": "S1",
+        "tags": ["consistency"],
     }
     data.update(overrides)
     return data
@@ -95,17 +100,18 @@ def repair(errors: list[str], truncated: bool) -> str:
     return "fix: " + "; ".join(errors) + (" (truncated)" if truncated else "")
 
 
-def ask(llm: LLM) -> EnglishPass:
+def ask(llm: LLM) -> Any:
     messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": PAPER}]
-    result, _ = llm.ask(messages, EnglishPass, context={"source_text": PAPER}, repair=repair)
+    result: CitedReply
+    result, _ = llm.ask(messages, EnglishPass, context=CONTEXT, repair=repair)
     return result
 
 
 def test_strict_schema_closes_every_object_and_requires_all_fields() -> None:
     schema = strict_schema(EnglishPass.model_json_schema())
-    bullet_def = schema["$defs"]["EvidencedBullet"]
+    bullet_def = schema["$defs"]["CitedBullet"]
     assert bullet_def["additionalProperties"] is False
-    assert set(bullet_def["required"]) == {"text", "evidence"}
+    assert set(bullet_def["required"]) == {"text", "sentences"}
     assert "tags" in schema["required"]
     assert "minLength" not in json.dumps(schema)
 
@@ -175,7 +181,7 @@ def test_invalid_reply_is_repaired_with_the_errors_sent_back() -> None:
     canned = Canned(ok("{not json"), ok(chinese_in_en), ok(english_pass()))
     llm = make_llm(canned)
     messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": PAPER}]
-    _, attempts = llm.ask(messages, EnglishPass, context={"source_text": PAPER}, repair=repair)
+    _, attempts = llm.ask(messages, EnglishPass, context=CONTEXT, repair=repair)
     assert [a.kind for a in attempts] == ["invalid", "invalid"]
     assert "not valid JSON" in canned.bodies[1]["messages"][-1]["content"]
     assert "Chinese" in canned.bodies[2]["messages"][-1]["content"]
@@ -183,12 +189,13 @@ def test_invalid_reply_is_repaired_with_the_errors_sent_back() -> None:
     assert [b["temperature"] for b in canned.bodies] == [0.2, 0.6, 0.7]  # re-asks sample more freely
 
 
-def test_ungrounded_evidence_triggers_a_reask_naming_it() -> None:
+def test_an_unknown_sentence_id_triggers_a_reask_naming_it() -> None:
     invented = english_pass()
-    invented["en"]["framework"][0]["evidence"] = "a sentence that the paper never wrote anywhere at all"
+    invented["en"]["framework"][0]["sentences"] = ["S1", "S57"]
     canned = Canned(ok(invented), ok(english_pass()))
     ask(make_llm(canned))
-    assert "not a verbatim quote" in canned.bodies[1]["messages"][-1]["content"]
+    assert "S57 is not in the paper text" in canned.bodies[1]["messages"][-1]["content"]
+    assert "(S1-S4)" in canned.bodies[1]["messages"][-1]["content"]
 
 
 def test_invented_number_triggers_a_reask() -> None:
@@ -240,9 +247,9 @@ def test_bullet_counts_steer_the_schema_sent() -> None:
     llm = make_llm(canned, profile=Profile(bullets=(2, 3)))
     messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": PAPER}]
     # A steer for grammar-enforcing servers, not a validation rule: one bullet per question still passes.
-    llm.ask(messages, EnglishPass, context={"source_text": PAPER}, repair=repair)
+    llm.ask(messages, EnglishPass, context=CONTEXT, repair=repair)
     sent = canned.bodies[0]["response_format"]["json_schema"]["schema"]
-    problems = sent["$defs"]["EnglishSummary"]["properties"]["problems"]
+    problems = sent["$defs"]["English"]["properties"]["problems"]
     assert (problems["minItems"], problems["maxItems"]) == (2, 3)
     assert sent["properties"]["tags"]["maxItems"] == 5
 
@@ -301,16 +308,12 @@ def test_a_hook_that_refuses_sends_nothing() -> None:
     assert canned.bodies == []
 
 
-def test_only_the_accepted_reply_s_snapped_quotes_are_returned() -> None:
-    near = "pseudo labels produced by a teacher network are unreliable near organ boundaries"
+def test_the_validation_context_is_only_read() -> None:
     rejected = english_pass()
-    rejected["en"]["problems"][0]["evidence"] = near
     rejected["en"]["framework"][0]["text"] = "本文提出了双视图一致性框架 for CT."
-    accepted = english_pass()
-    accepted["en"]["problems"][0]["evidence"] = near
-    canned = Canned(ok(rejected), ok(accepted))
+    canned = Canned(ok(rejected), ok(english_pass()))
     messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": PAPER}]
-    context = {"source_text": PAPER}
-    result, failed = make_llm(canned).ask(messages, EnglishPass, context=context, repair=repair)
+    context = {"sentences": dict(SENTENCES)}
+    _, failed = make_llm(canned).ask(messages, EnglishPass, context=context, repair=repair)
     assert len(failed) == 1 and "Chinese" in failed[0].errors[0]
-    assert len(result.snapped) == 1 and context == {"source_text": PAPER}
+    assert context == {"sentences": SENTENCES}

@@ -21,7 +21,6 @@ from pipeline.cli import main
 from pipeline.core.config import load_settings
 from pipeline.core.errors import LLMRefusal, LLMTransportError, LLMTruncated, SummaryInvalid
 from pipeline.core.models import FIELDS
-from pipeline.devtools import devreplies, devserver
 from pipeline.devtools.devserver import FakeServer
 from pipeline.model.biblio import parse_venue
 from pipeline.model.grounding import normalize, quote_found
@@ -171,37 +170,6 @@ def test_permanent_fault_writes_a_failure_record_and_no_draft(
     assert failure.count("- kind: ") == (0 if error is LLMTransportError else 2)
 
 
-def test_a_rejected_reply_s_snapped_quote_is_not_counted_with_the_accepted_one(
-        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reply 1 has a near-verbatim quote but is rejected; reply 2 has one too and is accepted: 1 snapped."""
-    real = devreplies.build_summary
-    replies: list[dict[str, Any]] = []
-
-    def near_verbatim(body: dict[str, Any], fault: str | None = None) -> dict[str, Any]:
-        reply = real(body, fault)
-        first = reply["en"]["problems"][0]
-        words = first["evidence"].split()
-        assert len(words) >= 10, "a quote this short could not be snapped back"
-        words[len(words) // 2] = "xyzzy"  # one word off: snapped back to the paper's exact wording
-        first["evidence"] = " ".join(words)
-        if not replies:
-            reply["en"]["framework"][0]["text"] = "本文提出了一个一致性学习框架 for semi-supervised learning."
-        replies.append(reply)
-        return reply
-
-    monkeypatch.setattr(devserver, "build_summary", near_verbatim)
-    with FakeServer() as server:
-        os.environ["OPENAI_BASE_URL"] = server.base_url
-        try:
-            result = summarize(str(MIXMATCH), load_settings(os.environ))
-        finally:
-            del os.environ["OPENAI_BASE_URL"]
-    record = store.load_record(result.path)
-    assert len(replies) == 2 and record.provenance.repairs == 1
-    assert [w for w in record.warnings if "near-verbatim" in w] == [
-        "1 evidence quote(s) were near-verbatim and were replaced by the paper's exact wording"]
-
-
 def test_cli_failure_is_one_line_and_exit_1(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with FakeServer(faults={"": ["bad-evidence*"]}) as server:
         os.environ["OPENAI_BASE_URL"] = server.base_url
@@ -237,20 +205,44 @@ def test_cli_preview_and_stats(workdir: Path, capsys: pytest.CaptureFixture[str]
     assert "created:" in err and "backend: remote" in err
 
 
-def test_translate_mode_bullet_by_bullet_for_small_models(tmp_path: Path) -> None:
-    """English with evidence first, then one translation request per bullet, all through the seam."""
+
+def _small_model_plan(text: str) -> Any:
+    from pipeline.model import glossary
+    from pipeline.model.backend import Profile
+    from pipeline.model.summary import DEFAULT_SETTINGS
+    from pipeline.text.sentences import Sentence, split_sentences
+    from pipeline.workspace import passes
+
+    numbered = [Sentence(i, t, "Abstract", "abstract", i - 1) for i, t in enumerate(split_sentences(text), 1)]
+    profile = Profile(translate=True, translate_per_bullet=True, schema_in_prompt=False, bullets=(1, 1))
+    return profile, passes.plan(numbered, profile, names=[], settings=DEFAULT_SETTINGS,
+                                terms=glossary.merged(None), title="A paper")
+
+
+ZH_OK = "本文针对伪标签、一致性、无监督损失和半监督分割方法进行了改进。"
+
+
+def _question_reply(body: dict[str, Any], en: dict[str, Any]) -> dict[str, Any]:
+    from test_llm import english_pass
+
+    spec = body["response_format"]["json_schema"]
+    question = spec["name"].removesuffix("Pass").lower()
+    reply = {**english_pass(), "en": {question: en[question]}}
+    return reply if "dim" in spec["schema"]["properties"] else {"en": reply["en"]}
+
+
+def test_translate_mode_one_pass_per_question_then_bullet_by_bullet_for_small_models(tmp_path: Path) -> None:
+    """A small model: one English pass per question (each reading its part), then one translation per
+    bullet, all through the seam."""
     import json as _json
-    from types import SimpleNamespace
 
     import httpx2
     from test_llm import PAPER, english_pass, ok
 
     from pipeline.core.config import LLMSettings
-    from pipeline.core.models import PaperMetadata
-    from pipeline.model.backend import Connection, Profile
+    from pipeline.model.backend import Connection
     from pipeline.model.llm import LLM
-    from pipeline.model.prompts import render
-    from pipeline.workspace.summarize import _Paper, _run_llm
+    from pipeline.workspace import passes
 
     seen: list[str] = []
 
@@ -258,64 +250,57 @@ def test_translate_mode_bullet_by_bullet_for_small_models(tmp_path: Path) -> Non
         body = _json.loads(request.content)
         name = body["response_format"]["json_schema"]["name"]
         seen.append(name)
-        if name == "EnglishPass":
-            return ok(english_pass())
-        english = body["messages"][-1]["content"].rsplit("\n", 1)[-1]
-        return ok({"zh": f"第{'零一二三四五'[len(seen)]}条：本文针对 mean teacher 方法进行了改进。{english[:0]}"})
+        if name.endswith("Pass"):
+            return ok(_question_reply(body, english_pass()["en"]))
+        return ok({"zh": f"第{'一二三四五六七八九十'[len(seen) % 10]}条：{ZH_OK}"})
 
     settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
     connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
                             http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    profile = Profile(translate=True, translate_per_bullet=True, schema_in_prompt=False)
+    profile, plan = _small_model_plan(PAPER)
     llm = LLM(connection, LLMSettings(), profile)
-    paper = _Paper(SimpleNamespace(key="k"), PaperMetadata(key="k", title="A paper"), None, [])  # type: ignore[arg-type]
-    system = render(settings.prompts_dir, "system.j2", bilingual=False, example=False)
-    user = render(settings.prompts_dir, "user.j2", bilingual=False, text=PAPER)
-    drafted = _run_llm(llm, settings, paper, system, user, PAPER)
+    drafted = passes.run(llm, settings, plan, repair=lambda errors, truncated: "; ".join(errors))
     summary, hashes, repairs = drafted.summary, drafted.prompts, drafted.repairs
-    assert seen == ["EnglishPass"] + ["ChineseBullet"] * 3
+    assert seen == ["ProblemsPass", "MotivationPass", "FrameworkPass"] + ["ChineseBullet"] * 3
     assert summary.zh is not None and [len(getattr(summary.zh, f)) for f in FIELDS] == [1, 1, 1]
-    assert "translate_bullet.j2" in hashes and repairs == 0
+    assert summary.en is not None and summary.en.framework[0].sentences == [1]
+    assert summary.en.framework[0].evidence.startswith("We propose a dual-view consistency framework")
+    assert (summary.dim, summary.setting) == ("3D", "semi-supervised")
+    assert "translate_bullet.j2" in hashes and repairs == 0 and len(drafted.readings) == 3
 
 
 def test_a_translation_with_a_wrong_number_is_asked_again(tmp_path: Path) -> None:
     """The small model wrote 1.5 billion as 1.5亿 (150 million): the re-ask says so and the fix is kept."""
     import json as _json
-    from types import SimpleNamespace
 
     import httpx2
     from test_llm import PAPER, bullet, english_pass, ok
 
     from pipeline.core.config import LLMSettings
-    from pipeline.core.models import PaperMetadata
-    from pipeline.model.backend import Connection, Profile
+    from pipeline.model.backend import Connection
     from pipeline.model.llm import LLM
-    from pipeline.model.prompts import render
-    from pipeline.workspace.summarize import _Paper, _run_llm
+    from pipeline.workspace import passes
 
     asked: list[str] = []
     paper_text = PAPER + " The teacher was pretrained on 1.5 billion voxels."
+    en = {**english_pass()["en"], "problems": [bullet("The teacher network saw 1.5 billion voxels "
+                                                      "before training started.", "S5")]}
 
     def handler(request: httpx2.Request) -> httpx2.Response:
         body = _json.loads(request.content)
-        if body["response_format"]["json_schema"]["name"] == "EnglishPass":
-            return ok(english_pass(en={**english_pass()["en"], "problems": [bullet(
-                "The teacher was pretrained on 1.5 billion voxels.",
-                "The teacher was pretrained on 1.5 billion voxels")]}))
+        if body["response_format"]["json_schema"]["name"].endswith("Pass"):
+            return ok(_question_reply(body, en))
         asked.append(body["messages"][-1]["content"])
         if "1.5 billion" in body["messages"][-1]["content"] and len(asked) == 1:
-            return ok({"zh": "教师模型在1.5亿个体素上预训练。"})
-        return ok({"zh": "教师模型在15亿个体素上预训练。" if len(asked) == 2 else
-                   f"本文改进了 mean teacher 方法的{'零一二三四五'[len(asked)]}个部分。"})
+            return ok({"zh": "教师网络在训练前看过1.5亿个体素。"})
+        return ok({"zh": "教师网络在训练前看过15亿个体素。" if len(asked) == 2 else
+                   f"第{'零一二三四五'[len(asked)]}部分：{ZH_OK}"})
 
     settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
     connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
                             http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    profile = Profile(translate=True, translate_per_bullet=True, schema_in_prompt=False)
-    paper = _Paper(SimpleNamespace(key="k"), PaperMetadata(key="k", title="A paper"), None, [])  # type: ignore[arg-type]
-    system = render(settings.prompts_dir, "system.j2", bilingual=False, example=False)
-    user = render(settings.prompts_dir, "user.j2", bilingual=False, text=paper_text)
-    drafted = _run_llm(LLM(connection, LLMSettings(), profile), settings, paper, system, user, paper_text)
-    summary, repairs = drafted.summary, drafted.repairs
-    assert repairs == 1 and "1.5亿" in asked[1] and "translate numbers exactly" in asked[1]
-    assert summary.zh is not None and summary.zh.problems == ["教师模型在15亿个体素上预训练。"]
+    profile, plan = _small_model_plan(paper_text)
+    drafted = passes.run(LLM(connection, LLMSettings(), profile), settings, plan,
+                         repair=lambda errors, truncated: "; ".join(errors))
+    assert drafted.repairs == 1 and "1.5亿" in asked[1] and "translate numbers exactly" in asked[1]
+    assert drafted.summary.zh is not None and drafted.summary.zh.problems == ["教师网络在训练前看过15亿个体素。"]

@@ -7,24 +7,30 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from test_llm import PAPER, english_pass
+from test_llm import CONTEXT, PAPER, english_pass
 
 from pipeline.core.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS
-from pipeline.model import grounding
+from pipeline.model import glossary, grounding
 from pipeline.model.summary import (
+    EVIDENCE_JOIN,
     ChineseBullet,
     ChinesePass,
     ChineseSummary,
     EnglishPass,
     EnglishSummary,
+    EvidencedBullet,
     ImportedChineseSummary,
     LLMSummary,
     grounding_score,
+    reply_model,
 )
 
-ZH = {"problems": ["教师模型生成的 pseudo label 在器官边界附近不可靠。"],
-      "motivation": ["两个视图之间的一致性可以指示哪些体素值得信任。"],
+ZH = {"problems": ["教师模型生成的伪标签在器官边界附近不可靠。"],
+      "motivation": ["一致性掩码按可信程度对每个体素的无监督损失加权。"],
       "framework": ["针对半监督 CT 分割提出双视图一致性框架。"]}
+
+
+SENTENCES_ = CONTEXT["sentences"]
 
 
 def summary(**changes: Any) -> dict[str, Any]:
@@ -34,13 +40,13 @@ def summary(**changes: Any) -> dict[str, Any]:
     return data
 
 
-def validate(data: dict[str, Any]) -> LLMSummary:
-    return LLMSummary.model_validate(data, context={"source_text": PAPER})
+def validate(data: dict[str, Any]) -> Any:
+    return LLMSummary.model_validate(data, context=CONTEXT)
 
 
-def test_handwritten_summary_is_valid_and_fully_grounded() -> None:
+def test_handwritten_summary_is_valid_and_its_ids_are_known() -> None:
     result = validate(summary())
-    assert grounding_score(result.en, PAPER) == 1.0
+    assert result.en.framework[0].sentences == ["S1"] and result.en.framework[0].ids == [1]
 
 
 @pytest.mark.parametrize("text,ok", [
@@ -82,19 +88,32 @@ def test_duplicate_bullets_are_rejected() -> None:
         validate(data)
 
 
-def test_evidence_must_be_six_to_sixty_words() -> None:
-    data = summary()
-    data["en"]["problems"][0]["evidence"] = "Pseudo labels produced by teacher"
-    with pytest.raises(ValidationError):
-        validate(data)
+def test_a_stored_quote_must_be_six_to_sixty_words_unless_it_is_cited_sentences() -> None:
+    with pytest.raises(ValidationError, match="6-60 words"):
+        EvidencedBullet(text="Teacher labels are unreliable near boundaries.", evidence="Pseudo labels by teacher")
+    EvidencedBullet(text="Teacher labels are unreliable near boundaries.", evidence="Pseudo labels by teacher",
+                    sentences=[2])
 
 
 def test_grounding_is_case_whitespace_and_ligature_insensitive() -> None:
-    data = summary()
-    data["en"]["problems"][0]["evidence"] = "PSEUDO   labels produced by the teacher\nnetwork are unreliable"
-    validate(data)
+    en = EnglishSummary.model_validate({name: [{"text": f"A {name} bullet long enough to be one.", "evidence": quote}]
+                                        for name, quote in zip(FIELDS, [
+                                            "PSEUDO   labels produced by the teacher\nnetwork are unreliable",
+                                            "Our agreement mask weights the unsupervised consistency loss",
+                                            "We propose a dual-view consistency framework"], strict=True)})
+    assert grounding_score(en, PAPER) == 1.0
     source = PAPER.replace("unsupervised", "unsuper-\nvised").replace("fi", "\ufb01")
     assert grounding.quote_found("the unsupervised consistency loss of every voxel", grounding.normalize(source))
+
+
+def test_evidence_of_several_cited_sentences_is_checked_sentence_by_sentence() -> None:
+    bullet = EvidencedBullet(text="Teacher labels fail near boundaries, and a mask weights the loss.",
+                             evidence=EVIDENCE_JOIN.join([SENTENCES_[2], SENTENCES_[3]]), sentences=[2, 3])
+    assert bullet.quotes == [SENTENCES_[2], SENTENCES_[3]]
+    en = EnglishSummary(problems=[bullet], motivation=[bullet.model_copy(update={"text": "Another bullet here."})],
+                        framework=[bullet.model_copy(update={"text": "A third bullet here.",
+                                                             "evidence": "a sentence the paper never wrote"})])
+    assert grounding_score(en, PAPER) == round(2 / 3, 4)
 
 
 def test_number_not_in_source_is_ungrounded() -> None:
@@ -106,10 +125,42 @@ def test_number_not_in_source_is_ungrounded() -> None:
     validate(data)
 
 
-def test_without_context_grounding_is_not_checked() -> None:
+def test_an_unknown_sentence_id_is_rejected_naming_it() -> None:
     data = summary()
-    data["en"]["framework"][0]["evidence"] = "words that appear nowhere in the paper at all really"
+    data["en"]["problems"][0]["sentences"] = ["S2", "S9"]
+    with pytest.raises(ValidationError, match=r"en.problems\[1\].sentences: S9 is not in the paper text; cite "
+                                              r"only ids shown in brackets in the text \(S1-S4\)"):
+        validate(data)
+
+
+def test_ids_written_loosely_are_read_as_sentence_ids() -> None:
+    data = summary()
+    data["en"]["problems"][0]["sentences"] = ["[S2]", 3]
+    assert validate(data).en.problems[0].sentences == ["S2", "S3"]
+
+
+def test_one_sentence_backs_at_most_one_bullet_per_question() -> None:
+    data = summary()
+    data["en"]["framework"].append({"text": "The framework also trains on labelled scans only at first.",
+                                    "sentences": ["S1"]})
+    data["zh"]["framework"].append("框架先只在有标记数据上训练。")
+    with pytest.raises(ValidationError, match=r"en.framework\[2\]: S1 already backs bullet 1"):
+        validate(data)
+
+
+def test_without_context_ids_are_not_checked() -> None:
+    data = summary()
+    data["en"]["framework"][0]["sentences"] = ["S999"]
     LLMSummary.model_validate(data)
+
+
+def test_a_bilingual_reply_must_use_the_glossary() -> None:
+    data = summary()
+    data["zh"]["problems"] = ["教师模型生成的标签在器官边界附近不可靠。"]
+    context = {**CONTEXT, "glossary": glossary.merged(None)}
+    with pytest.raises(ValidationError, match="must be translated as '伪标签'"):
+        LLMSummary.model_validate(data, context=context)
+    LLMSummary.model_validate(summary(), context=context)
 
 
 def test_chinese_pass_must_match_english_counts() -> None:
@@ -118,79 +169,49 @@ def test_chinese_pass_must_match_english_counts() -> None:
     ChinesePass.model_validate({"zh": ZH}, context={"expected_counts": {"problems": 1}})
 
 
-def test_near_verbatim_evidence_is_snapped_to_the_exact_span() -> None:
-    data = summary()
-    data["en"]["problems"][0]["evidence"] = \
-        "pseudo labels produced by a teacher network are unreliable near organ boundaries"
-    context: dict[str, Any] = {"source_text": PAPER}
-    result = LLMSummary.model_validate(data, context=context)
-    assert result.en.problems[0].evidence == \
-        "Pseudo labels produced by the teacher network are unreliable near organ boundaries."
-    assert len(result.snapped) == 1 and result.snapped[0].startswith("en.problems: ")
-    assert context == {"source_text": PAPER}  # the context is only read
-
-
-def test_each_validation_counts_only_its_own_snapped_quotes() -> None:
-    near = "pseudo labels produced by a teacher network are unreliable near organ boundaries"
-    context: dict[str, Any] = {"source_text": PAPER}
-    rejected = summary()
-    rejected["en"]["problems"][0]["evidence"] = near
-    rejected["zh"]["problems"] = [*ZH["problems"], "两个视图之间多出来的第二条要点。"]  # not parallel to the English
-    with pytest.raises(ValidationError, match="must be parallel"):
-        LLMSummary.model_validate(rejected, context=context)
-    accepted = summary()
-    accepted["en"]["problems"][0]["evidence"] = near
-    assert len(LLMSummary.model_validate(accepted, context=context).snapped) == 1
-    assert LLMSummary.model_validate(summary(), context=context).snapped == []
-
-
 def test_the_summary_models_have_exactly_the_bullet_groups() -> None:
     for model in (EnglishSummary, ChineseSummary, ImportedChineseSummary):
         assert tuple(model.model_fields) == FIELDS, model.__name__
     assert list(FIELD_TITLES_ZH) == list(FIELD_TITLES_EN) == list(FIELDS)
 
 
-def test_loose_paraphrase_is_not_snapped() -> None:
-    data = summary()
-    data["en"]["problems"][0]["evidence"] = "teachers often create wrong labels at the borders of organs here"
-    with pytest.raises(ValidationError, match="not a verbatim quote"):
-        validate(data)
-
-
 def test_repeated_english_bullet_is_dropped_in_translate_mode_when_its_group_keeps_another() -> None:
     data = english_pass()
     repeat = copy.deepcopy(data["en"]["problems"][0])
     data["en"]["framework"].append(repeat)
-    result = EnglishPass.model_validate(data, context={"source_text": PAPER})
+    result: Any = EnglishPass.model_validate(data, context=CONTEXT)
     assert len(result.en.framework) == 1 and result.en.framework[0].text != repeat["text"]
     only = english_pass()
     only["en"]["framework"] = [copy.deepcopy(only["en"]["problems"][0])]
     with pytest.raises(ValidationError, match="duplicate"):
-        EnglishPass.model_validate(only, context={"source_text": PAPER})
+        EnglishPass.model_validate(only, context=CONTEXT)
 
 
 def test_over_long_bullet_keeps_its_leading_sentences() -> None:
     data = english_pass()
     first = "Teacher pseudo labels are unreliable close to organ boundaries."
     data["en"]["problems"][0]["text"] = first + " " + "Another sentence that goes on and on. " * 20
-    result = EnglishPass.model_validate(data, context={"source_text": PAPER})
+    result: Any = EnglishPass.model_validate(data, context=CONTEXT)
     assert result.en.problems[0].text.startswith(first) and len(result.en.problems[0].text) <= 400
     assert grounding.leading_sentences("x" * 700, 400) is None
 
 
-def test_llm_schema_asks_for_evidence_before_text() -> None:
-    bullet_schema = LLMSummary.model_json_schema()["$defs"]["EvidencedBullet"]
-    assert list(bullet_schema["properties"]) == ["evidence", "text"]
+def test_llm_schema_asks_for_sentence_ids_before_text() -> None:
+    bullet_schema = LLMSummary.model_json_schema()["$defs"]["CitedBullet"]
+    assert list(bullet_schema["properties"]) == ["sentences", "text"]
+    assert bullet_schema["properties"]["sentences"]["items"]["pattern"] == "^S[0-9]{1,5}$"
 
 
-def test_over_long_evidence_keeps_a_verbatim_lead_of_at_most_sixty_words() -> None:
-    data = english_pass()
-    source = f"{PAPER} {PAPER}"
-    data["en"]["problems"][0]["evidence"] = source  # 70+ words, all verbatim
-    result = EnglishPass.model_validate(data, context={"source_text": source})
-    evidence = result.en.problems[0].evidence
-    assert 6 <= grounding.word_count(evidence) <= 60 and evidence.endswith(".")
-    assert source.startswith(evidence)
+def test_setting_is_one_of_the_list_s_sections_or_unknown() -> None:
+    model = reply_model(("problems",), settings=("noisy-labels", "semi-supervised"))
+    schema = model.model_json_schema()
+    assert schema["properties"]["setting"]["enum"] == ["noisy-labels", "semi-supervised", "unknown"]
+    assert "unknown" in schema["properties"]["dim"]["enum"]
+    data = {"en": {"problems": english_pass()["en"]["problems"]}, "dim": "3D", "dim_sentence": "S1",
+            "setting": "active-learning", "setting_sentence": "S1", "tags": []}
+    with pytest.raises(ValidationError, match="setting"):
+        model.model_validate(data, context=CONTEXT)
+    model.model_validate({**data, "setting": "unknown", "setting_sentence": "none"}, context=CONTEXT)
 
 
 @pytest.mark.parametrize(("zh", "en", "ok"), [
@@ -228,17 +249,6 @@ def test_translation_passes_check_numbers_against_the_english_they_were_given() 
     with pytest.raises(ValidationError, match="'13'"):
         ChineseBullet.model_validate({"zh": zh["problems"][0]}, context={"english": english["problems"][0]})
     ChineseBullet.model_validate({"zh": "教师标签在12个器官上出错。"}, context={"english": english["problems"][0]})
-
-
-def test_a_paraphrased_quote_is_sent_back_with_the_closest_sentence() -> None:
-    data = summary()
-    data["en"]["motivation"][0]["evidence"] = "An agreement mask is used to weight the consistency loss of each voxel"
-    with pytest.raises(ValidationError) as info:
-        validate(data)
-    message = str(info.value)
-    assert "en.motivation[1].evidence is not a verbatim quote" in message
-    assert ("the closest sentence of the paper text is 'Our agreement mask weights the unsupervised "
-            "consistency loss of every voxel in the volume.'") in message
 
 
 def test_no_sentence_is_suggested_for_a_quote_unlike_any() -> None:

@@ -127,8 +127,8 @@ def test_cli_prints_one_line_per_error_and_exits_1(tmp_path: Path, draft: Path,
     out = capsys.readouterr().out.splitlines()
     assert out == [f"{draft}:{_line_no(draft, 'status: done')}: status: Input should be 'draft', 'approved', "
                    "'rejected' or 'needs-changes'",
-                   f"{draft}:{_line_no(draft, 'dim: 4D')}: summary.dim: Input should be '2D', '3D', '2D+3D' "
-                   "or 'N/A'"]
+                   f"{draft}:{_line_no(draft, 'dim: 4D')}: summary.dim: Input should be '2D', '3D', '2D+3D', "
+                   "'N/A' or 'unknown'"]
     draft.write_text("key: [", encoding="utf-8")
     assert main(["validate", str(tmp_path)]) == 1
     [line] = capsys.readouterr().out.splitlines()

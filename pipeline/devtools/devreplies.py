@@ -1,9 +1,11 @@
 """The fake server's replies: what a request asks for, and a deterministic, valid, grounded answer.
 
-Normal replies are valid for `pipeline.model.summary` (`LLMSummary`, `EnglishPass`, `ChinesePass` or
-`ChineseBullet`, whichever the request asks for): English bullets quote sentences of the paper text in
-the first user message verbatim, so grounding passes; Chinese bullets are templated sentences around a
-term from the matching English bullet. No I/O: `pipeline.devtools.devserver` serves these over HTTP.
+Normal replies are valid for `pipeline.model.summary` (a `reply_model` of one question or all three,
+`ChinesePass` or `ChineseBullet`, whichever the request asks for): English bullets cite the numbered
+sentences (``[S12] …``) of the paper text in the first user message and restate a few of their terms
+in a template, so they are grounded and not copied; framework bullets cite sentences about the paper's
+own work. Chinese bullets are templated sentences around a term from the matching English bullet. No
+I/O: `pipeline.devtools.devserver` serves these over HTTP.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from pipeline.core.models import FIELDS
-from pipeline.model import grounding
+from pipeline.model import checks, glossary, grounding
+from pipeline.text import sentences as sent
 
-Kind = Literal["single", "english", "chinese"]
+Kind = Literal["single", "english", "chinese", "bullet"]
 Json = dict[str, Any]
 
 _PAPER_TAG = re.compile(r"<paper>(.*?)</paper>", re.DOTALL | re.IGNORECASE)
@@ -31,9 +34,11 @@ _BAD_CHARS = frozenset("{}<>")
 _DIGIT = re.compile(r"[0-9]")
 _WORD = re.compile(r"\b[A-Za-z]{6,}\b")
 _REQUIRED = re.compile(r'"required"\s*:\s*\[([^\]]*)\]')
-_EN_LEAD = {"problems": "The paper addresses the issue described as follows:",
-            "motivation": "The key motivation of the approach is stated as follows:",
-            "framework": "The overall framework is described by the authors as follows:"}
+_EN_LEAD = {"problems": "The paper tackles a difficulty concerning",
+            "motivation": "Its idea rests on",
+            "framework": "Its framework combines"}
+_NUMBERED = re.compile(r"^\[S(\d+)\]\s+(.*)$")
+_CITED = re.compile(r"\bS(\d+)\b")
 _ZH_TEMPLATES = {  # six per field: up to six parallel bullets, none repeated
     "problems": ["本文关注与{t}相关的核心问题，指出现有方法在这一方面仍有明显不足。",
                  "本文还讨论了{t}在实际场景中面临的困难和局限。",
@@ -99,10 +104,13 @@ def detect_kind(body: Json) -> Kind:
             if required & {"en", "zh"}:
                 props = required
                 break
+    if props == {"zh"} and (schema or {}).get("properties", {}).get("zh", {}).get("type") == "string":
+        return "bullet"
     if props & {"en", "zh"}:
         return "single" if {"en", "zh"} <= props else "english" if "en" in props else "chinese"
     hint = f"{name} {text}".lower()
-    for word, kind in (("chinesepass", "chinese"), ("englishpass", "english"), ("llmsummary", "single")):
+    for word, kind in (("chinesebullet", "bullet"), ("chinesepass", "chinese"), ("englishpass", "english"),
+                       ("llmsummary", "single")):
         if word in hint:
             return kind  # type: ignore[return-value]
     return "single"
@@ -184,30 +192,131 @@ def _spread(items: list[str], n: int) -> list[str]:
     return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)] if n > 1 else items[:1]
 
 
-def english(paper: str, avoid: str = "") -> Json:
-    """An `EnglishSummary` whose evidence quotes are copied from ``paper``: 2 bullets per field, or 1."""
-    picked = quotes(paper, avoid)
-    per_field = 2 if len(picked) >= 6 else 1
-    picked = _spread(picked, per_field * len(FIELDS))
-    source = grounding.normalize(paper) if any(_DIGIT.search(q) for q in picked) else ""
+def numbered(paper: str) -> list[tuple[int, str]]:
+    """The numbered sentences ``[S12] text`` of a prompt's paper text, in order; plain text (no ids) is
+    numbered here the same way (`sentences_of`)."""
+    found = []
+    for line in paper.splitlines():
+        if match := _NUMBERED.match(line.strip()):
+            text = match.group(2).removeprefix("Title: ")
+            found.append((int(match.group(1)), text))
+    return found or list(sentences_of(paper).items())
+
+
+def sentences_of(text: str) -> dict[int, str]:
+    """Plain text numbered from 1 (paragraphs re-joined where lines wrap): what a test validates against."""
+    out: dict[int, str] = {}
+    for paragraph in _paragraphs(text):
+        for sentence in sent.split_sentences(_clean(paragraph)):
+            out[len(out) + 1] = sentence
+    return out
+
+
+def questions(schema: Json | None, text: str = "") -> tuple[str, ...]:
+    """The questions a request asks: the bullet groups its schema (or pasted schema) names."""
+    blob = json.dumps(schema) if schema else text
+    asked = tuple(name for name in FIELDS if f'"{name}"' in blob)
+    return asked or FIELDS
+
+
+def _good(text: str, names: list[str], question: str) -> bool:
+    if not 6 <= len(text.split()) <= 80 or _INSTRUCTION.search(text.lower()) or _DIGIT.search(text):
+        return False
+    if question == "framework":
+        return sent.is_contribution(text, names) and not sent.is_about_cited_work(text, names)
+    return not sent.is_about_cited_work(text, names)
+
+
+def _restate(question: str, sentence: str, used: set[str]) -> str:
+    terms = [w for w in dict.fromkeys(checks.content_words(sentence)) if not w.isdigit()]
+    terms = terms[:6] or ["its", "central", "question"]
+    used.update(terms)
+    return f"{_EN_LEAD[question]} {', '.join(terms[:-1])} and {terms[-1]}." if len(terms) > 1 else \
+        f"{_EN_LEAD[question]} {terms[0]}, as the paper explains."
+
+
+def english(paper: str, avoid: str = "", asked: tuple[str, ...] = FIELDS) -> Json:
+    """English bullets citing the paper's numbered sentences: 2 per question (1 when the text is short)."""
+    title = next((t for n, t in numbered(paper) if n == 1), "")
+    names = sent.method_names(title)
+    avoided = {int(n) for n in _CITED.findall(avoid)}
+    pool = [(n, t) for n, t in numbered(paper) if n != 1 and n not in avoided] or \
+        [(n, t) for n, t in numbered(paper) if n != 1] or numbered(paper)
     summary: Json = {}
-    for f, name in enumerate(FIELDS):
+    taken: set[int] = set()
+    used: set[str] = set()
+    for name in asked:
+        good = [(n, t) for n, t in pool if n not in taken and _good(t, names, name)]
+        fallback = [(n, t) for n, t in pool if n not in taken] or pool
+        chosen = (good + [p for p in fallback if p not in good])[:2]
+        if len(pool) < 6:
+            chosen = chosen[:1]
         bullets = summary[name] = []
-        for quote in picked[f * per_field:(f + 1) * per_field] or picked[-1:]:
-            text = quote
-            if source and grounding.missing_numbers(quote, source):  # a number glued to text in the source
-                text = _DIGIT.sub("", quote)
-            bullets.append({"text": f"{_EN_LEAD[name]} {text}", "evidence": quote})
+        for n, text in chosen:
+            taken.add(n)
+            bullets.append({"sentences": [f"S{n}"], "text": _restate(name, text, used)})
     return summary
 
 
-def chinese(en: Mapping[str, Any]) -> Json:
+def classify(paper: str) -> Json:
+    """dim, setting and tags, each judgement with a sentence that says it (else unknown)."""
+    rows = numbered(paper)
+    dim, dim_ref = "unknown", "none"
+    for n, text in rows:
+        low = text.lower()
+        if re.search(r"\b3d\b|volumetric", low):
+            dim, dim_ref = "3D", f"S{n}"
+            break
+        if "image" in low and dim == "unknown":
+            dim, dim_ref = "2D", f"S{n}"
+    setting, setting_ref = "unknown", "none"
+    for word, value in _SETTINGS:
+        hit = next((n for n, text in rows if word in text.lower()), None)
+        if hit is not None:
+            setting, setting_ref = value, f"S{hit}"
+            break
+    text = " ".join(t for _, t in rows)[:20000]
+    tags = list(dict.fromkeys(a for a in _ACRONYM.findall(text) if len(a) <= (6 if a.isupper() else 12)))[:3]
+    return {"dim": dim, "dim_sentence": dim_ref, "setting": setting, "setting_sentence": setting_ref,
+            "tags": tags}
+
+
+def _name(text: str) -> str:
+    """A name or acronym to keep inside a Chinese sentence (only those may stay in Latin letters)."""
+    acronym = _ACRONYM.search(text)
+    return acronym.group(0) if acronym else "该方法"
+
+
+def glossary_terms(body: Json) -> dict[str, str]:
+    """The glossary a prompt passes on ("Glossary: a = 甲; b = 乙" or "Use these Chinese terms: ...")."""
+    terms: dict[str, str] = {}
+    for line in prompt_text(body).splitlines():
+        head, _, rest = line.partition(":")
+        if head.strip() in ("Glossary", "Use these Chinese terms"):
+            for pair in rest.rstrip(".").split(";"):
+                en, _, zh = pair.partition(" = ")
+                if en.strip() and zh.strip():
+                    terms[en.strip().lower()] = zh.strip()
+    return terms
+
+
+def _terms_used(text: str, terms: Mapping[str, str]) -> str:
+    used = glossary.used(text, terms)
+    return f"涉及{'、'.join(dict.fromkeys(used.values()))}。" if used else ""
+
+
+def translate(text: str, terms: Mapping[str, str]) -> str:
+    """A templated Chinese sentence for one English bullet, using the glossary's terms it needs."""
+    return f"本文围绕{_name(text)}展开讨论。{_terms_used(text, terms)}"
+
+
+def chinese(en: Mapping[str, Any], terms: Mapping[str, str] | None = None) -> Json:
     """A `ChineseSummary` parallel to the English bullets (counts per field), one term from each."""
     zh: Json = {}
     for name in FIELDS:
         bullets = en.get(name) or [{}, {}]
         texts = [str(b.get("text", "")) if isinstance(b, dict) else str(b) for b in bullets[:6]]
-        zh[name] = [_ZH_TEMPLATES[name][i].format(t=_term(t.removeprefix(_EN_LEAD[name])))
+        zh[name] = [_ZH_TEMPLATES[name][i].format(t=_name(t)) + _terms_used(t, terms or {})
                     for i, t in enumerate(texts)]
     return zh
 
@@ -229,31 +338,29 @@ def _english_in_prompt(body: Json) -> Mapping[str, Any]:
     return {}
 
 
-def _classify(paper: str) -> Json:
-    paper = paper[:20000]  # the abstract and introduction say enough; whole papers cost CPU per request
-    low = paper.lower()
-    dim = "3D" if re.search(r"\b3d\b|volumetric", low) else "2D" if "image" in low else "N/A"
-    setting = next((value for word, value in _SETTINGS if word in low), "other")
-    tags = list(dict.fromkeys(a for a in _ACRONYM.findall(paper) if len(a) <= (6 if a.isupper() else 12)))[:3]
-    return {"dim": dim, "setting": setting, "tags": tags}
-
-
 def build_summary(body: Json, fault: str | None = None) -> Json:
     """The valid reply object for ``body``; ``zh-in-en`` and ``bad-evidence`` break it on purpose."""
     kind = detect_kind(body)
-    # Quoting the prompt's own text, or repeating a reply the client already rejected, could never pass.
+    _, schema, _ = request_mode(body)
     avoid = "\n".join(_content(m) for m in body.get("messages", [])
-                      if isinstance(m, dict) and m.get("role") in ("system", "assistant"))
+                      if isinstance(m, dict) and m.get("role") == "assistant")
     paper = _paper(body)
-    en = _english_in_prompt(body) if kind == "chinese" else english(paper, avoid)
-    reply: Json = {} if kind == "chinese" else {"en": en}
-    if kind != "english":
-        reply["zh"] = chinese(en)
-    if kind != "chinese":
-        reply.update(_classify(paper))
-        first = reply["en"]["problems"][0]
-        if fault == "zh-in-en":
-            first["text"] = _ZH_TEMPLATES["problems"][0].format(t=_term(first["text"]))
-        elif fault == "bad-evidence":
-            first["evidence"] = "this sentence was invented by the fake server and is not in the paper"
+    if kind == "bullet":
+        users = [_content(m) for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "user"]
+        return {"zh": translate(users[-1].strip().splitlines()[-1] if users else "", glossary_terms(body))}
+    if kind == "chinese":
+        return {"zh": chinese(_english_in_prompt(body), glossary_terms(body))}
+    asked = questions(schema, prompt_text(body)) if kind == "english" else FIELDS
+    en = english(paper, avoid, asked)
+    reply: Json = {"en": en}
+    if kind == "single":
+        reply["zh"] = chinese(en, glossary_terms(body))
+    wants_classes = schema is None or "dim" in (schema.get("properties") or {})
+    if wants_classes:
+        reply.update(classify(paper))
+    first = reply["en"][asked[0]][0]
+    if fault == "zh-in-en":
+        first["text"] = _ZH_TEMPLATES["problems"][0].format(t=_term(first["text"]))
+    elif fault == "bad-evidence":
+        first["sentences"] = ["S99999"]
     return reply

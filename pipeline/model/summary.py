@@ -3,23 +3,23 @@ stored in ``summaries/<key>.yaml``.
 
 Core module: no I/O. Field descriptions are part of the JSON schema the model reads, so they are
 written as instructions to it. Validation that needs the paper's text (grounding) reads it from the
-pydantic validation context: ``LLMSummary.model_validate(data, context={"source_text": text})``;
-translations are checked against their English with ``context={"english": ...}``. The context is
-only read, never written: what one validation did (the evidence quotes it snapped) comes back with
-the validated object (`Snapped.snapped`), so a context reused across re-asks cannot pile it up.
+pydantic validation context, which validators only read: a reply citing sentences by id
+(`reply_model`) gets ``context={"sentences": {id: text}}``, the sentences the request showed; a
+translation gets ``context={"english": ..., "glossary": {term: 术语}}``. The stored record keeps the
+cited sentences' text as ``evidence``, so `grounding_failures` re-checks it against the paper text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
-    PrivateAttr,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -35,15 +35,17 @@ from pipeline.core.models import (
     Status,
     StrictModel,
 )
-from pipeline.model import grounding
+from pipeline.model import glossary, grounding
 
-EN_BULLET = ("One short English sentence (8-40 words) in your own words, saying what the evidence shows. "
-             "Every number you write must appear in the paper text.")
+EN_BULLET = ("One short English sentence (8-40 words) that answers the question for this paper, in your own "
+             "words: restate, do not copy the cited sentences. Every number you write must appear in them.")
+SENTENCES = ("The ids of 1-3 sentences of the paper text that support the bullet, as shown in brackets "
+             "(e.g. \"S12\"). Each sentence may back only one bullet of a question.")
 EVIDENCE = ("A verbatim quote of 6-60 consecutive words copied exactly from the paper text above "
             "that supports the bullet. Copy it character for character; do not paraphrase or join "
             "separate sentences.")
-ZH_BULLET = ("One complete sentence in Simplified Chinese. Keep method names, dataset names and "
-             "technical terms in English (e.g. SAM, mean teacher, CLIP).")
+ZH_BULLET = ("One complete sentence in Simplified Chinese. Translate technical terms into Chinese; keep only "
+             "names and acronyms in English (e.g. SAM, DivideMix, CLIP).")
 
 
 def _evidence_first(schema: dict[str, Any]) -> None:
@@ -59,7 +61,11 @@ class EvidencedBullet(StrictModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_evidence_first)
 
     text: Annotated[str, Field(min_length=20, max_length=600, description=EN_BULLET)]
-    evidence: Annotated[str, Field(min_length=20, max_length=600, description=EVIDENCE)]
+    evidence: Annotated[str, Field(min_length=20, max_length=3000, description=EVIDENCE)]
+    sentences: list[int] = Field(default_factory=list, description="The cited sentences' ids; the evidence "
+                                 "is their text, joined by ' … '.")
+    support: float | None = Field(None, ge=0, le=1, description="Share of the bullet's content words found "
+                                  "in the sentences it cites.")
 
     @field_validator("text", mode="before")
     @classmethod
@@ -77,23 +83,42 @@ class EvidencedBullet(StrictModel):
             raise ValueError("English bullet contains Chinese characters; write it in English only")
         return value
 
-    @field_validator("evidence", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _leading_quote(cls, value: Any) -> Any:
-        """An over-long quote keeps its leading sentences (or words) within 60 words: still verbatim."""
-        if isinstance(value, str) and grounding.word_count(value) > 60:
+    def _leading_quote(cls, data: Any) -> Any:
+        """An over-long quote keeps its leading sentences (or words) within 60 words: still verbatim.
+        Evidence made of cited sentences is whole sentences and stays as it is."""
+        if isinstance(data, dict) and not data.get("sentences") and isinstance(data.get("evidence"), str):
+            data = {**data, "evidence": cls._cut_quote(data["evidence"])}
+        return data
+
+    @staticmethod
+    def _cut_quote(value: str) -> str:
+        if grounding.word_count(value) > 60:
             head = " ".join(value.split()[:60])
             whole = grounding.leading_sentences(head, len(head) - 1)  # drop the trailing fragment
             return whole if whole and grounding.word_count(whole) >= 6 else head
         return value
 
-    @field_validator("evidence")
-    @classmethod
-    def _evidence_shape(cls, value: str) -> str:
-        words = grounding.word_count(value)
-        if not 6 <= words <= 60:
+    @model_validator(mode="after")
+    def _evidence_shape(self) -> EvidencedBullet:
+        words = grounding.word_count(self.evidence)
+        if not self.sentences and not 6 <= words <= 60:
             raise ValueError(f"evidence must be a quote of 6-60 words, got {words}")
-        return value
+        return self
+
+    @property
+    def quotes(self) -> list[str]:
+        """The evidence as separate quotes (one per cited sentence)."""
+        return evidence_quotes(self.evidence)
+
+
+EVIDENCE_JOIN = " … "
+
+
+def evidence_quotes(evidence: str) -> list[str]:
+    """The quotes an evidence string holds: cited sentences are joined by `EVIDENCE_JOIN`."""
+    return [q for q in (part.strip() for part in evidence.split(EVIDENCE_JOIN)) if q]
 
 
 def _no_placeholder(value: str) -> None:
@@ -179,66 +204,189 @@ def _check_duplicates(fields: dict[str, list[str]]) -> None:
 
 Tags = Annotated[list[Annotated[str, Field(min_length=1, max_length=40)]],
                  Field(max_length=5, description="Up to 5 short tags, e.g. 'SAM', 'consistency'.")]
-DIM_DESCRIPTION = "Data dimensionality the method works on: 2D images, 3D volumes, both, or N/A."
-SETTING_DESCRIPTION = "The learning setting of the paper's main method."
-# The words the model classifies a paper with, as in the recorded prompts (tests/cassettes): only a hint
-# for a paper that is in no list yet. The list decides: an entry's and a stored summary's setting are
-# ids of the list's own sections (`pipeline.core.models.Setting`), and nothing else reads these words.
+DIM_DESCRIPTION = ("Data dimensionality the method works on: 2D images, 3D volumes, both, N/A when not about "
+                   "images, or unknown when no sentence says.")
+DIM_SENTENCE = "The id of the sentence that shows the dimensionality (e.g. \"S4\"), or \"none\"."
+SETTING_DESCRIPTION = ("The learning setting of the paper's main method, one of the list's sections, or unknown "
+                       "when no sentence says which.")
+SETTING_SENTENCE = "The id of the sentence that states the setting (e.g. \"S3\"), or \"none\"."
+# The words the model classifies a paper with when there is no list yet: only a hint. The list decides:
+# an entry's and a stored summary's setting are ids of the list's own sections
+# (`pipeline.core.models.Setting`), and a summary may say `unknown`.
 ModelSetting = Literal["semi-supervised", "weakly-supervised", "active-learning", "zero-shot", "few-shot",
                        "fully-supervised", "unsupervised", "other"]
+DEFAULT_SETTINGS: tuple[str, ...] = ("semi-supervised", "weakly-supervised", "active-learning", "zero-shot",
+                                     "few-shot", "fully-supervised", "unsupervised")
+UNKNOWN = "unknown"
+QUESTION_DESCRIPTIONS = {
+    "problems": "The problems or gaps the paper addresses: difficulties of the task, limits of existing methods "
+                "that this paper tackles (1-6 bullets).",
+    "motivation": "The paper's motivation and key idea: the observation or insight behind its approach and why "
+                  "it should work (1-6 bullets).",
+    "framework": "This paper's overall framework: its own components and how they fit together, from its method "
+                 "section (1-6 bullets).",
+}
+SentenceRef = Annotated[str, Field(pattern=r"^S[0-9]{1,5}$")]
+SentenceOrNone = Annotated[str, Field(pattern=r"^(S[0-9]{1,5}|none)$")]
 
 
-class Snapped(StrictModel):
-    """A reply with evidence quotes: near-verbatim quotes are snapped to the paper's exact wording first.
+def _ref(value: Any) -> Any:
+    """A sentence id as a model may write it ("S12", "[S12]", "s12", 12) -> "S12"."""
+    from pipeline.text.sentences import parse_id
 
-    ``snapped`` lists the replacements this validation made (one line each); it belongs to the
-    validated object, so each attempt of a repair loop counts only its own.
-    """
+    number = parse_id(value)
+    return f"S{number}" if number is not None else value
 
-    _snapped: list[str] = PrivateAttr(default_factory=list)
+
+def _sentences_first(schema: dict[str, Any]) -> None:
+    # The model writes JSON in schema order: choosing the sentences first, then restating them, keeps
+    # the bullet tied to the part of the paper it read.
+    props = schema.get("properties", {})
+    schema["properties"] = {k: props[k] for k in ("sentences", "text") if k in props} | props
+
+
+class CitedBullet(StrictModel):
+    """An English bullet as the model writes it: its own words, and the ids of the sentences behind it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_sentences_first)
+
+    text: Annotated[str, Field(min_length=20, max_length=600, description=EN_BULLET)]
+    sentences: list[SentenceRef] = Field(min_length=1, max_length=3, description=SENTENCES)
+
+    @field_validator("sentences", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        if isinstance(value, str | int):
+            value = [value]
+        return list(dict.fromkeys(_ref(v) for v in value)) if isinstance(value, list) else value
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _first_sentences(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value) > 600:
+            return grounding.leading_sentences(value, 400) or value
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _english(cls, value: str) -> str:
+        _no_placeholder(value)
+        if grounding.cjk_count(value):
+            raise ValueError("English bullet contains Chinese characters; write it in English only")
+        return value
 
     @property
-    def snapped(self) -> list[str]:
-        """The evidence quotes this validation replaced, as ``en.<field>: 'quote' -> 'exact'``."""
-        return self._snapped
+    def ids(self) -> list[int]:
+        """The cited sentence numbers."""
+        return [int(ref[1:]) for ref in self.sentences]
 
+
+class CitedReply(StrictModel):
+    """A reply that cites sentences by id: one question, or all three (`reply_model` builds them).
+
+    The validation context carries ``sentences`` (id -> text of every sentence the request showed);
+    every cited id must be one of them, a sentence backs at most one bullet per question, and every
+    number of a bullet must be in what it cites or at least in the text shown.
+    """
+
+    def groups(self) -> dict[str, list[CitedBullet]]:
+        """The English bullets per question this reply answers."""
+        en = self.__dict__["en"]  # every reply_model has it; CitedReply itself declares no fields
+        return {name: getattr(en, name) for name in FIELDS if name in type(en).model_fields}
+
+    @model_validator(mode="before")
     @classmethod
-    def _prepare(cls, data: Any) -> Any:
-        """The raw reply before snapping (a subclass may tidy it)."""
-        return data
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _snap(cls, data: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo) -> Self:
-        snapped: list[str] = []
-        if not isinstance(data, cls):
-            data = snap_evidence(cls._prepare(data), info.context, snapped)
-        validated = handler(data)
-        if snapped:
-            validated._snapped = snapped
-        return validated
-
-
-class EnglishPass(Snapped):
-    """First pass of translate mode: English with evidence, plus the classification fields."""
-
-    en: EnglishSummary
-    dim: Dim = Field(description=DIM_DESCRIPTION)
-    setting: ModelSetting = Field(description=SETTING_DESCRIPTION)
-    tags: Tags = Field(default_factory=list)
-
-    @classmethod
-    def _prepare(cls, data: Any) -> Any:
-        return drop_repeated_bullets(data)
+    def _drop_repeats(cls, data: Any) -> Any:
+        return data if "zh" in cls.model_fields else drop_repeated_bullets(data)
 
     @model_validator(mode="after")
-    def _grounded(self, info: ValidationInfo) -> EnglishPass:
-        check_grounding(self.en, info.context)
+    def _cited(self, info: ValidationInfo) -> Self:
+        groups = self.groups()
+        _check_duplicates({name: [b.text for b in bullets] for name, bullets in groups.items()})
+        check_citations(groups, info.context)
+        zh = getattr(self, "zh", None)
+        if zh is not None:
+            english = {name: [b.text for b in bullets] for name, bullets in groups.items()}
+            for name in groups:
+                if len(english[name]) != len(getattr(zh, name)):
+                    raise ValueError(f"{name}: en has {len(english[name])} bullets but zh has "
+                                     f"{len(getattr(zh, name))}; they must be parallel")
+            if isinstance(zh, ChineseSummary) and (problems := number_failures(english, zh)):
+                raise ValueError("; ".join(problems))
+            terms = info.context.get("glossary") if isinstance(info.context, dict) else None
+            if isinstance(terms, Mapping) and (problems := [
+                    f"zh.{name}[{i}]: {p}" for name in groups
+                    for i, (en, text) in enumerate(zip(english[name], getattr(zh, name), strict=False), 1)
+                    for p in glossary.problems(en, text, terms)]):
+                raise ValueError("; ".join(problems))
         return self
 
 
+def check_citations(groups: Mapping[str, Sequence[CitedBullet]], context: Any) -> None:
+    """Raise ValueError naming every unknown id, every sentence backing two bullets of one question, and
+    every number not in the text shown (when the context carries ``sentences``)."""
+    shown = context.get("sentences") if isinstance(context, dict) else None
+    if not isinstance(shown, Mapping) or not shown:
+        return
+    problems: list[str] = []
+    source = grounding.normalize("\n".join(str(t) for t in shown.values()))
+    span = f"S{min(shown)}-S{max(shown)}"
+    for name, bullets in groups.items():
+        backed: dict[int, int] = {}
+        for i, bullet in enumerate(bullets, 1):
+            unknown = [f"S{n}" for n in bullet.ids if n not in shown]
+            if unknown:
+                problems.append(f"en.{name}[{i}].sentences: {', '.join(unknown)} "
+                                f"{'is' if len(unknown) == 1 else 'are'} not in the paper text; cite only ids "
+                                f"shown in brackets in the text ({span})")
+            for n in bullet.ids:
+                if n in backed:
+                    problems.append(f"en.{name}[{i}]: S{n} already backs bullet {backed[n]}; each sentence may "
+                                    "back one bullet per question, so cite another sentence or merge the two")
+                backed.setdefault(n, i)
+            if missing := grounding.missing_numbers(bullet.text, source):
+                problems.append(f"en.{name}[{i}] has numbers not in the paper text: {', '.join(missing)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+@lru_cache(maxsize=64)
+def reply_model(groups: tuple[str, ...], *, bilingual: bool = False, classify: bool = True,
+                settings: tuple[str, ...] = DEFAULT_SETTINGS) -> type[CitedReply]:
+    """The contract of one request: the English bullets of ``groups`` citing sentence ids, the Chinese
+    too when ``bilingual`` (all three groups only), and with ``classify`` dim, setting (one of
+    ``settings`` or unknown) and tags, each judgement with the sentence it rests on."""
+    label = "".join(g.capitalize() for g in groups) if len(groups) < len(FIELDS) else ""
+    en_fields: dict[str, Any] = {g: (list[CitedBullet], Field(min_length=1, max_length=6,
+                                                              description=QUESTION_DESCRIPTIONS[g]))
+                                 for g in groups}
+    fields: dict[str, Any] = {"en": (create_model(f"English{label}", __base__=StrictModel, **en_fields), ...)}
+    if bilingual:
+        if tuple(groups) != FIELDS:
+            raise ValueError("a bilingual reply answers all three questions")
+        fields["zh"] = (ChineseSummary, ...)
+    if classify:
+        choices = tuple(dict.fromkeys([*settings, UNKNOWN]))
+        fields |= {
+            "dim": (Literal["2D", "3D", "2D+3D", "N/A", "unknown"], Field(description=DIM_DESCRIPTION)),
+            "dim_sentence": (SentenceOrNone, Field(description=DIM_SENTENCE)),
+            "setting": (Literal[choices], Field(description=SETTING_DESCRIPTION)),
+            "setting_sentence": (SentenceOrNone, Field(description=SETTING_SENTENCE)),
+            "tags": (Tags, Field(default_factory=list)),
+        }
+    name = ("LLMSummary" if bilingual else "EnglishPass") if not label else f"{label}Pass"
+    model: type[CitedReply] = create_model(name, __base__=CitedReply, **fields)
+    return model
+
+
+LLMSummary: type[CitedReply] = reply_model(FIELDS, bilingual=True)
+"""Everything the model writes in one call: both languages, dim, setting and tags."""
+EnglishPass: type[CitedReply] = reply_model(FIELDS)
+"""The English of all three questions in one call, with dim, setting and tags (translate mode)."""
+
+
 class ChinesePass(StrictModel):
-    """Second pass of translate mode: the Chinese translation of the English bullets."""
+    """Translate mode: the Chinese translation of the English bullets (the whole list at once)."""
 
     zh: ChineseSummary
 
@@ -253,6 +401,14 @@ class ChinesePass(StrictModel):
         english = info.context.get("english") if isinstance(info.context, dict) else None
         if isinstance(english, dict) and (problems := number_failures(english, self.zh)):
             raise ValueError("; ".join(problems))
+        terms = info.context.get("glossary") if isinstance(info.context, dict) else None
+        if isinstance(english, dict) and isinstance(terms, Mapping):
+            problems = [f"zh.{name}[{i}]: {p}" for name in FIELDS
+                        for i, (en, zh) in enumerate(zip(english.get(name, ()), getattr(self.zh, name),
+                                                         strict=False), 1)
+                        for p in glossary.problems(en, zh, terms)]
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
 
@@ -275,25 +431,11 @@ class ChineseBullet(StrictModel):
         english = info.context.get("english") if isinstance(info.context, dict) else None
         if isinstance(english, str) and (mismatch := grounding.quantity_mismatch(value, english)):
             raise ValueError(f"the translation {mismatch}")
+        terms = info.context.get("glossary") if isinstance(info.context, dict) else None
+        if isinstance(english, str) and isinstance(terms, Mapping) and (
+                problems := glossary.problems(english, value, terms)):
+            raise ValueError(f"the translation: {'; '.join(problems)}")
         return value
-
-
-class LLMSummary(Snapped):
-    """Everything the model writes in one pass: both languages and the classification fields."""
-
-    en: EnglishSummary
-    zh: ChineseSummary
-    dim: Dim = Field(description=DIM_DESCRIPTION)
-    setting: ModelSetting = Field(description=SETTING_DESCRIPTION)
-    tags: Tags = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _parallel_and_grounded(self, info: ValidationInfo) -> LLMSummary:
-        check_parallel(self.en, self.zh)
-        check_grounding(self.en, info.context)
-        if problems := number_failures(english_texts(self.en), self.zh):
-            raise ValueError("; ".join(problems))
-        return self
 
 
 def drop_repeated_bullets(data: Any) -> Any:
@@ -316,31 +458,6 @@ def drop_repeated_bullets(data: Any) -> Any:
             seen.add(folded)
         if any(repeated) and not all(repeated):
             data["en"][name] = [b for b, r in zip(bullets, repeated, strict=True) if not r]
-    return data
-
-
-def snap_evidence(data: Any, context: Any, snapped: list[str]) -> Any:
-    """Replace near-verbatim evidence quotes by the exact paper span they copy (see grounding.snap_quote).
-
-    Works on the raw reply before validation, against ``context["source_text"]``; each replacement is
-    appended to ``snapped``.
-    """
-    if not isinstance(context, dict) or not context.get("source_text") or not isinstance(data, dict):
-        return data
-    en = data.get("en")
-    if not isinstance(en, dict):
-        return data
-    source = str(context["source_text"])
-    folded = grounding.normalize(source)
-    for name in FIELDS:
-        for bullet in en.get(name) or []:
-            evidence = bullet.get("evidence") if isinstance(bullet, dict) else None
-            if not isinstance(evidence, str) or grounding.quote_found(evidence, folded):
-                continue
-            exact = grounding.snap_quote(evidence, source)
-            if exact:
-                bullet["evidence"] = exact
-                snapped.append(f"en.{name}: {evidence[:60]!r} -> {exact[:60]!r}")
     return data
 
 
@@ -373,10 +490,12 @@ def grounding_failures(en: EnglishSummary, source_text: str) -> list[str]:
     problems: list[str] = []
     for name in FIELDS:
         for i, bullet in enumerate(getattr(en, name), 1):
-            if not grounding.quote_found(bullet.evidence, source):
-                hint = grounding.closest_sentence(bullet.evidence, source_text)
+            for quote in bullet.quotes:
+                if grounding.quote_found(quote, source):
+                    continue
+                hint = grounding.closest_sentence(quote, source_text)
                 problems.append(f"en.{name}[{i}].evidence is not a verbatim quote of the paper text: "
-                                f"{bullet.evidence[:80]!r}"
+                                f"{quote[:80]!r}"
                                 + (f"; the closest sentence of the paper text is {hint!r}" if hint else ""))
             missing = grounding.missing_numbers(bullet.text, source)
             if missing:
@@ -388,18 +507,9 @@ def grounding_score(en: EnglishSummary, source_text: str) -> float:
     """Share of English bullets whose evidence and numbers are all found in the source text."""
     source = grounding.normalize(source_text)
     bullets = [b for name in FIELDS for b in getattr(en, name)]
-    ok = sum(1 for b in bullets
-             if grounding.quote_found(b.evidence, source) and not grounding.missing_numbers(b.text, source))
+    ok = sum(1 for b in bullets if all(grounding.quote_found(q, source) for q in b.quotes)
+             and not grounding.missing_numbers(b.text, source))
     return round(ok / len(bullets), 4) if bullets else 0.0
-
-
-def check_grounding(en: EnglishSummary, context: Any) -> None:
-    """Raise ValueError listing every ungrounded bullet, when the context carries ``source_text``."""
-    if not isinstance(context, dict) or not context.get("source_text"):
-        return
-    problems = grounding_failures(en, str(context["source_text"]))
-    if problems:
-        raise ValueError("; ".join(problems))
 
 
 # --------------------------------------------------------------------------- the stored record

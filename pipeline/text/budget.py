@@ -9,14 +9,22 @@ for prose-heavy selections.
 `select_text` keeps the title, abstract, introduction, method and conclusion first and trims the
 experiments and related work first. A section over its share is cut at a sentence boundary rather
 than dropped whole, as long as a useful amount (`MIN_PART_TOKENS`) of it still fits.
+
+`read_for` is what the summarizer sends: numbered sentences (`pipeline.text.sentences`) chosen per
+question from the parts of the paper where its answer lives, so the method section always reaches
+the framework question; `read_all` joins the three readings for a model that answers in one call.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from pipeline.core.models import ExtractedDocument, SectionKind, SelectionPart, TextSelection
+from pipeline.text import sentences
+from pipeline.text.sentences import Sentence
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
 CHARS_PER_TOKEN = 4
@@ -145,3 +153,162 @@ def _shrink(group: list[_Part], excess: int) -> int:
                 part.kept_text = trim_to_tokens(part.kept_text, estimate_tokens(part.kept_text) - 8) or None
         freed += before - part.kept_tokens
     return freed
+
+
+# --------------------------------------------------------------------------- reading per question
+
+Question = str  # one of pipeline.core.models.FIELDS: "problems", "motivation", "framework"
+_IDEA = re.compile(r"\b(?:observ\w*|insight\w*|key|idea\w*|intuiti\w*|motivat\w*|inspir\w*|propos\w*|address\w*|"
+                   r"because|since|instead|enabl\w*|hypothes\w*|argu\w*|show\w*|novel|to this end|therefore)\b",
+                   re.IGNORECASE)
+_OVERVIEW = re.compile(r"\b(?:overview|framework|pipeline|architecture|illustrat\w*|overall|consists?|"
+                       r"comprises?|composed|modules?|components?|stages?|branch\w*)\b", re.IGNORECASE)
+
+
+@dataclass
+class Reading:
+    """The numbered sentences one pass reads, rendered for the prompt, and what it read of each section."""
+
+    question: str
+    ids: list[int]
+    text: str
+    tokens: int
+    budget: int
+    sections: list[str] = field(default_factory=list)  # "3 Method 12/40": sentences read of each section
+    left_out: list[str] = field(default_factory=list)  # sections of the kinds it reads that it could not
+
+    def line(self) -> str:
+        """One line for provenance: the question, tokens and what it read."""
+        return f"{self.question}: ~{self.tokens}/{self.budget} tokens; {', '.join(self.sections)}"
+
+
+def _method_kinds(sentences: Sequence[Sentence]) -> frozenset[str]:
+    # A method section under its own name ("3 DivideMix") may come out as "other": then that is it.
+    kinds = {s.kind for s in sentences}
+    return frozenset({"method"} if "method" in kinds else {"method", "other"})
+
+
+def _score(s: Sentence, question: str, method: frozenset[str], names: Sequence[str]) -> float | None:
+    """How much ``s`` is worth to ``question`` (None: never read for it)."""
+    own = sentences.is_contribution(s.text, names)
+    cited = sentences.is_about_cited_work(s.text, names)
+    limit = sentences.states_a_limit(s.text)
+    if s.kind == "title":
+        return 1000.0
+    if question == "problems":
+        if s.kind == "abstract":
+            return 80 - s.position + 10 * limit
+        if s.kind == "introduction":
+            return 40 + 15 * limit - 0.5 * s.position - 10 * (cited and not limit)
+        if s.kind == "related":
+            return 10 + 15 * limit if limit else None
+        if s.kind == "conclusion":
+            return 8.0
+        return None
+    if question == "motivation":
+        if s.kind == "abstract":
+            return 80 - s.position + 10 * own
+        if s.kind == "introduction":
+            return 35 + 18 * own + 8 * bool(_IDEA.search(s.text)) - 0.3 * s.position - 15 * cited
+        if s.kind in method and s.position < 2:
+            return 20.0
+        if s.kind == "conclusion":
+            return 10 + 8 * own
+        return None
+    # framework
+    if s.kind in method:
+        head = 70 - 5 * s.level if s.position == 0 else 50 if s.position <= 2 else 25 - 0.5 * s.position
+        return head + 15 * sentences.is_caption(s.text) * bool(_OVERVIEW.search(s.text)) - 30 * cited
+    if sentences.is_caption(s.text) and _OVERVIEW.search(s.text):
+        return 55.0
+    if s.kind == "abstract":
+        return 30 + 25 * own + 5 * bool(_OVERVIEW.search(s.text))
+    if s.kind == "introduction" and own:
+        return 28 + 5 * bool(_OVERVIEW.search(s.text))
+    if s.kind == "conclusion" and own:
+        return 12.0
+    return None
+
+
+def _cost(s: Sentence) -> int:
+    return estimate_tokens(f"[S{s.id}] {s.text}\n")
+
+
+def _heading(s: Sentence) -> str:
+    return "Title" if s.kind == "title" else s.section or s.kind.capitalize()
+
+
+def read_for(question: str, numbered: Sequence[Sentence], budget_tokens: int, *,
+             names: Sequence[str] = ()) -> Reading:
+    """The sentences ``question`` is answered from, best first within ``budget_tokens``, in reading order.
+
+    problems read the abstract and introduction (limits stated first); motivation the introduction and
+    abstract ("we propose", observations, insight); framework the method section (each section's
+    opening sentences, overview captions), then the abstract's and introduction's contribution
+    sentences. For the framework at least half the budget goes to the method section when it has one,
+    so it is never left out whole. ``names`` are the method's names (`sentences.method_names`).
+    """
+    method = _method_kinds(numbered)
+    scored = [(score, s) for s in numbered if (score := _score(s, question, method, names)) is not None]
+    scored.sort(key=lambda pair: (-pair[0], pair[1].id))
+    if question == "framework":  # the method's own sentences first, up to half the budget
+        scored.sort(key=lambda pair: (pair[1].kind not in method, -pair[0], pair[1].id))
+    chosen: dict[int, Sentence] = {}
+    seen_headings: set[str] = set()
+    used = 0
+    half = budget_tokens // 2
+    for score, s in scored:
+        extra = _cost(s) + (0 if _heading(s) in seen_headings else estimate_tokens(_heading(s) + "\n") + 1)
+        if used + extra > budget_tokens:
+            continue
+        # Past half the budget the method competes with the contribution sentences on score.
+        if question == "framework" and s.kind in method and used + extra > half and score < 45 and any(
+                p[1].kind not in method for p in scored):
+            continue
+        chosen[s.id] = s
+        seen_headings.add(_heading(s))
+        used += extra
+    return _render(question, numbered, chosen, budget_tokens)
+
+
+def read_all(numbered: Sequence[Sentence], budget_tokens: int, *, names: Sequence[str] = ()) -> Reading:
+    """One reading that carries all three questions' parts (a strong model answers them in one call)."""
+    share = budget_tokens // 3
+    chosen: dict[int, Sentence] = {}
+    for question in ("problems", "motivation", "framework"):
+        for i in read_for(question, numbered, share, names=names).ids:
+            chosen[i] = numbered[i - 1]
+    return _render("all", numbered, chosen, budget_tokens)
+
+
+def _render(question: str, numbered: Sequence[Sentence], chosen: dict[int, Sentence], budget: int) -> Reading:
+    lines: list[str] = []
+    heading = None
+    last = 0
+    for i in sorted(chosen):
+        s = chosen[i]
+        if s.kind == "title":
+            lines.append(f"[S{s.id}] Title: {s.text}")
+            last = i
+            continue
+        if _heading(s) != heading:
+            heading = _heading(s)
+            lines.append(f"\n{heading}")
+        elif i != last + 1:
+            lines.append("…")
+        lines.append(f"[S{s.id}] {s.text}")
+        last = i
+    per_section: dict[str, list[int]] = {}
+    for s in numbered:
+        if s.kind != "title":
+            per_section.setdefault(_heading(s), []).append(s.id)
+    relevant = {_heading(chosen[i]) for i in chosen}
+    kinds = {"problems": {"abstract", "introduction"}, "motivation": {"abstract", "introduction"},
+             "framework": set(_method_kinds(numbered)) | {"abstract"}}.get(
+        question, {"abstract", "introduction", "method", "conclusion"})
+    read = [f"{name} {sum(1 for i in ids if i in chosen)}/{len(ids)}" for name, ids in per_section.items()
+            if name in relevant]
+    left_out = [name for name, ids in per_section.items()
+                if name not in relevant and numbered[ids[0] - 1].kind in kinds]
+    text = "\n".join(lines).strip()
+    return Reading(question, sorted(chosen), text, estimate_tokens(text), budget, read, left_out)

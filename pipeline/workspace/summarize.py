@@ -1,10 +1,11 @@
 """The summarize service: source -> metadata + text -> LLM -> validated, grounded draft.
 
 ``summarize()`` is a plain function returning a :class:`SummarizeResult`; the CLI prints it.
-Bibliographic fields come from metadata only. The LLM writes only the three questions in both
-languages plus dim/setting/tags, validated (and grounded against the exact text it was given) by
-the models in :mod:`pipeline.model.summary`. On final failure nothing is written to the draft path: a
-failure record with every attempt goes to ``summaries/_failed/<key>.yaml``.
+Bibliographic fields come from metadata only. The paper's text is numbered sentence by sentence and
+each request reads the part where its answer lives (:mod:`pipeline.workspace.passes`); the model cites
+sentence ids and writes the three questions in its own words, plus dim/setting/tags; the pipeline copies
+the cited sentences into the draft as evidence. On final failure nothing is written to the draft path:
+a failure record with every attempt goes to ``summaries/_failed/<key>.yaml``.
 """
 
 from __future__ import annotations
@@ -18,18 +19,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from pipeline import __version__
 from pipeline.core.config import Settings
 from pipeline.core.errors import (
-    Attempt,
+    ConfigError,
     LLMError,
     MetadataError,
     ModelOutputError,
     NetworkError,
     PipelineError,
-    SummaryInvalid,
 )
 from pipeline.core.models import (
     FIELD_TITLES_EN,
@@ -38,34 +38,34 @@ from pipeline.core.models import (
     ExtractedDocument,
     PaperMetadata,
     Provenance,
-    TextSelection,
     Usage,
 )
-from pipeline.model import grounding
-from pipeline.model.backend import Backend, Profile, cost_usd, select_backend
+from pipeline.model import checks, glossary
+from pipeline.model.backend import Backend, cost_usd, select_backend
 from pipeline.model.biblio import bibliography, find_code_url
 from pipeline.model.llm import LLM
 from pipeline.model.prompts import Prompt, file_sha256, render
 from pipeline.model.summary import (
+    DEFAULT_SETTINGS,
     ChineseBullet,
     ChinesePass,
-    EnglishPass,
-    LLMSummary,
     PaperSummary,
     SummaryRecord,
     grounding_score,
 )
 from pipeline.sources import Source, fetch_metadata, fetch_pdf, parse_source
 from pipeline.storage.cache import Cache
-from pipeline.text.budget import estimate_tokens, select_text
+from pipeline.text.budget import estimate_tokens
 from pipeline.text.extract import extract_document
-from pipeline.workspace import store
+from pipeline.text.sentences import method_names, number_sentences
+from pipeline.workspace import passes, store
+from pipeline.workspace.progress import Progress, ProgressHook, silent
 
 log = logging.getLogger(__name__)
 
 CACHE_NAMESPACE = "llm"
-TRANSLATE_PROMPTS = ("translate_system.j2", "translate_user.j2", "translate_bullet.j2")
-EXPECTED_OUTPUT_TOKENS = 1400  # measured order of magnitude of a bilingual summary reply
+TRANSLATE_PROMPTS = passes.TRANSLATE_PROMPTS
+EXPECTED_OUTPUT_TOKENS = 900  # order of magnitude of a bilingual summary that cites sentences by id
 
 
 @dataclass
@@ -104,9 +104,13 @@ class _Paper:
     warnings: list[str]
 
 
-def load_paper(source_text: str, settings: Settings) -> _Paper:
-    """Resolve a source to metadata and cleaned text (all cached)."""
+def load_paper(source_text: str, settings: Settings, progress: ProgressHook = silent,
+               status: Progress | None = None) -> _Paper:
+    """Resolve a source to metadata and cleaned text (all cached), reporting each stage to ``progress``."""
     source = parse_source(source_text)
+    status = status or Progress(source.key, "metadata")
+    status.key, status.stage = source.key, "metadata"
+    progress(status)
     warnings: list[str] = []
     metadata: PaperMetadata | None = None
     if source.kind == "arxiv":
@@ -118,7 +122,11 @@ def load_paper(source_text: str, settings: Settings) -> _Paper:
             metadata = fetch_metadata(source, quick)
         except (NetworkError, MetadataError) as exc:
             warnings.append(f"arXiv metadata unavailable ({exc}); bibliographic fields from the PDF only")
+    status.stage = "pdf"
+    progress(status)
     pdf_path = fetch_pdf(source, settings, metadata)
+    status.stage = "text"
+    progress(status)
     doc = extract_document(pdf_path, settings)
     if metadata is None:
         published = dt.date(int(doc.date[:4]), int(doc.date[5:7]), 1) if doc.date else None
@@ -130,43 +138,58 @@ def load_paper(source_text: str, settings: Settings) -> _Paper:
     return _Paper(source, metadata, doc, warnings)
 
 
-@dataclass
-class _Drafted:
-    """What the model wrote for one paper, and what it took."""
+def list_context(settings: Settings) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The settings a summary may choose (the list's sections) and the glossary (seed plus the list's own).
 
-    summary: PaperSummary
-    prompts: dict[str, str]  # name -> sha256 of every prompt sent
-    repairs: int
-    snapped: int  # evidence quotes of the accepted reply replaced by the paper's exact wording
+    Without a readable ``papers.yaml`` the model chooses from a generic vocabulary of settings.
+    """
+    path = settings.papers_file
+    if not path.is_file():
+        return DEFAULT_SETTINGS, glossary.merged(None)
+    from pipeline.workspace.papers import load_papers  # same stage; loaded only when a list exists
+
+    try:
+        info = load_papers(path).data.list
+    except ConfigError as exc:
+        log.warning("%s cannot be read (%s): settings and glossary fall back to the defaults", path, exc)
+        return DEFAULT_SETTINGS, glossary.merged(None)
+    ids = tuple(section.id for section in info.sections) or DEFAULT_SETTINGS
+    return ids, glossary.merged(info.glossary)
 
 
-def _prompts(settings: Settings, profile: Profile, selection: TextSelection) -> tuple[Prompt, Prompt]:
-    bilingual = not profile.translate
-    system = render(settings.prompts_dir, "system.j2", bilingual=bilingual, example=profile.prompt_example)
-    user = render(settings.prompts_dir, "user.j2", bilingual=bilingual, text=selection.text)
-    return system, user
+def make_plan(paper: _Paper, backend: Backend, settings: Settings) -> passes.Plan:
+    """Number the paper's sentences and decide what each request reads."""
+    meta = paper.metadata
+    numbered = number_sentences(paper.doc, title=meta.title, abstract=meta.abstract)
+    choices, terms = list_context(settings)
+    return passes.plan(numbered, backend.profile, names=method_names(meta.title), settings=choices, terms=terms,
+                       title=meta.title)
 
 
-def cache_key(settings: Settings, backend: Backend, system: Prompt, user: Prompt, given: str) -> str:
-    """The key of the LLM result for the paper text ``given`` in these prompts, to this model with this
-    profile: it covers every template the passes may render (the translation prompts too), so a changed
-    prompt, schema, model or text never reuses an old answer."""
+def cache_key(settings: Settings, backend: Backend, pairs: list[tuple[Prompt, Prompt]], plan: passes.Plan) -> str:
+    """The key of the LLM result for these prompts (which hold the paper text they show) to this model
+    with this profile: it covers every template the passes may render (the translation prompts too),
+    the schemas and the glossary, so a changed prompt, schema, model or text never reuses an old answer."""
     connection, profile = backend
-    templates = {system.name: system.sha256, user.name: user.sha256}
-    if profile.translate:
-        templates.update({n: file_sha256(settings.prompts_dir, n) for n in TRANSLATE_PROMPTS})
+    templates = {n: file_sha256(settings.prompts_dir, n) for n in TRANSLATE_PROMPTS} if profile.translate else {}
     identity = {
-        "model": connection.model, "endpoint": connection.host, "prompts": templates,
-        "schema": _schema_hash(profile.translate), "translate": profile.translate,
-        "per_bullet": profile.translate and profile.translate_per_bullet,
-        "text": hashlib.sha256(given.encode()).hexdigest(),
+        "model": connection.model, "endpoint": connection.host, "templates": templates,
+        "prompts": [hashlib.sha256((s.text + "\0" + u.text).encode()).hexdigest() for s, u in pairs],
+        "schema": _schema_hash(plan, profile.translate), "translate": profile.translate,
+        "per_bullet": profile.translate and profile.translate_per_bullet, "glossary": plan.glossary,
     }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-@lru_cache(maxsize=2)
-def _schema_hash(translate: bool) -> str:
-    schemas: list[type[BaseModel]] = [EnglishPass, ChinesePass, ChineseBullet] if translate else [LLMSummary]
+def _schema_hash(plan: passes.Plan, translate: bool) -> str:
+    schemas: list[type[BaseModel]] = list(passes.reply_models(plan))
+    if translate:
+        schemas += [ChinesePass, ChineseBullet]
+    return _schemas_sha(tuple(schemas))
+
+
+@lru_cache(maxsize=16)
+def _schemas_sha(schemas: tuple[type[BaseModel], ...]) -> str:
     blob = json.dumps([m.model_json_schema() for m in schemas], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -189,93 +212,36 @@ class CacheModeMemory:
         self.cache.put_json("llm-modes", endpoint_id, mode)
 
 
-def _repair(settings: Settings) -> Any:
-    def message(errors: list[str], truncated: bool) -> str:
-        return render(settings.prompts_dir, "repair.j2", errors=errors, truncated=truncated).text
-    return message
-
-
-def _run_llm(llm: LLM, settings: Settings, paper: _Paper, system: Prompt, user: Prompt,
-             given: str) -> _Drafted:
-    """Ask the model (one or two passes), grounding the English in ``given``, the paper text sent."""
-    messages = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
-    repair = _repair(settings)
-    context = {"source_text": given}
-    hashes = {system.name: system.sha256, user.name: user.sha256}
-    if not llm.profile.translate:
-        single, failed = llm.ask(messages, LLMSummary, context=context, repair=repair)
-        summary = PaperSummary(en=single.en, zh=single.zh, dim=single.dim, setting=single.setting,
-                               tags=single.tags)
-        return _Drafted(summary, hashes, len(failed), len(single.snapped))
-    english, failed = llm.ask(messages, EnglishPass, context=context, repair=repair)
-    plain = {f: [b.text for b in getattr(english.en, f)] for f in FIELDS}
-    per_bullet = llm.profile.translate_per_bullet
-    t_system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0], per_bullet=per_bullet)
-    hashes[t_system.name] = t_system.sha256
-    expected = {f: len(plain[f]) for f in FIELDS}
-    if per_bullet:
-        # One request per bullet: a small model translating a whole list repeats or drops bullets.
-        zh: dict[str, list[str]] = {f: [] for f in FIELDS}
-        for name in FIELDS:
-            for text in plain[name]:
-                t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[2], title=paper.metadata.title, text=text)
-                hashes[t_user.name] = t_user.sha256
-                t_messages = [{"role": "system", "content": t_system.text},
-                              {"role": "user", "content": t_user.text}]
-                one, t_failed = llm.ask(t_messages, ChineseBullet, context={"english": text}, repair=repair)
-                failed += t_failed
-                zh[name].append(one.zh)
-        try:
-            chinese = ChinesePass.model_validate({"zh": zh}, context={"expected_counts": expected, "english": plain})
-        except ValidationError as exc:
-            attempt = Attempt("invalid", json.dumps(zh, ensure_ascii=False), [str(e["msg"]) for e in exc.errors()])
-            raise SummaryInvalid(f"the Chinese translation by {llm.connection.host} is not acceptable: "
-                                 f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}",
-                                 attempts=[attempt]) from exc
-    else:
-        counts = ", ".join(f"{len(plain[f])} {f}" for f in FIELDS)
-        t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[1], title=paper.metadata.title,
-                        english_json=json.dumps(plain, ensure_ascii=False, indent=1), counts=counts)
-        hashes[t_user.name] = t_user.sha256
-        t_messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
-        chinese, t_failed = llm.ask(t_messages, ChinesePass, context={"expected_counts": expected, "english": plain},
-                                    repair=repair, counts={f: (n, n) for f, n in expected.items()})
-        failed += t_failed
-    summary = PaperSummary(en=english.en, zh=chinese.zh, dim=english.dim, setting=english.setting,
-                           tags=english.tags)
-    return _Drafted(summary, hashes, len(failed), len(english.snapped))
-
-
 def summarize(source: str, settings: Settings, *, force: bool = False, refresh: bool = False,
-              llm: LLM | None = None) -> SummarizeResult:
+              llm: LLM | None = None, progress: ProgressHook = silent) -> SummarizeResult:
     """Summarize one paper into a draft under ``settings.summaries_dir``.
 
     ``refresh`` asks the model again even when an identical request is cached; ``llm`` replaces the
-    configured endpoint (tests, batch runs sharing one client).
+    configured endpoint (tests, batch runs sharing one client); ``progress`` is told each stage
+    (metadata, pdf, text, every request with tokens so far, write).
     """
-    paper = load_paper(source, settings)
+    status = Progress(parse_source(source).key, "metadata")
+    paper = load_paper(source, settings, progress, status)
     cache = Cache(settings.cache_dir)
     if llm is None:
         connection, profile = select_backend(settings)
         llm = LLM(connection, settings.llm, profile, memory=CacheModeMemory(cache))
     backend = Backend(llm.connection, llm.profile)
-    selection = select_text(paper.doc, llm.profile.budget_tokens, title=paper.metadata.title,
-                            abstract=paper.metadata.abstract)
-    given = selection.text
-    system, user = _prompts(settings, llm.profile, selection)
-    key = cache_key(settings, backend, system, user, given)
+    plan = make_plan(paper, backend, settings)
+    pairs = passes.prompts(plan, settings, llm.profile)
+    key = cache_key(settings, backend, pairs, plan)
     requests_before = llm.http_requests
     cached = None if refresh else cache.get_json(CACHE_NAMESPACE, key)
     if cached:
         summary = PaperSummary.model_validate(cached["summary"])
         usage, repairs, mode = Usage.model_validate(cached["usage"]), int(cached["repairs"]), cached["mode"]
-        hashes = dict(cached["prompts"])
-        snapped = int(cached.get("snapped", 0))
+        hashes, notes = dict(cached["prompts"]), [str(n) for n in cached.get("notes", [])]
         log.info("LLM result for %s found in the cache", paper.source.key)
     else:
         usage_before = llm.usage.model_copy()
         try:
-            drafted = _run_llm(llm, settings, paper, system, user, given)
+            drafted = passes.run(llm, settings, plan, repair=_repair(settings), key=paper.source.key,
+                                 progress=progress, started=status.started)
         except LLMError as exc:
             attempts = exc.attempts if isinstance(exc, ModelOutputError) else []
             failure_file = store.write_failure(settings.summaries_dir, paper.source.key, {
@@ -293,15 +259,14 @@ def summarize(source: str, settings: Settings, *, force: bool = False, refresh: 
             cost_usd=round(llm.usage.cost_usd - usage_before.cost_usd, 6),
         )
         mode = llm.mode
-        summary, hashes, repairs, snapped = drafted.summary, drafted.prompts, drafted.repairs, drafted.snapped
+        summary, hashes, repairs, notes = drafted.summary, drafted.prompts, drafted.repairs, drafted.notes
         cache.put_json(CACHE_NAMESPACE, key, {
             "summary": summary.model_dump(mode="json"), "usage": usage.model_dump(), "repairs": repairs,
-            "mode": mode, "prompts": hashes, "snapped": snapped})
+            "mode": mode, "prompts": hashes, "notes": notes})
 
-    record = _record(paper, selection, summary, backend, hashes, usage, repairs, mode, given)
-    if snapped:
-        record.warnings.append(f"{snapped} evidence quote(s) were near-verbatim and were replaced by the "
-                               "paper's exact wording")
+    record = _record(paper, plan, summary, backend, hashes, usage, repairs, mode, notes)
+    status.stage, status.detail, status.step, status.steps = "write", "", 0, 0
+    progress(status)
     write = store.write_draft(settings.summaries_dir, record, force=force)
     return SummarizeResult(
         key=record.key, path=write.path, outcome="cached" if cached and write.outcome == "unchanged"
@@ -311,29 +276,43 @@ def summarize(source: str, settings: Settings, *, force: bool = False, refresh: 
     )
 
 
-def _record(paper: _Paper, selection: TextSelection, summary: PaperSummary, backend: Backend,
-            hashes: dict[str, str], usage: Usage, repairs: int, mode: str | None, given: str) -> SummaryRecord:
+def _repair(settings: Settings) -> Any:
+    def message(errors: list[str], truncated: bool) -> str:
+        return render(settings.prompts_dir, "repair.j2", errors=errors, truncated=truncated).text
+    return message
+
+
+def copied_bullets(summary: PaperSummary) -> tuple[int, int]:
+    """(copied, all) English bullets: copied ones repeat their evidence nearly word for word."""
+    bullets = [b for name in FIELDS for b in getattr(summary.en, name)] if summary.en else []
+    return sum(1 for b in bullets if checks.is_copied(b.text, b.quotes)), len(bullets)
+
+
+def _record(paper: _Paper, plan: passes.Plan, summary: PaperSummary, backend: Backend, hashes: dict[str, str],
+            usage: Usage, repairs: int, mode: str | None, notes: list[str]) -> SummaryRecord:
     meta = paper.metadata
     code = find_code_url(meta.abstract, meta.comment, paper.doc.text)
-    score = grounding_score(summary.en, given) if summary.en else None
+    shown = "\n".join(plan.numbered[i - 1].text for r in plan.readings for i in r.ids)
+    score = grounding_score(summary.en, shown) if summary.en else None
     warnings = list(paper.warnings)
-    if selection.cut:
-        parts = [f"{what} {', '.join(titles)}" for what, titles in
-                 (("trimmed", selection.trimmed), ("left out", selection.left_out)) if titles]
-        warnings.append(f"to fit {selection.budget} tokens the paper text was cut: {'; '.join(parts)}")
-    if summary.en:
-        bullets = [b for name in FIELDS for b in getattr(summary.en, name)]
-        copied = sum(1 for b in bullets if grounding.normalize(b.evidence).strip(" .") in grounding.normalize(b.text))
-        if copied:
-            warnings.append(f"{copied} of {len(bullets)} English bullets repeat their evidence word for word "
-                            "(an extractive summary: check they answer the question)")
+    left_out = sorted({name for r in plan.readings for name in r.left_out})
+    if left_out:
+        warnings.append(f"no pass read {', '.join(left_out)} (token budget)")
+    warnings.extend(notes)
+    copied, total = copied_bullets(summary)
+    if copied:
+        warnings.append(f"{copied} of {total} English bullets repeat their evidence nearly word for word "
+                        "(an extractive summary: check they answer the question)")
     connection, profile = backend
+    used = sorted({plan.numbered[i - 1].section for r in plan.readings for i in r.ids} - {""})
+    all_sections = [s.title for s in paper.doc.sections]
     provenance = Provenance(
         backend=connection.backend, model=connection.model, endpoint_host=connection.host, output_mode=mode,
-        passes="translate" if profile.translate else "single", prompts=hashes,
-        schema_sha256=_schema_hash(profile.translate), pipeline_version=__version__,
-        source_sha256=paper.doc.sha256, sections_used=selection.used, sections_cut=selection.cut,
-        usage=usage, attempts=repairs + (2 if profile.translate else 1), repairs=repairs,
+        passes="translate" if profile.translate else "single", readings=[r.line() for r in plan.readings],
+        prompts=hashes, schema_sha256=_schema_hash(plan, profile.translate), pipeline_version=__version__,
+        source_sha256=paper.doc.sha256, sections_used=[t for t in all_sections if t in used],
+        sections_cut=[t for t in all_sections if t not in used],
+        usage=usage, attempts=repairs + len(plan.readings) + (1 if profile.translate else 0), repairs=repairs,
         grounding_score=score, created_at=_now(),
     )
     return SummaryRecord(key=paper.source.key, status="draft", paper=bibliography(meta, code),
@@ -376,16 +355,14 @@ def estimate(source: str, settings: Settings, *, backend: Backend | None = None)
     paper = load_paper(source, settings)
     backend = backend or select_backend(settings)
     connection, profile = backend
-    selection = select_text(paper.doc, profile.budget_tokens, title=paper.metadata.title,
-                            abstract=paper.metadata.abstract)
-    system, user = _prompts(settings, profile, selection)
-    prompt_tokens = estimate_tokens(system.text) + estimate_tokens(user.text)
+    plan = make_plan(paper, backend, settings)
+    pairs = passes.prompts(plan, settings, profile)
+    prompt_tokens = sum(estimate_tokens(s.text) + estimate_tokens(u.text) for s, u in pairs)
     output = EXPECTED_OUTPUT_TOKENS
     if profile.translate:
         prompt_tokens += 600 + output // 2
     cost = cost_usd(connection, settings.llm.prices, prompt_tokens, output)
-    cached = Cache(settings.cache_dir).get_json(CACHE_NAMESPACE, cache_key(settings, backend, system, user,
-                                                                            selection.text))
+    cached = Cache(settings.cache_dir).get_json(CACHE_NAMESPACE, cache_key(settings, backend, pairs, plan))
     return Estimate(key=paper.source.key, prompt_tokens=prompt_tokens, output_tokens=output,
                     cost_usd=round(cost, 6), cached=bool(cached))
 

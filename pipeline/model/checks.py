@@ -1,0 +1,123 @@
+"""Checks of a bullet against the sentences it cites: support, copying, and where it rests. Pure.
+
+- **support**: the share of the bullet's content words (terms, names, numbers) found in the sentences
+  it cites. Own words must not become invented content; a low score goes back to the model.
+- **copied**: a bullet that repeats its evidence nearly word for word, counted as a reader would:
+  most of its words sit in long runs shared with the cited sentences.
+- **rests on**: a framework bullet must cite the method section or a sentence stating this paper's
+  contribution, never only sentences about cited work; a problem or motivation bullet may cite other
+  work only where that sentence states a limit the paper addresses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pipeline.text import sentences as sent
+from pipeline.text.sentences import Sentence
+
+MIN_SUPPORT = 0.34  # below this, most of a bullet's terms are not in what it cites
+COPY_RUN = 5  # words in a row shared with the evidence that a reader sees as copied
+COPY_SHARE = 0.6  # ... covering this share of the bullet's words makes it a copy
+
+_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+_STOP_WORDS = """
+a about above across after again against all also although am an and any are as at be because been before
+being below between both but by can could did do does doing done down during each either else enough even
+every few for from further had has have having here how however i if in into is it its itself just least
+less like made make makes many may might more most much must neither no nor not of off on once one only or
+other others our out over own per rather same several should since so some such than that the their them
+then there these they this those though through thus to too under until up upon us use used uses using very
+via was we well were what when where whether which while who whom whose why will with within without would
+yet you your paper papers work works authors author approach approaches method methods propose proposes
+proposed proposing present presents introduce introduces new novel existing prior previous show shows shown
+help helps helping based allow allows enable enables able key main instead overall first second third
+specifically particular particularly way ways thereby therefore often usually typically
+"""
+_STOP = frozenset(_STOP_WORDS.split())
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` (hyphenated words stay one word)."""
+    return _WORD.findall(text.lower())
+
+
+def _stem(word: str) -> str:
+    if word[:1].isdigit():
+        return word
+    return (word[:-1] if word.endswith("s") and len(word) > 3 else word)[:5]
+
+
+def content_words(text: str) -> list[str]:
+    """The words that carry a bullet's content: not stop words, numbers included."""
+    return [w for w in words(text) if w not in _STOP and (len(w) > 2 or w.isdigit())]
+
+
+def support(text: str, cited: Sequence[str]) -> float:
+    """Share of ``text``'s content words (by a 5-letter stem, parts of hyphenated words too) found in
+    ``cited``; 1.0 when the bullet has none."""
+    found: set[str] = set()
+    for sentence in cited:
+        for w in words(sentence):
+            found.add(_stem(w))
+            found.update(_stem(part) for part in w.split("-") if part)
+    mine = content_words(text)
+    if not mine:
+        return 1.0
+    hits = sum(1 for w in mine if _stem(w) in found or all(_stem(p) in found for p in w.split("-") if p))
+    return round(hits / len(mine), 2)
+
+
+def copied_share(text: str, cited: Sequence[str]) -> float:
+    """Share of ``text``'s words that lie in runs of at least `COPY_RUN` words shared with ``cited``."""
+    mine = words(text)
+    if not mine:
+        return 0.0
+    grams: set[tuple[str, ...]] = set()
+    for sentence in cited:
+        theirs = words(sentence)
+        grams.update(tuple(theirs[i:i + COPY_RUN]) for i in range(len(theirs) - COPY_RUN + 1))
+    covered = [False] * len(mine)
+    for i in range(len(mine) - COPY_RUN + 1):
+        if tuple(mine[i:i + COPY_RUN]) in grams:
+            covered[i:i + COPY_RUN] = [True] * COPY_RUN
+    return sum(covered) / len(mine)
+
+
+def is_copied(text: str, cited: Sequence[str]) -> bool:
+    """A bullet a reader would call copied from its evidence."""
+    return copied_share(text, cited) >= COPY_SHARE
+
+
+def rests_on_paper(question: str, cited: Sequence[Sentence], names: Sequence[str]) -> str | None:
+    """Why a ``question`` bullet citing ``cited`` does not rest on this paper's own account, or None."""
+    if not cited:
+        return None
+    about_others = [s for s in cited if sent.is_about_cited_work(s.text, names)]
+    if question == "framework":
+        if about_others:
+            return (f"it cites {', '.join(s.label for s in about_others)}, which describe(s) cited work; a "
+                    "framework bullet must rest on this paper's method section or its own contribution")
+        method = {"method", "other"}
+        if not any(s.kind in method or sent.is_contribution(s.text, names) for s in cited):
+            return ("it cites no sentence of the method section and none stating this paper's contribution "
+                    "(we / our / the method's name)")
+        return None
+    others = [s for s in about_others if not sent.states_a_limit(s.text)]
+    if others:
+        return (f"it cites {', '.join(s.label for s in others)}, which describe(s) cited work without a "
+                "limit this paper addresses; say what this paper addresses, citing its own sentences")
+    return None
+
+
+def rests_on(question: str, cited: Sequence[Sentence], names: Sequence[str]) -> str:
+    """Where a bullet rests, for counting: ``method``, ``contribution``, ``cited`` (cited work) or ``other``."""
+    if any(sent.is_about_cited_work(s.text, names) and (question == "framework" or not sent.states_a_limit(s.text))
+           for s in cited):
+        return "cited"
+    if any(s.kind in ("method", "other") for s in cited):
+        return "method"
+    if any(sent.is_contribution(s.text, names) for s in cited):
+        return "contribution"
+    return "other"

@@ -1,0 +1,151 @@
+"""A paper's text as numbered sentences, and what kind of sentence each one is. Pure functions.
+
+The model cites evidence by sentence id (``S12``) instead of quoting it, so a quote can never be
+paraphrased: the pipeline copies the sentences it cited into the draft. Ids are stable for a document
+(title ``S1``, then the abstract, then every kept section in reading order), so every pass over the
+same paper shows the same id for the same sentence, whichever part of the paper it reads.
+
+The cues below tell the summarizer where an answer may rest: a sentence about cited work ("Li et al.
+[7] propose …") is not this paper's idea; a contribution sentence ("we propose", "our method", the
+method's name) is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.core.models import ExtractedDocument, SectionKind
+
+_CUT_KINDS = frozenset({"references", "acknowledgements", "appendix"})
+# A sentence ends at . ! ? followed by a capital, a bracket or a quote, but not after an abbreviation.
+_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[\"'“])")
+_ABBREVIATION = re.compile(r"(?:\b(?:al|e\.g|i\.e|etc|vs|cf|Fig|Figs|Eq|Eqs|Sec|Tab|No|resp|approx|Dr|Mr|Ms|"
+                           r"St|Ref|Refs|Eqn|Thm|Def|Alg|Ch|Vol|pp|incl)\.|\b[A-Z]\.)$")
+MIN_WORDS = 4  # a shorter piece (a label, a formula line) joins the sentence before it
+
+_CITATION = re.compile(
+    r"\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]"                                       # [7], [3, 12], [4-6]
+    r"|\b[A-Z][A-Za-z'-]+(?:\s+(?:and|&)\s+[A-Z][A-Za-z'-]+)?\s+et\s+al\.?"  # Li et al.
+    r"|\(\s*[A-Z][A-Za-z'-]+[^()]{0,40}?,?\s+(?:19|20)\d{2}[a-z]?\s*[;)]"       # (Li, 2019) / (Li and Wu 2020;
+)
+_OWN = re.compile(r"\b(?:we|our|ours|us|this (?:paper|work|report|study|article)|the proposed|here)\b",
+                  re.IGNORECASE)
+_LIMIT = re.compile(
+    r"\b(?:however|but|although|though|while|whereas|despite|fail\w*|suffer\w*|limit\w*|lack\w*|cannot|"
+    r"can't|unable|struggl\w*|difficult\w*|expensive|costly|requir\w*|only|drawback\w*|issue\w*|problem\w*|"
+    r"bottleneck\w*|sensitive|prone|poor\w*|degrad\w*|ignor\w*|overlook\w*|neglect\w*|rel(?:y|ies|ying)|"
+    r"insufficient|inefficien\w*|remain\w*|challeng\w*|not|no|never|hard|error\w*|noisy|noise|bias\w*|"
+    r"overfit\w*|inaccura\w*|unreliable)\b", re.IGNORECASE)
+_FIGURE = re.compile(r"^(?:Figure|Fig\.)\s*\d+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One numbered sentence of a paper."""
+
+    id: int
+    text: str
+    section: str  # the heading as printed; "" for the title
+    kind: SectionKind
+    position: int  # 0 for the first sentence of its section
+    number: str | None = None  # the section's number ("3.2"), if any
+    level: int = 1
+
+    @property
+    def label(self) -> str:
+        """``S<id>``, the way prompts show it."""
+        return f"S{self.id}"
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` (paragraphs are never joined; short pieces join the sentence before)."""
+    out: list[str] = []
+    for paragraph in text.split("\n"):
+        paragraph = " ".join(paragraph.split())
+        if not paragraph:
+            continue
+        pieces: list[str] = []
+        for piece in _END.split(paragraph):
+            if pieces and (_ABBREVIATION.search(pieces[-1]) or len(piece.split()) < MIN_WORDS
+                           or (len(pieces[-1].split()) < MIN_WORDS and not pieces[-1].endswith("."))):
+                pieces[-1] = f"{pieces[-1]} {piece}"
+            else:
+                pieces.append(piece)
+        if out and pieces and len(pieces[0].split()) < MIN_WORDS and not out[-1].endswith((".", "!", "?", ":")):
+            out[-1] = f"{out[-1]} {pieces.pop(0)}"
+        out.extend(pieces)
+    return out
+
+
+def number_sentences(doc: ExtractedDocument, *, title: str | None = None,
+                     abstract: str | None = None) -> list[Sentence]:
+    """Every sentence the model may read, numbered from 1 in reading order.
+
+    ``title`` (from metadata) replaces the PDF's guess; ``abstract`` is used when the PDF has no
+    abstract section. References, acknowledgements and appendices are never numbered.
+    """
+    found: list[Sentence] = []
+    heading = " ".join((title or doc.title or "").split())
+    if heading:
+        found.append(Sentence(1, heading, "", "title", 0))
+    sections = [s for s in doc.sections if s.kind not in _CUT_KINDS]
+    parts: list[tuple[str, SectionKind, str, str | None, int]] = []
+    if abstract and not any(s.kind == "abstract" for s in sections):
+        parts.append(("Abstract", "abstract", abstract, None, 1))
+    parts.extend((s.title, s.kind, s.text, s.number, s.level) for s in sections)
+    for name, kind, text, number, level in parts:
+        for position, sentence in enumerate(split_sentences(text)):
+            found.append(Sentence(len(found) + 1, sentence, name, kind, position, number, level))
+    return found
+
+
+def parse_id(value: object) -> int | None:
+    """The number of a sentence id as a model writes it (``"S12"``, ``"[S12]"``, ``12``), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and (match := re.fullmatch(r"\s*\[?\s*[Ss]?\s*(\d+)\s*\]?\s*", value)):
+        return int(match.group(1))
+    return None
+
+
+def method_names(title: str | None) -> list[str]:
+    """Names the paper gives its own method, guessed from its title ("DivideMix: …" -> DivideMix)."""
+    if not title:
+        return []
+    names = []
+    head = title.split(":", 1)[0].strip()
+    if ":" in title and 1 <= len(head.split()) <= 3:
+        names.append(head)
+    names += [w for w in re.findall(r"\b[A-Za-z]*[A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9-]*\b", title)
+              if len(w) >= 3 and w not in names]
+    return names
+
+
+def is_contribution(sentence: str, names: Sequence[str] = ()) -> bool:
+    """A sentence that states this paper's own work: we / our / this paper / the method's name."""
+    if _OWN.search(sentence):
+        return True
+    return any(re.search(rf"\b{re.escape(n)}\b", sentence) for n in names)
+
+
+def is_about_cited_work(sentence: str, names: Sequence[str] = ()) -> bool:
+    """A sentence that describes other papers' work (it cites them and says nothing of this paper's)."""
+    return bool(_CITATION.search(sentence)) and not is_contribution(sentence, names)
+
+
+def states_a_limit(sentence: str) -> bool:
+    """A sentence that states a limit or difficulty (of earlier work, a setting, data)."""
+    return bool(_LIMIT.search(sentence))
+
+
+def is_caption(sentence: str) -> bool:
+    """A figure caption ("Figure 2: Overview of …")."""
+    return bool(_FIGURE.match(sentence))
+
+
+__all__ = ["Sentence", "is_about_cited_work", "is_caption", "is_contribution", "method_names", "number_sentences",
+           "parse_id", "split_sentences", "states_a_limit"]

@@ -1,0 +1,335 @@
+"""Asking the model what a paper says, question by question, citing numbered sentences.
+
+A `Plan` says what each request reads: a small model gets one short pass per question, each reading
+the part of the paper where that answer lives (`pipeline.text.budget.read_for`); a strong model gets
+one call carrying all three parts (`read_all`). The model cites sentence ids; `run` checks every
+reply (hard: unknown ids, a sentence backing two bullets, numbers; soft: a bullet copied from its
+evidence, a bullet whose terms are not in what it cites, a framework bullet resting on cited work),
+re-asks once for the soft problems and keeps what is left as draft warnings, then fills each bullet's
+evidence with the exact sentences it cited and translates with the list's glossary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline.core.config import Settings
+from pipeline.core.errors import Attempt, ModelOutputError, SummaryInvalid
+from pipeline.core.models import FIELDS
+from pipeline.model import checks, glossary
+from pipeline.model.backend import Profile
+from pipeline.model.llm import LLM
+from pipeline.model.prompts import Prompt, render
+from pipeline.model.summary import (
+    EVIDENCE_JOIN,
+    QUESTION_DESCRIPTIONS,
+    UNKNOWN,
+    ChineseBullet,
+    ChinesePass,
+    ChineseSummary,
+    CitedBullet,
+    CitedReply,
+    EnglishSummary,
+    EvidencedBullet,
+    PaperSummary,
+    reply_model,
+)
+from pipeline.text.budget import Reading, read_all, read_for
+from pipeline.text.sentences import Sentence
+from pipeline.workspace.progress import Progress, ProgressHook, silent
+
+log = logging.getLogger(__name__)
+
+TRANSLATE_PROMPTS = ("translate_system.j2", "translate_user.j2", "translate_bullet.j2")
+_DIM_CUES = {"2D": re.compile(r"\b2-?d\b|image|photo|pixel|picture", re.IGNORECASE),
+             "3D": re.compile(r"\b3-?d\b|volum|voxel|\bct\b|\bmri\b|point cloud|mesh", re.IGNORECASE)}
+
+
+def per_question(profile: Profile) -> bool:
+    """One short pass per question: the profile of a small model (it translates bullet by bullet too)."""
+    return profile.translate_per_bullet
+
+
+@dataclass
+class Plan:
+    """What each request reads and how the replies are checked."""
+
+    numbered: list[Sentence]
+    readings: list[Reading]
+    names: list[str]  # the method's names, for contribution sentences
+    settings: tuple[str, ...]  # the setting the model may choose (the list's sections)
+    glossary: dict[str, str]
+    title: str
+    bilingual: bool
+
+    def questions(self, reading: Reading) -> tuple[str, ...]:
+        """The questions a reading answers."""
+        return FIELDS if reading.question == "all" else (reading.question,)
+
+
+def plan(numbered: list[Sentence], profile: Profile, *, names: list[str], settings: tuple[str, ...],
+         terms: dict[str, str], title: str) -> Plan:
+    """The readings for this profile: one per question for a small model, one for all otherwise."""
+    if per_question(profile):
+        budget = max(300, profile.budget_tokens // 2)
+        readings = [read_for(q, numbered, budget, names=names) for q in FIELDS]
+    else:
+        readings = [read_all(numbered, profile.budget_tokens, names=names)]
+    return Plan(numbered, readings, names, settings, terms, title, bilingual=not profile.translate)
+
+
+def prompts(plan_: Plan, settings: Settings, profile: Profile) -> list[tuple[Prompt, Prompt]]:
+    """The system and user prompt of every reading, in order (the first one also classifies)."""
+    out = []
+    for i, reading in enumerate(plan_.readings):
+        questions = plan_.questions(reading)
+        terms = glossary.used(reading.text, plan_.glossary) if plan_.bilingual else {}
+        system = render(settings.prompts_dir, "system.j2", questions=list(questions), bilingual=plan_.bilingual,
+                        classify=i == 0, settings=list(plan_.settings), terms=terms,
+                        example=profile.prompt_example)
+        user = render(settings.prompts_dir, "user.j2", questions=list(questions),
+                      question_text=QUESTION_DESCRIPTIONS[questions[0]] if len(questions) == 1 else "",
+                      text=reading.text, bilingual=plan_.bilingual, classify=i == 0)
+        out.append((system, user))
+    return out
+
+
+def reply_models(plan_: Plan) -> list[type[CitedReply]]:
+    """The contract of each reading's request."""
+    return [reply_model(plan_.questions(r), bilingual=plan_.bilingual, classify=i == 0, settings=plan_.settings)
+            for i, r in enumerate(plan_.readings)]
+
+
+@dataclass
+class Drafted:
+    """What the model wrote for one paper, and what it took."""
+
+    summary: PaperSummary
+    prompts: dict[str, str]  # name -> sha256 of every prompt sent
+    repairs: int
+    readings: list[str]
+    notes: list[str] = field(default_factory=list)  # draft warnings: soft problems left, judgements
+
+
+# --------------------------------------------------------------------------- soft checks
+
+
+def soft_problems(reply: CitedReply, plan_: Plan) -> list[str]:
+    """What a reader would object to in a valid reply: copied bullets, unsupported terms, bullets that
+    rest on cited work instead of this paper."""
+    found = []
+    for name, bullets in reply.groups().items():
+        for i, bullet in enumerate(bullets, 1):
+            cited = [plan_.numbered[n - 1] for n in bullet.ids if 0 < n <= len(plan_.numbered)]
+            texts = [s.text for s in cited]
+            labels = ", ".join(bullet.sentences)
+            if checks.is_copied(bullet.text, texts):
+                found.append(f"en.{name}[{i}] repeats {labels} nearly word for word; restate what it means for "
+                             "this paper in your own words")
+            elif (score := checks.support(bullet.text, texts)) < checks.MIN_SUPPORT:
+                found.append(f"en.{name}[{i}]: most of its terms are not in {labels} (support {score}); cite the "
+                             "sentences that say it, or keep to what they say")
+            if reason := checks.rests_on_paper(name, cited, plan_.names):
+                found.append(f"en.{name}[{i}]: {reason}")
+    return found
+
+
+def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedReply], context: dict[str, Any],
+                 plan_: Plan, repair: Any) -> tuple[CitedReply, int, list[str]]:
+    """A valid reply, re-asked once when a reader would object to it; (reply, re-asks, problems left)."""
+    reply, failed = llm.ask(messages, model, context=context, repair=repair)
+    problems = soft_problems(reply, plan_)
+    if not problems:
+        return reply, len(failed), []
+    follow_up = {"role": "user", "content": repair(problems, False)}
+    conversation = [*messages, {"role": "assistant", "content": reply.model_dump_json()}, follow_up] \
+        if llm.profile.reask_with_reply else [*messages, follow_up]
+    try:
+        second, failed_again = llm.ask(conversation, model, context=context, repair=repair)
+    except ModelOutputError as exc:
+        log.info("the re-ask for %d soft problem(s) gave nothing valid: %s", len(problems), exc)
+        return reply, len(failed) + 1 + len(exc.attempts), problems
+    left = soft_problems(second, plan_)
+    if len(left) <= len(problems):
+        return second, len(failed) + 1 + len(failed_again), left
+    return reply, len(failed) + 1 + len(failed_again), problems
+
+
+# --------------------------------------------------------------------------- judgements
+
+
+def _judged(value: str, ref: str, shown: dict[int, str], cue: re.Pattern[str] | None) -> tuple[str, str | None]:
+    """``value`` when the sentence ``ref`` was shown and (with a ``cue``) says it; else unknown and why."""
+    if value == UNKNOWN:
+        return UNKNOWN, None
+    number = int(ref[1:]) if ref.startswith("S") else None
+    if number is None or number not in shown:
+        return UNKNOWN, f"no sentence given for {value!r}"
+    if cue is not None and not cue.search(shown[number]):
+        return UNKNOWN, f"S{number} does not say {value!r}"
+    return value, None
+
+
+def _setting_cue(setting: str) -> re.Pattern[str]:
+    parts = [re.escape(p[:5]) for p in setting.split("-") if p]
+    return re.compile(r"[\s-]?".join(rf"{p}\w*" for p in parts), re.IGNORECASE)
+
+
+def judgements(reply: CitedReply, shown: dict[int, str]) -> tuple[str, str, list[str], list[str]]:
+    """(dim, setting, tags, notes): each judgement kept only when the sentence it cites says it."""
+    dim, setting = str(getattr(reply, "dim", UNKNOWN)), str(getattr(reply, "setting", UNKNOWN))
+    notes = []
+    cue = None if dim == "N/A" else _DIM_CUES["3D" if "3D" in dim else "2D"] if dim != UNKNOWN else None
+    dim, why = _judged(dim, str(getattr(reply, "dim_sentence", "none")), shown, cue)
+    if why:
+        notes.append(f"dim is unknown: {why}")
+    setting, why = _judged(setting, str(getattr(reply, "setting_sentence", "none")), shown,
+                           _setting_cue(setting) if setting != UNKNOWN else None)
+    if why:
+        notes.append(f"setting is unknown: {why}")
+    return dim, setting, list(getattr(reply, "tags", [])), notes
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def stored_bullet(bullet: CitedBullet, plan_: Plan) -> EvidencedBullet:
+    """The draft's bullet: the model's words, the cited sentences verbatim as evidence, the support."""
+    texts = [plan_.numbered[n - 1].text for n in bullet.ids]
+    return EvidencedBullet(text=bullet.text, evidence=EVIDENCE_JOIN.join(texts), sentences=bullet.ids,
+                           support=checks.support(bullet.text, texts))
+
+
+def run(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = "",
+        progress: ProgressHook = silent, started: float | None = None) -> Drafted:
+    """Ask every reading's question(s), then translate; raises `ModelOutputError` with the attempts."""
+    pairs = prompts(plan_, settings, llm.profile)
+    models = reply_models(plan_)
+    hashes: dict[str, str] = {}
+    repairs = 0
+    notes: list[str] = []
+    english: dict[str, list[EvidencedBullet]] = {}
+    chinese: dict[str, list[str]] = {}
+    dim, setting, tags = UNKNOWN, UNKNOWN, list[str]()
+    translate = not plan_.bilingual
+    steps = len(plan_.readings)
+    status = Progress(key, "ask", started=started if started is not None else time.monotonic())
+    asked_at = time.monotonic()
+    usage_before = llm.usage.model_copy()
+
+    def report(stage: str, detail: str, step: int, total: int) -> None:
+        status.stage, status.detail, status.step, status.steps = stage, detail, step, total
+        status.prompt_tokens = llm.usage.prompt_tokens - usage_before.prompt_tokens
+        status.output_tokens = llm.usage.completion_tokens - usage_before.completion_tokens
+        seconds = time.monotonic() - asked_at
+        status.tokens_per_second = status.output_tokens / seconds if status.output_tokens and seconds else None
+        progress(status)
+
+    for i, (reading, (system, user), model) in enumerate(zip(plan_.readings, pairs, models, strict=True)):
+        report("ask", reading.question, i + 1, steps)
+        hashes[system.name], hashes[user.name] = system.sha256, user.sha256
+        messages = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
+        shown = {n: plan_.numbered[n - 1].text for n in reading.ids}
+        context: dict[str, Any] = {"sentences": shown}
+        if plan_.bilingual:
+            context["glossary"] = plan_.glossary
+        reply, reasks, left = _ask_checked(llm, messages, model, context, plan_, repair)
+        repairs += reasks
+        notes.extend(left)
+        for name, bullets in reply.groups().items():
+            english[name] = [stored_bullet(b, plan_) for b in bullets]
+        zh = getattr(reply, "zh", None)
+        if isinstance(zh, ChineseSummary):
+            chinese = {name: list(getattr(zh, name)) for name in FIELDS}
+        if i == 0:
+            dim, setting, tags, judged = judgements(reply, shown)
+            notes.extend(judged)
+    try:
+        en = EnglishSummary.model_validate(english)
+    except ValidationError as exc:
+        raise _invalid(llm, english, exc, "the English answers do not fit together") from exc
+    if translate:
+        chinese, t_repairs = _translate(llm, settings, plan_, en, hashes, report)
+        repairs += t_repairs
+    try:
+        zh_summary = ChineseSummary.model_validate(chinese)
+    except ValidationError as exc:
+        raise _invalid(llm, chinese, exc, "the Chinese translation is not acceptable") from exc
+    summary = PaperSummary.model_validate({"en": en, "zh": zh_summary, "dim": dim, "setting": setting, "tags": tags})
+    report("write", "", 0, 0)
+    return Drafted(summary, hashes, repairs, [r.line() for r in plan_.readings], notes)
+
+
+def _invalid(llm: LLM, data: Any, exc: ValidationError, what: str) -> SummaryInvalid:
+    attempt = Attempt("invalid", json.dumps(data, ensure_ascii=False, default=str),
+                      [str(e["msg"]) for e in exc.errors()])
+    return SummaryInvalid(f"{what} ({llm.connection.host}): "
+                          f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}", attempts=[attempt])
+
+
+def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, hashes: dict[str, str],
+               report: Any) -> tuple[dict[str, list[str]], int]:
+    plain = {f: [b.text for b in getattr(en, f)] for f in FIELDS}
+    per_bullet = llm.profile.translate_per_bullet
+    t_system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0], per_bullet=per_bullet)
+    hashes[t_system.name] = t_system.sha256
+    repairs = 0
+    repair = _repair(settings)
+    if not per_bullet:
+        expected = {f: len(plain[f]) for f in FIELDS}
+        counts = ", ".join(f"{len(plain[f])} {f}" for f in FIELDS)
+        terms = glossary.used(" ".join(t for f in FIELDS for t in plain[f]), plan_.glossary)
+        t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[1], title=plan_.title, terms=terms,
+                        english_json=json.dumps(plain, ensure_ascii=False, indent=1), counts=counts)
+        hashes[t_user.name] = t_user.sha256
+        report("translate", "all bullets", 1, 1)
+        messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
+        chinese, failed = llm.ask(messages, ChinesePass, repair=repair,
+                                  context={"expected_counts": expected, "english": plain, "glossary": plan_.glossary},
+                                  counts={f: (n, n) for f, n in expected.items()})
+        return {f: list(getattr(chinese.zh, f)) for f in FIELDS}, len(failed)
+    # One request per bullet: a small model translating a whole list repeats or drops bullets.
+    zh: dict[str, list[str]] = {f: [] for f in FIELDS}
+    total = sum(len(v) for v in plain.values())
+    step = 0
+    for name in FIELDS:
+        for text in plain[name]:
+            step += 1
+            report("translate", name, step, total)
+            terms = glossary.used(text, plan_.glossary)
+            t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[2], title=plan_.title, text=text, terms=terms)
+            hashes[t_user.name] = t_user.sha256
+            messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
+            one, failed = llm.ask(messages, ChineseBullet, context={"english": text, "glossary": plan_.glossary},
+                                  repair=repair)
+            repairs += len(failed)
+            zh[name].append(one.zh)
+    return zh, repairs
+
+
+def _repair(settings: Settings) -> Any:
+    def message(errors: list[str], truncated: bool) -> str:
+        return render(settings.prompts_dir, "repair.j2", errors=errors, truncated=truncated).text
+    return message
+
+
+__all__ = [
+    "TRANSLATE_PROMPTS",
+    "Drafted",
+    "Plan",
+    "judgements",
+    "per_question",
+    "plan",
+    "prompts",
+    "reply_models",
+    "run",
+    "soft_problems",
+    "stored_bullet",
+]
