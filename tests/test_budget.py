@@ -108,3 +108,43 @@ def test_references_and_appendices_never_selected() -> None:
     selection = select_text(doc, 100_000)
     assert "References" not in [p.title for p in selection.parts]
     assert "The appendix sentence" not in selection.text
+
+
+# --------------------------------------------------------------------------- reading per question
+
+def _numbered() -> list:  # type: ignore[type-arg]
+    from pipeline.text.sentences import number_sentences
+
+    doc = _doc(PAPER)
+    sections = list(doc.sections)
+    sections[1] = sections[1].model_copy(update={"text": sections[1].text + " However, existing methods "
+                                                 "fail on small data. We propose a new module for it."})
+    return number_sentences(doc.model_copy(update={"sections": sections}))
+
+
+def test_each_question_reads_where_its_answer_lives() -> None:
+    from pipeline.text.budget import read_for
+
+    numbered = _numbered()
+    kinds = {s.id: s.kind for s in numbered}
+    problems = read_for("problems", numbered, 400)
+    assert {kinds[i] for i in problems.ids} <= {"title", "abstract", "introduction"}
+    assert any("fail on small data" in numbered[i - 1].text for i in problems.ids)  # a limit, read first
+    framework = read_for("framework", numbered, 400)
+    method = [i for i in framework.ids if kinds[i] == "method"]
+    assert method and sum(len(numbered[i - 1].text) for i in method) * 2 >= \
+        sum(len(numbered[i - 1].text) for i in framework.ids if kinds[i] != "title") * 0.8
+    assert framework.tokens <= 400 and "[S1] Title: A Paper Title" in framework.text
+    assert all(f"[S{i}] " in framework.text for i in framework.ids)
+
+
+def test_the_method_section_is_never_left_out_even_on_a_tiny_budget() -> None:
+    from pipeline.text.budget import read_all, read_for
+
+    numbered = _numbered()
+    for budget in (150, 300, 1600):
+        reading = read_for("framework", numbered, budget)
+        assert any(numbered[i - 1].kind == "method" for i in reading.ids), budget
+        assert "3 Method" not in reading.left_out
+    everything = read_all(numbered, 1600)
+    assert 1400 < everything.tokens <= 1600 and "3 Method" not in everything.left_out

@@ -179,8 +179,11 @@ def test_cli_failure_is_one_line_and_exit_1(workdir: Path, capsys: pytest.Captur
             del os.environ["OPENAI_BASE_URL"]
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
-    assert len(err) == 1 and err[0].startswith("error: ") and "failure record" in err[0]
-    assert "Traceback" not in err[0]
+    # Progress lines first (stage by stage), then the failure as one line.
+    errors = [line for line in err if line.startswith("error: ")]
+    assert errors == [err[-1]] and "failure record" in err[-1]
+    assert all(line.startswith("1905.02249: ") for line in err[:-1])
+    assert "Traceback" not in "\n".join(err)
 
 
 def test_no_backend_is_one_clear_line(workdir: Path, capsys: pytest.CaptureFixture[str],
@@ -203,6 +206,11 @@ def test_cli_preview_and_stats(workdir: Path, capsys: pytest.CaptureFixture[str]
     assert code == 0
     assert "文章考虑的问题" in out and "Overall framework" in out
     assert "created:" in err and "backend: remote" in err
+    # Not a terminal: one plain progress line per stage and request on stderr, none on stdout.
+    progress = [line.split(" · ")[0] for line in err.splitlines() if line.startswith("1905.02249: ")]
+    assert progress[:4] == ["1905.02249: metadata", "1905.02249: pdf", "1905.02249: text",
+                            "1905.02249: ask all (1/1)"] and progress[-1] == "1905.02249: write"
+    assert "1905.02249:" not in out
 
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from pipeline.cli.common import apply_llm_flags, err
+from pipeline.cli.common import LiveStatus, apply_llm_flags, err
 from pipeline.core.config import Settings
 
 
@@ -109,7 +109,8 @@ def _cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
 
     apply_llm_flags(args, settings)
     started = time.monotonic()
-    result = summarize(args.source, settings, force=args.force, refresh=args.refresh)
+    with LiveStatus() as status:
+        result = summarize(args.source, settings, force=args.force, refresh=args.refresh, progress=status)
     seconds = time.monotonic() - started
     if args.json:
         print(json.dumps({"key": result.key, "path": str(result.path), "outcome": result.outcome,

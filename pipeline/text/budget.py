@@ -273,12 +273,22 @@ def read_for(question: str, numbered: Sequence[Sentence], budget_tokens: int, *,
 
 def read_all(numbered: Sequence[Sentence], budget_tokens: int, *, names: Sequence[str] = ()) -> Reading:
     """One reading that carries all three questions' parts (a strong model answers them in one call)."""
+    # The three readings overlap (abstract, introduction): grow each share until the union fills the budget.
+    best = _render("all", numbered, {}, budget_tokens)
     share = budget_tokens // 3
-    chosen: dict[int, Sentence] = {}
-    for question in ("problems", "motivation", "framework"):
-        for i in read_for(question, numbered, share, names=names).ids:
-            chosen[i] = numbered[i - 1]
-    return _render("all", numbered, chosen, budget_tokens)
+    for _ in range(6):
+        chosen: dict[int, Sentence] = {}
+        for question in ("problems", "motivation", "framework"):
+            for i in read_for(question, numbered, share, names=names).ids:
+                chosen[i] = numbered[i - 1]
+        reading = _render("all", numbered, chosen, budget_tokens)
+        if reading.tokens > budget_tokens:
+            break
+        best = reading
+        if reading.tokens > budget_tokens * 0.9 or share >= budget_tokens:
+            break
+        share = min(budget_tokens, share * 5 // 4)
+    return best
 
 
 def _render(question: str, numbered: Sequence[Sentence], chosen: dict[int, Sentence], budget: int) -> Reading:

@@ -221,11 +221,11 @@ def summarize(source: str, settings: Settings, *, force: bool = False, refresh: 
     (metadata, pdf, text, every request with tokens so far, write).
     """
     status = Progress(parse_source(source).key, "metadata")
-    paper = load_paper(source, settings, progress, status)
     cache = Cache(settings.cache_dir)
-    if llm is None:
+    if llm is None:  # before any download: no backend is one clear line, at once
         connection, profile = select_backend(settings)
         llm = LLM(connection, settings.llm, profile, memory=CacheModeMemory(cache))
+    paper = load_paper(source, settings, progress, status)
     backend = Backend(llm.connection, llm.profile)
     plan = make_plan(paper, backend, settings)
     pairs = passes.prompts(plan, settings, llm.profile)

@@ -1,0 +1,51 @@
+"""pipeline.text.sentences: numbering, and what kind of sentence each one is."""
+
+from __future__ import annotations
+
+from pipeline.core.models import ExtractedDocument, Section
+from pipeline.text.sentences import (
+    is_about_cited_work,
+    is_contribution,
+    method_names,
+    number_sentences,
+    parse_id,
+    split_sentences,
+    states_a_limit,
+)
+
+
+def test_split_keeps_abbreviations_and_joins_short_pieces() -> None:
+    text = ("Li et al. propose a teacher. It works well, e.g. on CT. Fig. 2 shows the model in detail.\n"
+            "A new paragraph starts here and ends here.")
+    assert split_sentences(text) == ["Li et al. propose a teacher.", "It works well, e.g. on CT.",
+                                     "Fig. 2 shows the model in detail.",
+                                     "A new paragraph starts here and ends here."]
+
+
+def test_numbering_is_stable_title_first_then_reading_order_without_references() -> None:
+    doc = ExtractedDocument(sha256="0" * 64, pages=1, chars=0, title="PDF title", sections=[
+        Section(title="Abstract", kind="abstract", text="We study things. We find more things here."),
+        Section(title="1 Introduction", kind="introduction", text="Things matter a lot to everyone."),
+        Section(title="References", kind="references", text="[1] A. Author. A paper. 2020."),
+    ])
+    numbered = number_sentences(doc, title="Metadata Title")
+    assert [(s.id, s.kind, s.text) for s in numbered] == [
+        (1, "title", "Metadata Title"), (2, "abstract", "We study things."),
+        (3, "abstract", "We find more things here."), (4, "introduction", "Things matter a lot to everyone.")]
+    assert numbered[2].position == 1 and numbered[3].label == "S4"
+    assert number_sentences(doc, title="Metadata Title") == numbered
+
+
+def test_ids_as_models_write_them() -> None:
+    assert [parse_id(v) for v in ("S12", "[S12]", "s3", 7, " S 4 ", "twelve", True)] == [12, 12, 3, 7, 4, None, None]
+
+
+def test_cited_work_contribution_and_limit_sentences() -> None:
+    names = method_names("DivideMix: Learning with Noisy Labels as Semi-supervised Learning")
+    assert names[0] == "DivideMix"
+    assert is_about_cited_work("Krizhevsky et al. [7] train deep networks on large datasets.", names)
+    assert is_about_cited_work("Some methods estimate the noise transition matrix (Patrini et al., 2017).", names)
+    assert not is_about_cited_work("We propose DivideMix, unlike [7], to divide the data.", names)
+    assert is_contribution("DivideMix models the per-sample loss with a mixture model.", names)
+    assert not is_contribution("Deep networks need many annotated samples.", names)
+    assert states_a_limit("However, these methods suffer from confirmation bias [12].")
