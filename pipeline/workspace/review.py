@@ -93,7 +93,7 @@ def list_reviews(summaries_dir: Path, *, status: Status | None = None,
     now = now or dt.datetime.now(dt.UTC)
     errors: list[StoreError] = []
     rows = []
-    for path, record in store.iter_records(summaries_dir, errors=errors):
+    for path, record in store.iter_records(summaries_dir, errors=errors, read_only=True):
         if status is not None and record.status != status:
             continue
         created = record.provenance.created_at

@@ -36,7 +36,7 @@ from pipeline.core.errors import RecordInvalid as RecordInvalid
 from pipeline.core.errors import StoreError
 from pipeline.core.models import ReviewEvent
 from pipeline.model.summary import SummaryRecord
-from pipeline.storage import files
+from pipeline.storage import fastyaml, files
 
 log = logging.getLogger(__name__)
 
@@ -235,18 +235,37 @@ def load_record(path: Path) -> SummaryRecord:
     return _load(path)[1]
 
 
-def iter_records(summaries_dir: Path,
-                 errors: list[StoreError] | None = None) -> Iterator[tuple[Path, SummaryRecord]]:
+def fast_record(path: Path) -> SummaryRecord | None:
+    """The record of ``path`` through the fast read-only loader (`pipeline.storage.fastyaml`), or
+    None when that cannot vouch for it (then `load_record` reads it and locates any problem)."""
+    try:
+        plain = fastyaml.load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not isinstance(plain, dict):
+        return None
+    try:
+        record = SummaryRecord.model_validate(to_jsonable_python(plain))
+    except ValidationError:
+        return None
+    if path.stem != record.key and path.parent.name not in (ORIGINAL_DIR, PROPOSED_DIR):
+        return None
+    return record
+
+
+def iter_records(summaries_dir: Path, errors: list[StoreError] | None = None, *,
+                 read_only: bool = False) -> Iterator[tuple[Path, SummaryRecord]]:
     """Every record in ``summaries_dir`` sorted by key (``_original/`` etc. are skipped).
 
     Raises on the first invalid file, unless ``errors`` is given: then invalid files are appended
-    to it and skipped.
+    to it and skipped. ``read_only``: for commands that write none of them, through the fast loader
+    where it can (`fast_record`): same records, same errors, a tenth of the time.
     """
     if not summaries_dir.is_dir():
         return
     for path in sorted(summaries_dir.glob("*.yaml"), key=lambda p: p.stem):
         try:
-            record = load_record(path)
+            record = (fast_record(path) if read_only else None) or load_record(path)
         except StoreError as exc:
             if errors is None:
                 raise

@@ -138,6 +138,12 @@ def _number_problems(path: Path, doc: Any, record: SummaryRecord) -> list[Proble
 
 def validate_file(path: Path, lookup: TextLookup | None = None) -> FileReport:
     """Every problem of one summary file (never raises for a bad file: it reports it)."""
+    # Most files are fine: read them fast, and read round-trip (for the lines) only what has a problem.
+    record = store.fast_record(path)
+    if record is not None:
+        report = _check(path, None, record, lookup)
+        if not report.problems:
+            return report
     try:
         doc = store.parse_document(path)
     except store.RecordInvalid as exc:
@@ -145,9 +151,15 @@ def validate_file(path: Path, lookup: TextLookup | None = None) -> FileReport:
     except StoreError as exc:
         return FileReport(path, None, [Problem(path, None, str(exc))])
     record, problems = store.validate_document(path, doc)
-    report = FileReport(path, record, problems)
     if record is None:
-        return report
+        return FileReport(path, record, problems)
+    report = _check(path, doc, record, lookup)
+    report.problems[:0] = problems
+    return report
+
+
+def _check(path: Path, doc: Any, record: SummaryRecord, lookup: TextLookup | None) -> FileReport:
+    report = FileReport(path, record, [])
     report.problems.extend(_bibliography_problems(path, doc, record))
     sha = record.provenance.source_sha256
     if record.provenance.backend == "imported" or record.summary.en is None:
