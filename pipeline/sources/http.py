@@ -13,6 +13,8 @@
   otherwise non-global address, so a PDF link (or a redirect) cannot make us fetch from the machine
   or the network we run in. The check resolves the name itself; the connection resolves it again,
   so a name that changes its answer in between (DNS rebinding) is not excluded, only made harder.
+  Only PDF URLs are checked: they come from users and from arXiv's answers, whereas the arXiv API URL
+  is a setting (``PIPELINE_ARXIV_API_URL``) that whoever runs the tool chose.
 
 Sleeps are injectable so tests never wait.
 """
