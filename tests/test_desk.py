@@ -18,7 +18,7 @@ from pipeline.core.errors import ReviewError
 from pipeline.desk import actions, paper, preview
 from pipeline.desk.app import Desk
 from pipeline.desk.server import Bound, running
-from pipeline.model.summary import SummaryRecord
+from pipeline.model.summary import SummaryRecord, evidence_quotes
 from pipeline.storage import files
 from pipeline.storage.cache import Cache
 from pipeline.text import extract
@@ -60,8 +60,10 @@ def test_every_bullet_cites_the_sentences_its_evidence_quotes(tmp_path: Path) ->
     assert record.summary.en is not None
     for bullet_id, ids in cites.items():
         group, number = bullet_id.rsplit("-", 1)
-        evidence = getattr(record.summary.en, group)[int(number) - 1].evidence
-        assert evidence.rstrip(".") in " ".join(by_id[i].text for i in ids)
+        bullet = getattr(record.summary.en, group)[int(number) - 1]
+        assert ids == bullet.sentences, "the page's S-numbers are the ones the model was shown"
+        for quote in evidence_quotes(bullet.evidence):
+            assert quote in [by_id[i].text for i in ids]
     assert [s.title for s in text.sections if s.cut] == record.provenance.sections_cut
 
 
@@ -79,9 +81,16 @@ def test_the_text_is_extracted_again_when_the_cache_lost_it(tmp_path: Path) -> N
     assert again.missing is None and paper.citations(again)
 
 
-def test_sentences_split_at_ends_not_at_abbreviations() -> None:
-    assert paper.split_sentences("As Li et al. show, it works. We agree (e.g. here).\nNext line") == [
-        "As Li et al. show, it works.", "We agree (e.g. here).", "Next line"]
+def test_a_draft_without_sentence_ids_cites_what_its_quotes_cover(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    record = store.load_record(demo_draft(settings))
+    assert record.summary.en is not None
+    cited = paper.citations(paper.paper_text(record, settings))
+    old = record.summary.en.model_copy(update={"problems": [
+        b.model_copy(update={"sentences": []}) for b in record.summary.en.problems]})
+    older = record.model_copy(update={"summary": record.summary.model_copy(update={"en": old})})
+    located = paper.citations(paper.paper_text(older, settings))
+    assert located["problems-1"] == cited["problems-1"] and located["problems-2"] == cited["problems-2"]
 
 
 # --------------------------------------------------------------------------- edits and decisions

@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 TOKEN_HEADER = "X-Desk-Token"
 _LOOPBACK = ("127.0.0.1", "localhost")
 _ORDER = {"draft": 0, "needs-changes": 1}
+_PAGES_KEPT = 32
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -88,6 +89,9 @@ class Desk:
         self.token = token or secrets.token_urlsafe(24)
         self.templates = _environment()
         self.lookup = cached_text_lookup(settings.cache_dir)
+        self._pages: dict[tuple[str, str | None, int], dict[str, Any]] = {}
+        for name in ("queue.html", "paper.html", "missing.html"):
+            self.templates.get_template(name)  # compiled once, before the first request
         self.app = Starlette(routes=[
             Route("/", self.queue_page),
             Route("/paper/{key}", self.paper_page),
@@ -175,10 +179,28 @@ class Desk:
             return []
 
     def paper_context(self, key: str) -> dict[str, Any]:
-        """Everything the paper page shows about ``key``; StoreError when there is no valid record."""
+        """Everything the paper page shows about ``key``; StoreError when there is no valid record.
+
+        Kept per version of the file (its sha256) and of papers.yaml, so showing a page again costs no
+        YAML parse; any change to either file is a new version.
+        """
         path = store.record_path(self.settings.summaries_dir, key)
         if not path.is_file():
             raise StoreError(f"no summary {path} for key {key!r}", hint="see the queue")
+        papers_file = self.settings.papers_file
+        papers_stamp = papers_file.stat().st_mtime_ns if papers_file.is_file() else 0
+        version = (key, files.Snapshot.read(path).sha256, papers_stamp)
+        context = self._pages.get(version)
+        if context is None:
+            context = self._build_context(path)
+            if context["loaded"] == version[1] and not context["text"].missing:
+                self._pages[version] = context
+                while len(self._pages) > _PAGES_KEPT:
+                    self._pages.pop(next(iter(self._pages)))
+        record = context["record"]
+        return {**context, "age": review.age_text(record.provenance.created_at, dt.datetime.now(dt.UTC))}
+
+    def _build_context(self, path: Path) -> dict[str, Any]:
         for _ in range(3):  # the snapshot must be of the bytes shown: read again if an editor saved meanwhile
             loaded = files.Snapshot.read(path)
             report = validate_file(path, self.lookup)  # what `review show` and `validate` report
@@ -198,10 +220,9 @@ class Desk:
         bib = [(name, value, origin_of(record, name)) for name, value in record.paper.model_dump().items()
                if value not in (None, [], "")]
         return {"desk": self, "problems": report.problems, "record": record, "text": text,
-                "cites": paper.citations(text),
-                "copied": copied, "bib": bib, "loaded": loaded.sha256, "local_banner": review.LOCAL_BANNER,
-                "preview": preview.preview_html(record, self.settings.summaries_dir, self.settings.papers_file),
-                "age": review.age_text(record.provenance.created_at, dt.datetime.now(dt.UTC))}
+                "cites": paper.citations(text), "copied": copied, "bib": bib, "loaded": loaded.sha256,
+                "local_banner": review.LOCAL_BANNER,
+                "preview": preview.preview_html(record, self.settings.summaries_dir, self.settings.papers_file)}
 
     async def paper_page(self, request: Request) -> Response:
         key = request.path_params["key"]

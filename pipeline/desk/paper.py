@@ -3,18 +3,18 @@
 The text is the one ``validate`` grounds a draft in (`pipeline.workspace.validate.cached_text_lookup`):
 the extracted document cached under ``provenance.source_sha256``, the arXiv abstract when the PDF has
 none, and the title. When the cache lost it, the PDF is extracted again from the cache or from the
-papers.yaml entry that names it.
+papers.yaml entry that names it. Sentences are numbered by `pipeline.text.sentences.number_sentences`,
+as the summarizer numbered them for the model, so ``S12`` on the page is the ``S12`` a bullet cites.
 
-A bullet cites the sentences its evidence quote covers: the quote is located in the text the way
-grounding compares (`pipeline.model.grounding.normalize`: case, whitespace, ligatures and quote styles
-do not count). Drafts that cite sentence ids directly need only `cited_ids` to change.
+A bullet cites the sentences in its ``sentences`` ids. A draft from before sentence ids (or an
+imported one) cites the sentences its evidence quotes cover, located the way grounding compares
+(`pipeline.model.grounding.normalize`: case, whitespace, ligatures and quote styles do not count).
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,17 +25,12 @@ from pipeline.core.config import Settings
 from pipeline.core.errors import PipelineError
 from pipeline.core.models import FIELD_TITLES_EN, FIELDS, ExtractedDocument
 from pipeline.model import grounding
-from pipeline.model.summary import EvidencedBullet, SummaryRecord
+from pipeline.model.summary import EvidencedBullet, SummaryRecord, evidence_quotes
 from pipeline.sources import arxiv, download
 from pipeline.storage.cache import Cache, sha256_file
-from pipeline.text import extract
+from pipeline.text import extract, sentences
 
 log = logging.getLogger(__name__)
-
-# A sentence ends at . ! ? before a capital, a bracket or a quote, unless an abbreviation ends there.
-_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[\"'“])")
-_ABBREVIATION = re.compile(r"(?:\b(?:al|e\.g|i\.e|etc|vs|cf|Fig|Eq|Sec|Tab|No)\.|\b[A-Z]\.)$")
-
 
 @dataclass
 class Sentence:
@@ -65,21 +60,6 @@ class PaperText:
 
     def sentences(self) -> list[Sentence]:
         return [s for section in self.sections for s in section.sentences]
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of ``text``; paragraphs (lines) are never joined."""
-    out: list[str] = []
-    for paragraph in text.split("\n"):
-        paragraph = " ".join(paragraph.split())
-        pieces: list[str] = []
-        for piece in _END.split(paragraph) if paragraph else ():
-            if pieces and _ABBREVIATION.search(pieces[-1]):
-                pieces[-1] = f"{pieces[-1]} {piece}"
-            else:
-                pieces.append(piece)
-        out.extend(pieces)
-    return out
 
 
 def _document(record: SummaryRecord, settings: Settings, papers_sources: list[str]) -> ExtractedDocument | None:
@@ -120,20 +100,22 @@ def paper_text(record: SummaryRecord, settings: Settings, papers_sources: Sequen
     if doc is None:
         return PaperText([], "the paper text is not in the cache and its PDF was not found "
                              "(run `pipeline extract SOURCE` on the paper, then reload)")
-    parts: list[tuple[str, str]] = [("Title", record.paper.title)]
     abstract = _abstract(record, Cache.from_settings(settings))
-    if abstract and not any(s.kind == "abstract" for s in doc.sections):
-        parts.append(("Abstract", abstract))
-    parts += [(s.title or "Text", s.text) for s in doc.sections]
     cut = set(record.provenance.sections_cut)
+    groups: list[tuple[str, list[Sentence]]] = []  # consecutive sentences of one part, in reading order
+    for numbered in sentences.number_sentences(doc, title=record.paper.title, abstract=abstract):
+        if numbered.position == 0 or not groups:
+            groups.append((numbered.section, []))
+        groups[-1][1].append(Sentence(numbered.id, numbered.text))
     sections: list[TextSection] = []
-    number = 0
-    for title, text in parts:
-        sentences = []
-        for sentence in split_sentences(text):
-            number += 1
-            sentences.append(Sentence(number, sentence))
-        sections.append(TextSection(title, sentences, title in cut))
+    # The title and an abstract from arXiv come first; then every section, a heading without text too.
+    while groups and len(sections) < 2 and groups[0][0] in ("", "Abstract") and \
+            not any(s.title == groups[0][0] for s in doc.sections):
+        title, found = groups.pop(0)
+        sections.append(TextSection(title or "Title", found))
+    for section in doc.sections:
+        found = groups.pop(0)[1] if groups and groups[0][0] == section.title else []
+        sections.append(TextSection(section.title or "Text", found, section.title in cut))
     result = PaperText(sections)
     _cite(record, result)
     return result
@@ -151,33 +133,44 @@ def bullet_label(bullet: str) -> str:
 
 
 class _Located:
-    """The normalized text of every sentence joined by spaces, and where each sentence starts in it."""
+    """Finds a quote among the sentences: their normalized text joined by spaces, and where each starts.
+
+    Built on the first quote looked for, so drafts that cite sentence ids never pay for it.
+    """
 
     def __init__(self, sentences: list[Sentence]) -> None:
         self.sentences = sentences
-        self.starts: list[int] = []
-        pieces: list[str] = []
-        offset = 0
-        for sentence in sentences:
-            self.starts.append(offset)
-            piece = grounding.normalize(sentence.text)
-            pieces.append(piece)
-            offset += len(piece) + 1
-        self.text = " ".join(pieces)
+        self.ids = {s.id for s in sentences}
+        self._starts: list[int] = []
+        self._text: str | None = None
+
+    def _joined(self) -> str:
+        if self._text is None:
+            pieces: list[str] = []
+            offset = 0
+            for sentence in self.sentences:
+                self._starts.append(offset)
+                pieces.append(grounding.normalize(sentence.text))
+                offset += len(pieces[-1]) + 1
+            self._text = " ".join(pieces)
+        return self._text
 
     def find(self, quote: str) -> list[Sentence]:
+        """The sentences ``quote`` covers (none when it is not in the text)."""
         wanted = grounding.normalize(quote).strip()
-        at = self.text.find(wanted) if wanted else -1
+        at = self._joined().find(wanted) if wanted else -1
         if at < 0:
             return []
-        first = bisect.bisect_right(self.starts, at) - 1
-        last = bisect.bisect_right(self.starts, at + len(wanted) - 1) - 1
+        first = bisect.bisect_right(self._starts, at) - 1
+        last = bisect.bisect_right(self._starts, at + len(wanted) - 1) - 1
         return self.sentences[first:last + 1]
 
 
 def cited_ids(bullet: EvidencedBullet, located: _Located) -> list[int]:
-    """The ids of the sentences ``bullet`` cites (those its evidence quote covers)."""
-    return [s.id for s in located.find(bullet.evidence)]
+    """The ids of the sentences ``bullet`` cites: its ``sentences``, else those its evidence quotes cover."""
+    if bullet.sentences:
+        return [i for i in bullet.sentences if i in located.ids]
+    return sorted({s.id for quote in evidence_quotes(bullet.evidence) for s in located.find(quote)})
 
 
 def _cite(record: SummaryRecord, text: PaperText) -> None:

@@ -9,6 +9,7 @@ paper is reported as skipped with the reason. Rendering is deterministic: same i
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -118,10 +119,9 @@ class _Paper:
         return " and ".join(md_escape(n) for n in names)
 
     def dim(self) -> str:
-        if self.record is not None and self.record.summary.dim not in ("N/A", "unknown"):
+        if self.record is not None and self.record.summary.dim != "N/A":
             return self.record.summary.dim
-        dim = self.entry.dim if self.entry is not None else None
-        return dim if dim and dim != "unknown" else UNKNOWN
+        return (self.entry.dim if self.entry is not None else None) or UNKNOWN
 
     def code_url(self) -> str | None:
         return self.fact("code_url")
@@ -267,7 +267,7 @@ def collect(doc: papers.PapersDoc, summaries_dir: Path,
     notes: list[str] = []
     if records is None:
         errors: list[StoreError] = []
-        records = {r.key: r for _, r in store.iter_records(summaries_dir, errors=errors, read_only=True)}
+        records = {r.key: r for _, r in store.iter_records(summaries_dir, errors=errors)}
         notes = [f"invalid summary file not published: {e}" for e in errors]
     chosen: list[_Paper] = []
     skipped: list[Skipped] = []
@@ -314,6 +314,7 @@ def collect(doc: papers.PapersDoc, summaries_dir: Path,
     return chosen, skipped, notes
 
 
+@functools.cache  # one environment, so each template is compiled once per process (the review desk renders often)
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
@@ -327,7 +328,7 @@ def _ordered(items: list[_Paper], info: ListInfo) -> list[_Paper]:
 
 def render_list(papers_path: Path, summaries_dir: Path, lang: Lang = "both") -> RenderResult:
     """Render the list to a string (nothing is written)."""
-    doc = papers.load_papers(papers_path, read_only=True)
+    doc = papers.load_papers(papers_path)
     return render_doc(doc, summaries_dir, lang)
 
 
