@@ -119,9 +119,10 @@ class _Paper:
         return " and ".join(md_escape(n) for n in names)
 
     def dim(self) -> str:
-        if self.record is not None and self.record.summary.dim != "N/A":
+        if self.record is not None and self.record.summary.dim not in ("N/A", "unknown"):
             return self.record.summary.dim
-        return (self.entry.dim if self.entry is not None else None) or UNKNOWN
+        dim = self.entry.dim if self.entry is not None else None
+        return dim if dim and dim != "unknown" else UNKNOWN
 
     def code_url(self) -> str | None:
         return self.fact("code_url")
@@ -267,7 +268,7 @@ def collect(doc: papers.PapersDoc, summaries_dir: Path,
     notes: list[str] = []
     if records is None:
         errors: list[StoreError] = []
-        records = {r.key: r for _, r in store.iter_records(summaries_dir, errors=errors)}
+        records = {r.key: r for _, r in store.iter_records(summaries_dir, errors=errors, read_only=True)}
         notes = [f"invalid summary file not published: {e}" for e in errors]
     chosen: list[_Paper] = []
     skipped: list[Skipped] = []
@@ -328,7 +329,7 @@ def _ordered(items: list[_Paper], info: ListInfo) -> list[_Paper]:
 
 def render_list(papers_path: Path, summaries_dir: Path, lang: Lang = "both") -> RenderResult:
     """Render the list to a string (nothing is written)."""
-    doc = papers.load_papers(papers_path)
+    doc = papers.load_papers(papers_path, read_only=True)
     return render_doc(doc, summaries_dir, lang)
 
 
