@@ -61,7 +61,7 @@ class EvidencedBullet(StrictModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_evidence_first)
 
     text: Annotated[str, Field(min_length=20, max_length=600, description=EN_BULLET)]
-    evidence: Annotated[str, Field(min_length=20, max_length=3000, description=EVIDENCE)]
+    evidence: Annotated[str, Field(min_length=1, max_length=3000, description=EVIDENCE)]
     sentences: list[int] = Field(default_factory=list, description="The cited sentences' ids; the evidence "
                                  "is their text, joined by ' … '.")
     support: float | None = Field(None, ge=0, le=1, description="Share of the bullet's content words found "

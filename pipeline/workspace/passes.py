@@ -203,7 +203,9 @@ def judgements(reply: CitedReply, shown: dict[int, str]) -> tuple[str, str, list
 def stored_bullet(bullet: CitedBullet, plan_: Plan) -> EvidencedBullet:
     """The draft's bullet: the model's words, the cited sentences verbatim as evidence, the support."""
     texts = [plan_.numbered[n - 1].text for n in bullet.ids]
-    return EvidencedBullet(text=bullet.text, evidence=EVIDENCE_JOIN.join(texts), sentences=bullet.ids,
+    # A run-on "sentence" (a table the cleaning missed) keeps a verbatim lead, so the draft stays readable.
+    quotes = [t if len(t) <= 900 else t[:900].rsplit(" ", 1)[0] for t in texts]
+    return EvidencedBullet(text=bullet.text, evidence=EVIDENCE_JOIN.join(quotes), sentences=bullet.ids,
                            support=checks.support(bullet.text, texts))
 
 
@@ -243,8 +245,11 @@ def run(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = ""
         reply, reasks, left = _ask_checked(llm, messages, model, context, plan_, repair)
         repairs += reasks
         notes.extend(left)
-        for name, bullets in reply.groups().items():
-            english[name] = [stored_bullet(b, plan_) for b in bullets]
+        try:
+            for name, bullets in reply.groups().items():
+                english[name] = [stored_bullet(b, plan_) for b in bullets]
+        except ValidationError as exc:
+            raise _invalid(llm, reply.model_dump(mode="json"), exc, "a cited sentence cannot be evidence") from exc
         zh = getattr(reply, "zh", None)
         if isinstance(zh, ChineseSummary):
             chinese = {name: list(getattr(zh, name)) for name in FIELDS}
