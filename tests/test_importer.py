@@ -10,7 +10,8 @@ from conftest import EXAMPLE_LIST, LISTS
 from pipeline import cli
 from pipeline.core.errors import ImportListError
 from pipeline.listing.importer import import_list
-from pipeline.listing.mdlist import TableRow, fold, parse_list
+from pipeline.listing.mdlist import parse_list
+from pipeline.listing.mdparts import TableRow, fold
 from pipeline.listing.render import render_list
 from pipeline.model.summary import ImportedChineseSummary
 from pipeline.workspace import papers, store

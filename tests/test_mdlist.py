@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE_LIST, LISTS
 
-from pipeline.listing.mdlist import ParsedList, parse_list
+from pipeline.listing.mdlist import parse_list
+from pipeline.listing.mdparts import ParsedList
 
 TABLE = LISTS / "weakly-supervised-table.md"
 BULLETS = LISTS / "semi-supervised-bullets.md"

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.core.models import Bibliography, Provenance
-from pipeline.listing.mdlist import split_row, unescape
+from pipeline.listing.mdparts import split_row, unescape
 from pipeline.listing.render import github_anchor, md_escape, render_list, write_list
 from pipeline.model.summary import ChineseSummary, EnglishSummary, EvidencedBullet, PaperSummary, SummaryRecord
 from pipeline.workspace import store

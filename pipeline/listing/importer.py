@@ -32,7 +32,8 @@ from pipeline.core.models import (
     Provenance,
     ReviewEvent,
 )
-from pipeline.listing.mdlist import DEFAULT_COLUMNS, Heading, ParsedList, TableRow, fold, parse_list, split_name
+from pipeline.listing.mdlist import parse_list
+from pipeline.listing.mdparts import DEFAULT_COLUMNS, Heading, ParsedList, TableRow, fold, split_name
 from pipeline.model.summary import ChineseSummary, ImportedChineseSummary, PaperSummary, SummaryRecord
 from pipeline.sources.ids import slug
 from pipeline.workspace import papers, store

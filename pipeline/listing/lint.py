@@ -25,7 +25,7 @@ from rapidfuzz import fuzz, process
 
 from pipeline.core.errors import PipelineError, StoreError
 from pipeline.core.models import FIELDS
-from pipeline.listing.mdlist import fold
+from pipeline.listing.mdparts import fold
 from pipeline.listing.render import Lang, render_doc, stale_reason
 from pipeline.model.summary import SummaryRecord
 from pipeline.storage import files

@@ -6,286 +6,47 @@ with link lines and an author sub-bullet (``- Authors. *Venue Year*``); years ar
 as headings. The example list has no ``#`` at all: there plain numbered lines (``1.1 💬 Name``) are the
 headings. This module turns any of them into plain data. Every table row and list item is one *entry*
 and ends in exactly one of three ways: read as a paper (or a bullet of its summary), reported with its
-line and why (`Note`), or ignored as navigation (a contents list). No I/O.
+line and why (`Note`), or ignored as navigation (a contents list). The data types and the reading
+of one cell or bullet are in `pipeline.listing.mdparts`. No I/O.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Literal
 
-from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from pipeline.core.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, Layout
-
-DIMS = ("2D", "3D", "2D+3D", "N/A")
-UNKNOWN = "—"
-"""What an unknown value renders as, and reads back as unknown."""
-DEFAULT_COLUMNS = ["Date", "The First and Last Authors", "Dim", "Title", "Code", "Reference"]
-# Group keys are "zh.problems", "en.framework", ...
-_GROUP_TITLES = {**{t.casefold(): f"zh.{n}" for n, t in FIELD_TITLES_ZH.items()},
-                 **{t.casefold(): f"en.{n}" for n, t in FIELD_TITLES_EN.items()}}
-_COLUMNS = {
-    "date": "date", "year": "date", "time": "date", "published": "date",
-    "the first and last authors": "authors", "first and last authors": "authors", "authors": "authors",
-    "author": "authors", "first author": "authors",
-    "1st institute": "institute", "institute": "institute", "institution": "institute", "affiliation": "institute",
-    "dim": "dim", "title": "title", "paper title": "title",
-    "code": "code", "github": "code", "implementation": "code",
-    "reference": "venue", "publication": "venue", "venue": "venue", "paper": "venue", "pdf": "venue",
-    "conference": "venue", "journal": "venue", "pub.": "venue",
-    "label": "tags", "labels": "tags", "tags": "tags", "tag": "tags", "keywords": "tags",
-}
-COLUMN_KINDS = _COLUMNS
-"""What each known column header (case-folded) holds."""
-_CODE_LABELS = {"code", "github", "official code", "pytorch", "tensorflow", "project code", "official"}
-_PAPER_LABELS = {"paper", "pdf", "arxiv", "abs", "html", "link", "article", "preprint", "publication"}
-_ARXIV = re.compile(r"arxiv\.org/(?:abs|pdf|html)/(?P<id>\d{4}\.\d{4,5})(?:v\d+)?", re.IGNORECASE)
-_NUMBERED = re.compile(r"^(?:(?P<emoji>[^\w\s(\[|*\-]+)\s*)?(?P<num>\d+(?:\.\d+)*)\.?\s+(?P<rest>\S.*)$")
-_YEAR = re.compile(r"^(?:19|20)\d{2}$")
-_UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>$~])")
-_MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-
-Fate = Literal["reported", "ignored"]
-
-
-@dataclass
-class Note:
-    """Something the parser could not map, or repaired: where (1-based line) and why.
-
-    ``fate`` says what became of the entry at that line when it was not read: ``reported`` (a row or
-    bullet that is not a paper) or ``ignored`` (navigation). Notes on entries that were read (a repair,
-    a second listing) have ``fate`` None.
-    """
-
-    line: int
-    message: str
-    fate: Fate | None = None
-    count: int = 1
-    """How many entries this note stands for (a contents list is one note for all its links)."""
-
-
-@dataclass
-class Code:
-    """A code marker: a URL, 'has code' without a URL, or no code."""
-
-    url: str | None = None
-    present: bool | None = None
-
-
-@dataclass
-class Link:
-    """A labelled link."""
-
-    label: str
-    url: str
-
-
-@dataclass
-class Heading:
-    """A heading: Markdown level (0 for a bold line), the Markdown as written, and its plain name."""
-
-    line: int
-    level: int
-    markdown: str
-    name: str
-    num: str | None = None
-    emoji: str | None = None
-    abbr: str | None = None
-
-    @property
-    def is_minor(self) -> bool:
-        """A bold line or a bare year: it groups papers inside a section rather than being one."""
-        return self.level == 0 or bool(_YEAR.match(self.name))
-
-
-@dataclass
-class TableRow:
-    """One paper as the list shows it: a table row or a paper bullet, with its summary groups if any."""
-
-    line: int
-    title: str
-    date: str | None = None
-    first_author: str | None = None
-    last_author: str | None = None
-    authors: str | None = None
-    institute: str | None = None
-    dim: str | None = None
-    code: Code = field(default_factory=Code)
-    venue: str | None = None
-    venue_note: str | None = None
-    paper_url: str | None = None
-    links: list[Link] = field(default_factory=list)
-    cells: dict[str, str] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
-    slid: bool = False
-    section: Heading | None = None
-    topic: Heading | None = None
-    layout: Layout = "table"
-    groups: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
-    """Summary bullets with their lines by group key ``"zh.problems"``, ``"en.framework"``, ..."""
-
-    @property
-    def arxiv_id(self) -> str | None:
-        for url in [self.paper_url, *(link.url for link in self.links)]:
-            if url and (m := _ARXIV.search(url)):
-                return m.group("id")
-        return None
-
-
-@dataclass
-class Section:
-    """A heading that holds papers (directly or in its topics), with how it shows them."""
-
-    heading: Heading
-    layout: Layout
-    columns: list[str] | None = None
-    topics: list[Heading] = field(default_factory=list)
-    rows: list[TableRow] = field(default_factory=list)
-
-
-@dataclass
-class ParsedList:
-    """Everything found in one list."""
-
-    title: str | None = None
-    subtitle: str | None = None
-    description: str | None = None
-    sections: list[Section] = field(default_factory=list)
-    notes: list[Note] = field(default_factory=list)
-    entries: int = 0
-    """Table rows, list items and HTML tables outside the introduction."""
-    plain_headings: bool = False
-    """The list has no ``#`` headings: its numbered lines were read as headings (the example's shape)."""
-    bullets_read: int = 0
-    """Entries read as a summary's group title or bullet (the example's flattened bullet groups)."""
-
-    @property
-    def rows(self) -> list[TableRow]:
-        """Every paper row and bullet, in source order."""
-        return sorted((row for s in self.sections for row in s.rows), key=lambda r: r.line)
-
-    def count(self, fate: Fate) -> int:
-        return sum(n.count for n in self.notes if n.fate == fate)
-
-
-# --------------------------------------------------------------------------- small helpers
-
-
-def unescape(text: str) -> str:
-    """Undo Markdown backslash escapes and the entities `render` writes."""
-    text = _UNESCAPE.sub(r"\1", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def fold(text: str) -> str:
-    """Compare-form of a name or title: NFKC, case-folded, letters and digits only."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in text if ch.isalnum())
-
-
-def split_name(text: str) -> tuple[str, str | None]:
-    """'Semi-supervised Learning(SSL)' -> ('Semi-supervised Learning', 'SSL')."""
-    m = re.match(r"^(?P<name>.*?)\s*[(（](?P<abbr>[^()（）]+)[)）]\s*$", text)
-    if m and m.group("name"):
-        return m.group("name").strip(), m.group("abbr").strip()
-    return text.strip(), None
-
-
-def split_row(line: str) -> list[str]:
-    """Cells of a table row as written, honouring ``\\|`` inside cells."""
-    body = line.strip()
-    body = body[1:] if body.startswith("|") else body
-    body = body[:-1] if body.endswith("|") and not body.endswith("\\|") else body
-    return [c.strip() for c in re.split(r"(?<!\\)\|", body)]
-
-
-def arxiv_id(url: str) -> str | None:
-    """The arXiv id an abs/pdf/html link names, without version."""
-    m = _ARXIV.search(url)
-    return m.group("id") if m else None
-
-
-@dataclass
-class _Inline:
-    """An inline Markdown run as plain text plus its links (with where they start in the text)."""
-
-    text: str = ""
-    links: list[tuple[int, Link]] = field(default_factory=list)
-    emphasis: list[str] = field(default_factory=list)
-    images: int = 0
-    only_strong: bool = True
-
-
-def _inline(children: list[Token]) -> _Inline:
-    out = _Inline()
-    href: str | None = None
-    label = ""
-    start = 0
-    depth = {"strong": 0, "em": 0}
-    em_text = ""
-    for tok in children:
-        kind = tok.type
-        text = tok.content if kind in ("text", "code_inline", "html_inline") else " " if kind in (
-            "softbreak", "hardbreak") else ""
-        if kind in ("text", "code_inline") and text.strip() and depth["strong"] == 0:
-            out.only_strong = False
-        if kind == "image":
-            out.images += 1
-            out.only_strong = False
-            continue
-        if kind == "link_open":
-            href, label, start = str(tok.attrs.get("href", "")), "", len(out.text)
-            out.only_strong = False
-            continue
-        if kind == "link_close":
-            out.links.append((start, Link(label.strip(), href or "")))
-            href = None
-            continue
-        if kind in ("strong_open", "em_open"):
-            depth[kind[:-5]] += 1
-            continue
-        if kind in ("strong_close", "em_close"):
-            depth[kind[:-6]] -= 1
-            if kind == "em_close" and depth["em"] == 0:
-                out.emphasis.append(em_text.strip())
-                em_text = ""
-            continue
-        if depth["em"]:
-            em_text += text
-        if href is not None:
-            label += text
-        out.text += text
-    return out
-
-
-def _plain(markdown: str) -> str:
-    tokens = _MD.parseInline(markdown)
-    return " ".join(_inline(tokens[0].children or []).text.split()) if tokens else markdown
-
-
-def _bracketed(label: str) -> str:
-    return label.strip().removeprefix("[").removesuffix("]").strip()
-
-
-def parse_code(cell: str) -> Code:
-    """'Code' / '[Code](url)' / 'None' / '-' / '' -> `Code`."""
-    cell = cell.strip()
-    tokens = _MD.parseInline(cell) if cell else []
-    run = _inline(tokens[0].children or []) if tokens else _Inline()
-    if run.links:
-        return Code(url=run.links[0][1].url or None, present=True)
-    text = run.text.strip().casefold()
-    if text in ("code", "[code]", "yes", "✓", "github"):
-        return Code(present=True)
-    if text in ("none", "no", "-", "n/a", "", UNKNOWN, "✗"):
-        return Code(present=False)
-    return Code()
-
+from pipeline.core.models import Layout
+from pipeline.listing.mdparts import (
+    COLUMN_KINDS,
+    DIMS,
+    GROUP_TITLES,
+    MD,
+    NUMBERED,
+    UNKNOWN,
+    Fate,
+    Heading,
+    Item,
+    Note,
+    ParsedList,
+    Section,
+    TableRow,
+    bold_markdown,
+    first_last,
+    fold,
+    inline_run,
+    is_bold_line,
+    is_code_cell,
+    is_contents,
+    looks_like_paper,
+    outside_links,
+    paper_bullet,
+    parse_code,
+    plain_text,
+    split_lines,
+    split_name,
+    split_row,
+)
 
 # --------------------------------------------------------------------------- the example's plain-line headings
 
@@ -296,7 +57,7 @@ def _plain_line_markdown(lines: list[str], out: ParsedList) -> list[str]:
     the Markdown they stand for, line for line, so the token stream keeps the file's line numbers."""
     md = list(lines)
     first_heading = next((i for i, line in enumerate(lines)
-                          if (m := _NUMBERED.match(line.strip())) and not m.group("emoji")), len(lines))
+                          if (m := NUMBERED.match(line.strip())) and not m.group("emoji")), len(lines))
     contents = next((i for i, line in enumerate(lines[:first_heading])
                      if "contents" in line.casefold() or "目录" in line), first_heading)
     preamble = [line.strip() for line in lines[:contents] if line.strip()]
@@ -315,15 +76,15 @@ def _plain_line_markdown(lines: list[str], out: ParsedList) -> list[str]:
         md[i] = ""
     for i in range(first_heading, len(lines)):
         line = lines[i].strip()
-        if (m := _NUMBERED.match(line)) and not line.startswith("|"):
+        if (m := NUMBERED.match(line)) and not line.startswith("|"):
             md[i] = "#" * min(6, m.group("num").count(".") + 2) + " " + line
     return md
 
 
 def _heading(line: int, level: int, markdown: str) -> Heading:
-    name = _plain(markdown)
+    name = plain_text(markdown)
     num = emoji = None
-    if m := _NUMBERED.match(name):
+    if m := NUMBERED.match(name):
         num, emoji, name = m.group("num"), m.group("emoji"), m.group("rest")
     if em := re.match(r"^(?P<emoji>[^\w\s(\[]+)\s+(?P<name>\S.*)$", name):
         emoji, name = emoji or em.group("emoji"), em.group("name")
@@ -335,20 +96,9 @@ def _heading(line: int, level: int, markdown: str) -> Heading:
 # --------------------------------------------------------------------------- the walk
 
 
-@dataclass
-class _Item:
-    """A list item: its first paragraph's inline tokens, line span and nested items."""
-
-    line: int
-    end: int
-    inline: list[Token]
-    children: list[_Item]
-    depth: int
-
-
-def _items(tokens: list[Token], start: int, depth: int) -> tuple[list[_Item], int]:
+def _items(tokens: list[Token], start: int, depth: int) -> tuple[list[Item], int]:
     """The items of the list opening at ``tokens[start]``; returns them and the index after the list."""
-    items: list[_Item] = []
+    items: list[Item] = []
     i = start + 1
     while i < len(tokens) and tokens[i].type not in ("bullet_list_close", "ordered_list_close"):
         tok = tokens[i]
@@ -356,7 +106,7 @@ def _items(tokens: list[Token], start: int, depth: int) -> tuple[list[_Item], in
             i += 1
             continue
         span = tok.map or [0, 0]
-        item = _Item(line=span[0] + 1, end=span[1], inline=[], children=[], depth=depth)
+        item = Item(line=span[0] + 1, end=span[1], inline=[], children=[], depth=depth)
         i += 1
         while tokens[i].type != "list_item_close":
             inner = tokens[i]
@@ -370,28 +120,6 @@ def _items(tokens: list[Token], start: int, depth: int) -> tuple[list[_Item], in
         items.append(item)
         i += 1
     return items, i + 1
-
-
-def _split_lines(children: list[Token]) -> list[list[Token]]:
-    lines: list[list[Token]] = [[]]
-    for tok in children:
-        if tok.type in ("softbreak", "hardbreak"):
-            lines.append([])
-        else:
-            lines[-1].append(tok)
-    return lines
-
-
-def _is_bold_line(children: list[Token]) -> bool:
-    kinds = [t.type for t in children if not (t.type == "text" and not t.content.strip())]
-    return len(kinds) >= 3 and kinds[0] == "strong_open" and kinds[-1] == "strong_close" and \
-        kinds.count("strong_open") == 1 and "link_open" not in kinds and "image" not in kinds
-
-
-def _markdown_of(children: list[Token]) -> str:
-    """The Markdown of a bold line (only strong text): ``**text**``."""
-    return "**" + "".join(t.content for t in children if t.type in ("text", "code_inline")).strip() + "**"
-
 
 class _Parser:
     def __init__(self, text: str) -> None:
@@ -410,7 +138,7 @@ class _Parser:
     def run(self) -> ParsedList:
         plain = self.out.plain_headings = not any(re.match(r"^#{1,6}\s", line) for line in self.lines)
         md_lines = _plain_line_markdown(self.lines, self.out) if plain else self.lines
-        tokens = _MD.parse("\n".join(md_lines) + "\n")
+        tokens = MD.parse("\n".join(md_lines) + "\n")
         intro_end = len(self.lines) if plain else self._intro_end(tokens)
         if not plain:
             self._title_and_intro(tokens, intro_end)
@@ -426,8 +154,8 @@ class _Parser:
                 i += 3
             elif tok.type == "paragraph_open":
                 children = tokens[i + 1].children or []
-                if _is_bold_line(children) and tokens[i + 1].content.count("\n") == 0:
-                    self._on_heading(_heading(line, 0, _markdown_of(children)))
+                if is_bold_line(children) and tokens[i + 1].content.count("\n") == 0:
+                    self._on_heading(_heading(line, 0, bold_markdown(children)))
                 i += 3
             elif tok.type == "table_open":
                 i = self._table(tokens, i)
@@ -453,7 +181,7 @@ class _Parser:
                 return False
             if tok.type == "table_open":
                 return True
-            if tok.type == "inline" and tok.level >= 1 and _looks_like_paper(tok.children or []):
+            if tok.type == "inline" and tok.level >= 1 and looks_like_paper(tok.children or []):
                 return True
         return False
 
@@ -462,7 +190,7 @@ class _Parser:
         holds papers."""
         for i, tok in enumerate(tokens):
             if tok.type == "heading_open" and tok.map and not (i == 0 and tok.tag == "h1") and \
-                    (_is_contents(tokens[i + 1].content) or self._holds_papers(tokens, i)):
+                    (is_contents(tokens[i + 1].content) or self._holds_papers(tokens, i)):
                 return tok.map[0]
         return 0
 
@@ -471,7 +199,7 @@ class _Parser:
         span = tokens[first].map if first is not None else None
         start = 0
         if first is not None and span is not None and tokens[first].tag == "h1" and span[0] < max(intro_end, 1):
-            self.out.title = _plain(tokens[first + 1].content)
+            self.out.title = plain_text(tokens[first + 1].content)
             start = span[1]
             self.title_heading = _heading(start, 1, tokens[first + 1].content)
         for tok_index in range(first + 3 if first is not None and start else len(tokens), len(tokens)):
@@ -481,8 +209,8 @@ class _Parser:
             if tok.type == "paragraph_open" and tok.map:
                 # A bold line first in the introduction is the list's sub-title (how render writes one).
                 children = tokens[tok_index + 1].children or []
-                if _is_bold_line(children) and tokens[tok_index + 1].content.count("\n") == 0:
-                    self.out.subtitle = _plain(tokens[tok_index + 1].content)
+                if is_bold_line(children) and tokens[tok_index + 1].content.count("\n") == 0:
+                    self.out.subtitle = plain_text(tokens[tok_index + 1].content)
                     start = tok.map[1]
                 break
             if tok.level == 0:
@@ -494,7 +222,7 @@ class _Parser:
 
     def _on_heading(self, heading: Heading) -> None:
         self.paper, self.group = None, None
-        self.in_contents = _is_contents(heading.name)
+        self.in_contents = is_contents(heading.name)
         while self.stack and (self.stack[-1].level == 0 or self.stack[-1].level >= heading.level > 0):
             self.stack.pop()
         self.stack.append(heading)
@@ -535,7 +263,7 @@ class _Parser:
             j += 1
         header_line = start[0]
         header = split_row(self.lines[header_line])
-        names = [_COLUMNS.get(_plain(c).casefold().strip()) for c in header]
+        names = [COLUMN_KINDS.get(plain_text(c).casefold().strip()) for c in header]
         rows = [n for n in range(header_line + 2, start[1]) if self.lines[n].strip()]
         self.out.entries += len(rows)
         if "title" not in names:
@@ -547,7 +275,7 @@ class _Parser:
             for n in rows:
                 self.note(n + 1, "table row in the contents; not imported", "reported")
             return j + 1
-        columns = [_plain(c) if names[k] else c for k, c in enumerate(header)]
+        columns = [plain_text(c) if names[k] else c for k, c in enumerate(header)]
         section, topic = self._place("table", header_line + 1, columns)
         for n in rows:
             row = self._row(n + 1, header, names, split_row(self.lines[n]))
@@ -571,13 +299,13 @@ class _Parser:
             shifted = {name: cells[dim_at + k] if dim_at + k < len(cells) else ""
                        for k, name in enumerate(names[dim_at + 1:])}
             dim_cell = values.get("dim", "")
-            if dim_cell and dim_cell not in (*DIMS, UNKNOWN) and _is_code_cell(shifted.get("code", "")) \
-                    and not _is_code_cell(dim_cell) and not values.get("venue"):
+            if dim_cell and dim_cell not in (*DIMS, UNKNOWN) and is_code_cell(shifted.get("code", "")) \
+                    and not is_code_cell(dim_cell) and not values.get("venue"):
                 values = {**values, **{k: v for k, v in shifted.items() if k}, "dim": ""}
                 slid = True
                 self.note(lineno, f"columns slid: the Dim cell is missing, so Title/Code/Reference sit one "
-                                  f"column left; recovered title {_plain(values.get('title', ''))[:50]!r}, "
-                                  f"code and venue {_plain(values.get('venue', ''))!r}; Dim left unknown")
+                                  f"column left; recovered title {plain_text(values.get('title', ''))[:50]!r}, "
+                                  f"code and venue {plain_text(values.get('venue', ''))!r}; Dim left unknown")
             elif dim_cell and dim_cell not in (*DIMS, UNKNOWN):
                 self.note(lineno, f"Dim {dim_cell!r} is not one of {', '.join(DIMS)}; row skipped "
                                   "(columns may have slid in a way that is not unambiguous)", "reported")
@@ -585,21 +313,21 @@ class _Parser:
         if len(cells) > len(names):
             self.note(lineno, f"row has {len(cells)} cells but the header {len(names)}; row skipped", "reported")
             return None
-        title = _plain(values.get("title", ""))
+        title = plain_text(values.get("title", ""))
         if not title:
             self.note(lineno, "row has no title; skipped", "reported")
             return None
         row = TableRow(line=lineno, title=title, slid=slid)
-        date = _plain(values.get("date", ""))
+        date = plain_text(values.get("date", ""))
         if date and date != UNKNOWN and not re.fullmatch(r"\d{4}(-\d{2})?", date):
             self.note(lineno, f"date {date!r} is not YYYY-MM or YYYY; left empty")
         elif date and date != UNKNOWN:
             row.date = date
-        authors = _plain(values.get("authors", ""))
+        authors = plain_text(values.get("authors", ""))
         if authors and authors != UNKNOWN:
             row.authors = authors
-            row.first_author, row.last_author = _first_last(authors)
-        institute = _plain(values.get("institute", ""))
+            row.first_author, row.last_author = first_last(authors)
+        institute = plain_text(values.get("institute", ""))
         row.institute = institute if institute and institute != UNKNOWN else None
         dim = values.get("dim", "").strip()
         row.dim = dim if dim in DIMS else None
@@ -611,7 +339,7 @@ class _Parser:
             if name in (None, "tags") and k < len(cells) and cells[k]:
                 row.cells[header[k]] = cells[k]
             if name == "tags" and k < len(cells):
-                row.tags = [t for t in re.split(r"[\s,]+", _plain(cells[k])) if t]
+                row.tags = [t for t in re.split(r"[\s,]+", plain_text(cells[k])) if t]
         return row
 
     @staticmethod
@@ -619,8 +347,8 @@ class _Parser:
         cell = cell.strip()
         if not cell or cell == UNKNOWN:
             return
-        tokens = _MD.parseInline(cell)
-        run = _inline(tokens[0].children or [])
+        tokens = MD.parseInline(cell)
+        run = inline_run(tokens[0].children or [])
         if not run.links:
             row.venue = " ".join(run.text.split())
             return
@@ -635,7 +363,7 @@ class _Parser:
 
     # -- lists
 
-    def _list(self, items: list[_Item]) -> None:
+    def _list(self, items: list[Item]) -> None:
         for item in items:
             self.out.entries += 1
             if self.in_contents:
@@ -643,17 +371,17 @@ class _Parser:
                 continue
             self._item(item)
 
-    def _item(self, item: _Item) -> None:
-        lines = _split_lines(item.inline)
+    def _item(self, item: Item) -> None:
+        lines = split_lines(item.inline)
         # A bold line right under an item, with no blank line between, is read by Markdown as part of the
         # item's paragraph; on GitHub it still looks like (and is meant as) a heading.
-        bold_at = next((k for k, line in enumerate(lines) if k > 0 and _is_bold_line(line)), None)
+        bold_at = next((k for k, line in enumerate(lines) if k > 0 and is_bold_line(line)), None)
         own = [tok for line in lines[:bold_at] for tok in (*line, Token("softbreak", "", 0))][:-1] \
             if bold_at is not None else item.inline
-        run = _inline(own)
+        run = inline_run(own)
         text = run.text.strip()
-        group = _GROUP_TITLES.get(text.rstrip(":：").strip().casefold()) if text.endswith((":", "：")) else None
-        paper = _paper_from(item, own, run)
+        group = GROUP_TITLES.get(text.rstrip(":：").strip().casefold()) if text.endswith((":", "：")) else None
+        paper = paper_bullet(item, own, run)
         if paper is not None:
             self._add_paper(paper, item, any(t.type == "softbreak" for t in own))
         elif group is not None:
@@ -667,10 +395,10 @@ class _Parser:
             self.out.bullets_read += 1
         else:
             why = "a link, not a paper (no title outside the link)" if run.links and not \
-                _outside_links(run).strip(" ,.;:") else "not a paper (no venue, paper or code link)"
+                outside_links(run).strip(" ,.;:") else "not a paper (no venue, paper or code link)"
             self.note(item.line, f"list item {text[:50]!r} is {why}; not imported", "reported")
         if bold_at is not None:
-            self._on_heading(_heading(item.line + bold_at, 0, _markdown_of(lines[bold_at])))
+            self._on_heading(_heading(item.line + bold_at, 0, bold_markdown(lines[bold_at])))
 
     def _group(self, line: int, text: str, group: str) -> None:
         self.out.bullets_read += 1
@@ -686,21 +414,21 @@ class _Parser:
             self.paper.groups[group] = []
             self.group = group
 
-    def _bullet_of_group(self, item: _Item) -> None:
-        text = _inline(item.inline).text.strip()
+    def _bullet_of_group(self, item: Item) -> None:
+        text = inline_run(item.inline).text.strip()
         if self.paper is not None and self.group is not None and text:
             self.paper.groups[self.group].append((item.line, text))
 
-    def _add_paper(self, paper: TableRow, item: _Item, several_lines: bool) -> None:
+    def _add_paper(self, paper: TableRow, item: Item, several_lines: bool) -> None:
         layout: Layout = "lines" if several_lines or paper.authors else "bullets"
         section, topic = self._place(layout, item.line)
         paper.section, paper.topic, paper.layout = section.heading, topic, layout
         section.rows.append(paper)
         self.paper, self.group = paper, None
         for child in item.children:
-            child_run = _inline(child.inline)
+            child_run = inline_run(child.inline)
             child_text = child_run.text.strip()
-            group = _GROUP_TITLES.get(child_text.rstrip(":：").strip().casefold()) \
+            group = GROUP_TITLES.get(child_text.rstrip(":：").strip().casefold()) \
                 if child_text.endswith((":", "：")) else None
             if group is not None:
                 self._group(child.line, child_text, group)
@@ -713,105 +441,7 @@ class _Parser:
                                       "not understood; not imported")
 
 
-def _is_contents(name: str) -> bool:
-    return bool(re.search(r"\bcontents?\b|目录", name, re.IGNORECASE))
-
-
-def _outside_links(run: _Inline) -> str:
-    text, cut = run.text, 0
-    pieces = []
-    for start, link in run.links:
-        pieces.append(text[cut:start])
-        cut = start + len(link.label)
-    pieces.append(text[cut:])
-    return "".join(pieces)
-
-
-def _looks_like_paper(children: list[Token]) -> bool:
-    run = _inline(children)
-    text = run.text.strip()
-    if re.match(r"^\[[^\]]+\]\s+\w", text) and not any(s == 0 for s, _ in run.links):
-        return True
-    return any(_bracketed(link.label).casefold() in _PAPER_LABELS | _CODE_LABELS for _, link in run.links) \
-        and bool(_outside_links(run).strip(" ,.;:[]"))
-
-
-def _paper_from(item: _Item, own: list[Token], run: _Inline) -> TableRow | None:
-    """A paper bullet: ``[Venue] Title`` with markers or links, or a title with paper/code links, or a
-    title with an author sub-bullet ``Authors. *Venue*``."""
-    text = run.text
-    venue = None
-    first_link = run.links[0][0] if run.links else len(text)
-    m = re.match(r"^\s*\[(?P<venue>[^\]]+)\]\s+", text)
-    if m and m.end() <= first_link:
-        venue = m.group("venue").strip()
-        head = text[m.end():first_link]
-    else:
-        head = text[:first_link]
-    markers = re.search(r"(?:\s*\[(?:code|pdf)\](?!\())+\s*$", head, re.IGNORECASE)
-    code = Code()
-    if markers:
-        for mm in re.finditer(r"\[(code|pdf)\]", markers.group(0), re.IGNORECASE):
-            if mm.group(1).casefold() == "code":
-                code = Code(present=True)
-        head = head[:markers.start()]
-    title = " ".join(head.split()).strip(" ,;[")
-    if title.endswith(".") and not title.endswith(".."):
-        title = title[:-1].rstrip()
-    authors_line = _authors_line(item.children[0]) if item.children else None
-    kinds = {_bracketed(link.label).casefold() for _, link in run.links}
-    if not title or not (venue or markers or authors_line or kinds & (_PAPER_LABELS | _CODE_LABELS)):
-        return None
-    row = TableRow(line=item.line, title=title, venue=venue, code=code if markers else Code(present=False))
-    for _, link in run.links:
-        label = _bracketed(link.label)
-        kind = label.casefold()
-        if kind in _CODE_LABELS and row.code.url is None:
-            row.code = Code(url=link.url or None, present=True)
-        elif kind in _PAPER_LABELS and row.paper_url is None:
-            row.paper_url = link.url or None
-        else:
-            row.links.append(Link(label, link.url))
-    if authors_line is not None:
-        authors, sub_venue = authors_line
-        row.authors = authors
-        row.first_author, row.last_author = _first_last(authors)
-        row.venue = row.venue or sub_venue
-        item.children = item.children[1:]
-    return row
-
-
-def _authors_line(item: _Item) -> tuple[str, str | None] | None:
-    """``Authors. *Venue Year*`` -> (authors, venue); None for any other sub-bullet."""
-    run = _inline(item.inline)
-    text = run.text.strip()
-    if run.links or not text or text.endswith((":", "：")):
-        return None
-    if run.emphasis and text.endswith(run.emphasis[-1]):
-        venue = run.emphasis[-1]
-        authors = text[:-len(venue)].strip().rstrip(".").strip()
-        return (authors, venue) if authors else None
-    if "," in text and len(text) < 400 and not re.search(r"[。；]", text):
-        return text.rstrip(".").strip(), None
-    return None
-
-
-def _first_last(authors: str) -> tuple[str | None, str | None]:
-    parts = [p.strip() for p in re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*", authors) if p.strip()]
-    if not parts:
-        return None, None
-    return parts[0], (parts[-1] if len(parts) > 1 else None)
-
-
-def _is_code_cell(cell: str) -> bool:
-    return cell.strip() != "" and parse_code(cell).present is not None
-
-
 def parse_list(text: str) -> ParsedList:
     """Parse a hand-made Markdown list into plain data plus notes on what could not be mapped."""
     return _Parser(text).run()
 
-
-def iter_notes(parsed: ParsedList) -> Iterator[Note]:
-    """The notes in line order."""
-    yield from sorted(parsed.notes, key=lambda n: n.line)

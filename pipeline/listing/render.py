@@ -21,7 +21,7 @@ import jinja2
 
 from pipeline.core.errors import PipelineError, RenderError, StoreError
 from pipeline.core.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS, ListInfo, ListSection, PaperEntry
-from pipeline.listing.mdlist import COLUMN_KINDS, DEFAULT_COLUMNS, UNKNOWN, unescape
+from pipeline.listing.mdparts import COLUMN_KINDS, DEFAULT_COLUMNS, UNKNOWN, unescape
 from pipeline.model.summary import SummaryRecord
 from pipeline.storage import files
 from pipeline.workspace import papers, store
