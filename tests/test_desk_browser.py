@@ -180,3 +180,40 @@ def test_an_edit_saved_in_an_editor_while_the_page_is_open_is_never_lost(driver:
     css(driver, "#reload").click()
     wait(driver, lambda d: "slow and expensive" in css(d, '.bullet[data-lang=en][data-group=problems] .text').text)
     assert not css(driver, "#changed").is_displayed()
+
+
+def test_review_serve_open_is_all_a_curator_needs_to_approve_the_demo_draft(driver: Any, tmp_path: Path) -> None:
+    """``review serve --open`` in a folder holding the demo draft: the page it opens approves it."""
+    import subprocess
+    import sys
+
+    from selenium.webdriver.common.keys import Keys
+
+    settings = make_settings(tmp_path)
+    path = demo_draft(settings)
+    opened = tmp_path / "opened-url"
+    browser = tmp_path / "browser"  # stands in for the desktop's browser: `webbrowser` runs $BROWSER
+    browser.write_text(f"#!/bin/sh\necho \"$1\" > {opened}\n", encoding="utf-8")
+    browser.chmod(0o755)
+    env = {**os.environ, "BROWSER": str(browser), "PIPELINE_CACHE_DIR": str(settings.cache_dir),
+           "PIPELINE_OFFLINE": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "pipeline", "review", "serve", "--port", "0", "--open"],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        printed = server.stdout.readline().strip()
+        wait(driver, lambda d: opened.is_file() and opened.read_text(encoding="utf-8").strip(), timeout=20)
+        url = opened.read_text(encoding="utf-8").strip()
+        assert url == printed and url.startswith("http://127.0.0.1:") and "token=" in url
+        driver.get(url)
+        wait(driver, lambda d: d.find_elements("css selector", "#queue tr.row"))
+        press(driver, Keys.ENTER)
+        wait(driver, lambda d: f"/paper/{path.stem}" in d.current_url)
+        press(driver, "a")
+        wait(driver, lambda d: "/paper/" not in d.current_url)  # no draft left: back to the queue
+        assert "approved" in css(driver, "#queue").text
+    finally:
+        server.terminate()
+        server.wait(10)
+    record = store.load_record(path)
+    assert record.status == "approved" and record.review[-1].action == "approve" and record.review[-1].by
