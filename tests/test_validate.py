@@ -163,3 +163,21 @@ def test_a_number_changed_on_one_side_only_points_at_the_chinese_bullet(draft: P
     assert [(p.line, p.message.split(":")[0]) for p in problems] == [
         (_line_no(draft, "成本高达3倍"), "summary.zh.problems[1]")]
     assert "'3' (3) is not a number of the English bullet" in problems[0].message
+
+
+def test_a_glossary_miss_points_at_the_chinese_bullet(draft: Path) -> None:
+    _edit(draft, "医学图像的标注需要专家知识", "医学图像的注释需要专家知识")  # annotation -> 标注 in the glossary
+    problems = validate_file(draft, _lookup).problems
+    assert [(p.line, p.message) for p in problems] == [
+        (_line_no(draft, "医学图像的注释"), "summary.zh.problems[1]: 'annotation' must be translated as '标注' "
+                                             "(glossary)")]
+    assert validate_file(draft, _lookup, terms={"expert": "专家"}).problems == []  # a list's own glossary
+
+
+def test_an_evidence_of_cited_sentences_is_checked_sentence_by_sentence(draft: Path) -> None:
+    quote = "annotating medical images requires expert knowledge and is time consuming"
+    _edit(draft, f"evidence: {quote}", f"evidence: {quote} … We propose a simple consistency framework.")
+    _edit(draft, "sentences: []", "sentences: [2, 3]")  # the first bullet's
+    assert validate_file(draft, _lookup).problems == []
+    _edit(draft, "… We propose a simple", "… We propose a complicated")
+    assert "is not a verbatim quote" in validate_file(draft, _lookup).problems[0].message

@@ -143,10 +143,11 @@ def _register_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.workspace.summarize import list_context
     from pipeline.workspace.validate import cached_text_lookup, validate_paths
 
     report = validate_paths(args.paths, summaries_dir=settings.summaries_dir,
-                            lookup=cached_text_lookup(settings.cache_dir))
+                            lookup=cached_text_lookup(settings.cache_dir), terms=list_context(settings)[1])
     for note in report.notes:
         err(f"note: {note}")
     for problem in report.problems:

@@ -6,6 +6,8 @@ Checks, each reported as ``path:line: message``:
   Chinese, ``en`` bullets hold no CJK), parallel ``en``/``zh`` lists, duplicate bullets, placeholder
   text and bullet lengths (all validators of `pipeline.core.models`);
 - the key matches the file name, first/last author match the author list;
+- terminology: an English term of the glossary (the built-in seed plus ``papers.yaml`` ``list.glossary``)
+  in an ``en`` bullet is rendered by its Chinese term in the ``zh`` bullet;
 - grounding (every evidence quote is in the paper, every number of an ``en`` bullet too), when the
   extracted text of ``provenance.source_sha256`` is in the cache; otherwise it is skipped with a note.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from pydantic import ValidationError
 
 from pipeline.core.errors import StoreError
 from pipeline.core.models import FIELDS, ExtractedDocument
-from pipeline.model import grounding
+from pipeline.model import glossary, grounding
 from pipeline.model.summary import ChineseSummary, SummaryRecord, grounding_failures
 from pipeline.storage import files
 from pipeline.storage.cache import Cache
@@ -136,12 +138,25 @@ def _number_problems(path: Path, doc: Any, record: SummaryRecord) -> list[Proble
     return problems
 
 
-def validate_file(path: Path, lookup: TextLookup | None = None) -> FileReport:
+def _glossary_problems(path: Path, doc: Any, record: SummaryRecord, terms: Mapping[str, str]) -> list[Problem]:
+    """Chinese bullets that do not use the list's Chinese term for an English term of their bullet."""
+    zh = record.summary.zh
+    if record.summary.en is None or not isinstance(zh, ChineseSummary):
+        return []
+    return [Problem(path, files.line_of(doc, ("summary", "zh", name, i)) if doc is not None else None,
+                    f"summary.zh.{name}[{i + 1}]: {miss} (glossary)")
+            for name in FIELDS
+            for i, (en, text) in enumerate(zip(getattr(record.summary.en, name), getattr(zh, name), strict=False))
+            for miss in glossary.misses(en.text, text, terms)]
+
+
+def validate_file(path: Path, lookup: TextLookup | None = None,
+                  terms: Mapping[str, str] | None = None) -> FileReport:
     """Every problem of one summary file (never raises for a bad file: it reports it)."""
     # Most files are fine: read them fast, and read round-trip (for the lines) only what has a problem.
     record = store.fast_record(path)
     if record is not None:
-        report = _check(path, None, record, lookup)
+        report = _check(path, None, record, lookup, terms)
         if not report.problems:
             return report
     try:
@@ -153,18 +168,20 @@ def validate_file(path: Path, lookup: TextLookup | None = None) -> FileReport:
     record, problems = store.validate_document(path, doc)
     if record is None:
         return FileReport(path, record, problems)
-    report = _check(path, doc, record, lookup)
+    report = _check(path, doc, record, lookup, terms)
     report.problems[:0] = problems
     return report
 
 
-def _check(path: Path, doc: Any, record: SummaryRecord, lookup: TextLookup | None) -> FileReport:
+def _check(path: Path, doc: Any, record: SummaryRecord, lookup: TextLookup | None,
+           terms: Mapping[str, str] | None = None) -> FileReport:
     report = FileReport(path, record, [])
     report.problems.extend(_bibliography_problems(path, doc, record))
     sha = record.provenance.source_sha256
     if record.provenance.backend == "imported" or record.summary.en is None:
         return report
     report.problems.extend(_number_problems(path, doc, record))
+    report.problems.extend(_glossary_problems(path, doc, record, glossary.SEED if terms is None else terms))
     if not sha:
         report.notes.append(f"{path}: grounding not checked: provenance.source_sha256 is missing")
     elif lookup is None:
@@ -187,8 +204,8 @@ def _expand(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def validate_paths(paths: Sequence[Path], *, summaries_dir: Path,
-                   lookup: TextLookup | None = None) -> ValidationReport:
+def validate_paths(paths: Sequence[Path], *, summaries_dir: Path, lookup: TextLookup | None = None,
+                   terms: Mapping[str, str] | None = None) -> ValidationReport:
     """Validate the given files and folders (folders: their ``*.yaml``); default: every record."""
     if not paths and not summaries_dir.is_dir():
         return ValidationReport([])  # nothing summarized yet is not an error
@@ -198,6 +215,6 @@ def validate_paths(paths: Sequence[Path], *, summaries_dir: Path,
         if not path.exists():
             reports.append(FileReport(path, None, [Problem(path, None, "no such file")]))
             continue
-        reports.append(validate_file(path, lookup))
+        reports.append(validate_file(path, lookup, terms))
     log.info("validated %d files", len(reports))
     return ValidationReport(reports)
