@@ -345,3 +345,20 @@ def test_listed_papers_are_runnable(tmp_path: Path) -> None:
     make_backlog(tmp_path, 1, "  - source: listed.pdf\n    status: listed\n")
     selected = batch.plan(settings_for(tmp_path), batch.BatchOptions(statuses=["listed"]))
     assert [i.source for i in selected.runnable] == ["listed.pdf"]
+
+
+def test_credentials_in_the_base_url_stay_out_of_papers_yaml_and_the_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12, row 1: user:pass@ of the base URL reached last_error in papers.yaml and the output."""
+    papers = make_backlog(tmp_path / "work", 3)
+    monkeypatch.setattr("pipeline.model.llm._sleep", lambda seconds: None)
+    with FakeServer(fault_for={title(1): ["500*"]}, retry_after="0") as fake:
+        for name, value in env_for(tmp_path / "work", fake).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("PIPELINE_BASE_URL", fake.base_url.replace("http://", "http://alice:S3cret@"))
+        code = cli.main(["-v", "batch", "--concurrency", "2"])
+    out, err = capsys.readouterr()
+    assert code == 1 and statuses(papers)["paper001.pdf"] == "failed"
+    assert "127.0.0.1:" in papers.read_text(encoding="utf-8")  # last_error names the host...
+    leaks = [p for p in (tmp_path / "work").rglob("*") if p.is_file() and b"S3cret" in p.read_bytes()]
+    assert leaks == [] and "S3cret" not in out + err  # ...and nothing else

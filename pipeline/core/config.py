@@ -80,6 +80,7 @@ DEFAULT_PRICES: dict[str, Price] = {
 }
 
 OutputMode = Literal["json_schema", "json_object", "tool"]
+DEFAULT_LLM_TIMEOUT = 120.0
 
 
 class LLMSettings(_Section):
@@ -87,7 +88,31 @@ class LLMSettings(_Section):
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint; None means OpenAI's.")
     api_key: SecretStr | None = Field(None, description="API key; only ever read from the environment.",
                                       exclude=True, repr=False)
-    timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one LLM request.")
+    timeout_seconds: float | None = Field(
+        None, gt=0, description="Timeout of one LLM request (waiting for the reply); None: 120 s, or "
+        "loopback_timeout_seconds for a server on this machine.")
+    loopback_timeout_seconds: float = Field(
+        900.0, gt=0, description="Default timeout for a server on this machine (127.x, localhost, ::1): "
+        "a CPU server may need minutes for one summary.")
+    retry_timeouts: bool | None = Field(
+        None, description="Send a timed-out request again; None: yes, except to a server on this machine "
+        "(a local server is still busy with the abandoned request and the retry would queue behind it).")
+    deadline_seconds: float | None = Field(
+        None, gt=0, description="Wall-clock limit of one HTTP request to the LLM, the reply body included "
+        "(a server trickling bytes); None: twice the timeout.")
+    max_reply_bytes: int = Field(
+        1024 * 1024, gt=0, description="Largest HTTP reply body accepted from the LLM; a bigger one is "
+        "refused before parsing (a summary is about 10 KB).")
+    max_excerpt_chars: int = Field(
+        16_000, gt=0, description="Longest part of a rejected reply sent back in a re-ask or kept in a "
+        "failure record.")
+    context_tokens: int | None = Field(
+        None, gt=0, description="Context window of the server's model, in tokens; None: unknown until the "
+        "server says it (a 'maximum context length is N tokens' error), then remembered per endpoint.")
+    profile: Literal["small", "remote"] | None = Field(
+        None, description="How to prompt a configured server: 'small' (small budget, English then Chinese "
+        "bullet by bullet) or 'remote'; None: 'small' when the model id names a small model (…1.5b…, "
+        "…3b…, tiny).")
     max_attempts: int = Field(4, ge=1, description="Transport attempts per request (timeouts, 429, 5xx).")
     temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature.")
     max_output_tokens: int = Field(2500, gt=0, description="Cap on completion tokens per request.")
@@ -101,6 +126,12 @@ class LLMSettings(_Section):
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES),
                                      description="Per-model prices for cost accounting.")
     explicit: bool = Field(False, description="True when an endpoint was configured (flag or environment).")
+
+    def timeout_for(self, loopback: bool) -> float:
+        """The timeout of one request: the configured one, else the default for where the server is."""
+        if self.timeout_seconds is not None:
+            return self.timeout_seconds
+        return self.loopback_timeout_seconds if loopback else DEFAULT_LLM_TIMEOUT
 
 
 class LocalSettings(_Section):
@@ -144,7 +175,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
 
     Recognised: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``PIPELINE_MODEL``, ``PIPELINE_BASE_URL``,
     ``PIPELINE_API_KEY``, ``PIPELINE_TIMEOUT``, ``PIPELINE_TEMPERATURE``, ``PIPELINE_OUTPUT_MODE``,
-    ``PIPELINE_MAX_REPAIRS``, ``PIPELINE_BUDGET_TOKENS``, ``PIPELINE_CACHE_DIR``,
+    ``PIPELINE_MAX_REPAIRS``, ``PIPELINE_DEADLINE``, ``PIPELINE_MAX_REPLY_BYTES``,
+    ``PIPELINE_CONTEXT_TOKENS``, ``PIPELINE_PROFILE``, ``PIPELINE_RETRY_TIMEOUTS``,
+    ``PIPELINE_BUDGET_TOKENS``, ``PIPELINE_CACHE_DIR``,
     ``PIPELINE_SUMMARIES_DIR``, ``PIPELINE_PAPERS_FILE``, ``PIPELINE_PROMPTS_DIR``,
     ``PIPELINE_ARXIV_API_URL``, ``PIPELINE_ARXIV_DELAY``, ``PIPELINE_LOCAL_THREADS``,
     ``PIPELINE_LOCAL_MODEL``, ``PIPELINE_OFFLINE``, ``PIPELINE_YAML_MAX_BYTES``,
@@ -177,6 +210,16 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             llm.output_mode = mode  # type: ignore[assignment]
         if repairs := get("PIPELINE_MAX_REPAIRS"):
             llm.max_repairs = int(repairs)
+        if deadline := get("PIPELINE_DEADLINE"):
+            llm.deadline_seconds = float(deadline)
+        if reply_bytes := get("PIPELINE_MAX_REPLY_BYTES"):
+            llm.max_reply_bytes = int(reply_bytes)
+        if context := get("PIPELINE_CONTEXT_TOKENS"):
+            llm.context_tokens = int(context)
+        if profile := get("PIPELINE_PROFILE"):
+            llm.profile = profile  # type: ignore[assignment]
+        if retry := get("PIPELINE_RETRY_TIMEOUTS"):
+            llm.retry_timeouts = retry.lower() in ("1", "true", "yes")
 
         arxiv = ArxivSettings()
         if api_url := get("PIPELINE_ARXIV_API_URL"):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.core.redact import scrub
+
 
 class PipelineError(Exception):
     """Base of every expected failure.
@@ -32,7 +34,7 @@ class PipelineError(Exception):
         text = " ".join(self.message.split())
         if self.hint:
             text = f"{text} ({' '.join(self.hint.split())})"
-        return text
+        return scrub(text)  # a message may quote a URL or an upstream error holding credentials
 
 
 class ConfigError(PipelineError):
@@ -81,6 +83,20 @@ class LLMTransportError(LLMError):
 
 class LLMAuthError(LLMError):
     """The endpoint rejected the credentials (401/403)."""
+
+
+class ContextOverflow(LLMError):
+    """The prompt does not fit the server's context window with room for the reply.
+
+    ``context_tokens`` is the window; ``prompt_tokens`` the prompt's size as the server counted it (or
+    as estimated); ``estimated_tokens`` our estimate of the same prompt, so the caller can scale.
+    """
+
+    def __init__(self, message: str, *, context_tokens: int, prompt_tokens: int, estimated_tokens: int,
+                 hint: str | None = None) -> None:
+        self.context_tokens, self.prompt_tokens, self.estimated_tokens = \
+            context_tokens, prompt_tokens, estimated_tokens
+        super().__init__(message, hint=hint)
 
 
 class NoBackendError(LLMError):

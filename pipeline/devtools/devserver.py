@@ -8,9 +8,13 @@ The paper text is the first user message, or the part inside ``<paper>...</paper
 sentences that also occur in the system prompt or in an earlier assistant reply are never quoted, so a
 re-ask after a rejected reply gets fresh evidence. The contract (single pass, English pass, Chinese pass)
 is read from the json_schema / tool / ``response_format.schema``, else from a schema pasted in the prompt.
-Requests in a structured-output mode missing from ``accept`` get HTTP 400 (as llama.cpp's server does
-for ``json_schema``) and consume no fault. ``zh-in-en`` and ``bad-evidence`` only change replies that
-carry English bullets; a Chinese pass is answered normally.
+Requests in a structured-output mode missing from ``accept`` get HTTP 400 and consume no fault; with
+``reject_as="llama.cpp"`` they get what llama-cpp-python's server (0.3.x) answers to a ``json_schema``
+response format: HTTP 500 carrying its request validation error (`LLAMA_CPP_REJECTION`). With
+``context_tokens`` a request whose prompt and ``max_tokens`` exceed it gets that server's HTTP 400
+(`context_error`). ``trickle`` sends the body one byte per that many seconds; the ``huge`` fault pads
+the reply to ``huge_bytes``. ``zh-in-en`` and ``bad-evidence`` only change replies that carry English
+bullets; a Chinese pass is answered normally.
 """
 
 from __future__ import annotations
@@ -35,8 +39,23 @@ log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 MODES = frozenset({"json_schema", "json_object", "tool"})
 FAULTS = frozenset({"429", "500", "503", "401", "hang", "disconnect", "malformed", "truncated", "refusal",
-                    "refusal-text", "zh-in-en", "bad-evidence"})
+                    "refusal-text", "zh-in-en", "bad-evidence", "huge"})
 REFUSAL = "I'm sorry, I can't assist with that request."
+# What llama-cpp-python 0.3.36's server (`python -m llama_cpp.server`, FastAPI 0.165) answers, as HTTP 500
+# with type "internal_server_error", to a chat request whose response_format is json_schema: its
+# RouteErrorHandler turns the request validation error into str(error). Captured from the real server.
+LLAMA_CPP_REJECTION = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+    "'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n  File \"/usr/lib/python3/site-packages/llama_cpp/"
+    "server/app.py\", line 376, in create_chat_completion\n    POST /v1/chat/completions")
+
+
+def context_error(window: int, prompt_tokens: int, completion_tokens: int) -> str:
+    """llama-cpp-python's server's context-overflow message (OpenAI's wording), sent as HTTP 400."""
+    return (f"This model's maximum context length is {window} tokens. However, you requested "
+            f"{prompt_tokens + completion_tokens} tokens ({prompt_tokens} in the messages, {completion_tokens} "
+            "in the completion). Please reduce the length of the messages or completion.")
 
 # --------------------------------------------------------------------------- HTTP
 
@@ -81,8 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
-    def send_json(self, status: int, payload: Json, headers: Mapping[str, str] | None = None) -> None:
-        """Write one JSON response."""
+    def send_json(self, status: int, payload: Json, headers: Mapping[str, str] | None = None,
+                  trickle: float = 0.0) -> None:
+        """Write one JSON response (one byte per ``trickle`` seconds when set, until the server stops)."""
         data = json.dumps(payload, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -90,7 +110,18 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if not trickle:
+            self.wfile.write(data)
+            return
+        self.wfile.flush()
+        for i in range(len(data)):
+            if self.server.fake._stop.wait(trickle):
+                return
+            try:
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+            except OSError:  # the client gave up
+                return
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
@@ -129,7 +160,9 @@ class FakeServer:
     def __init__(self, latency: float = 0.0, faults: Sequence[str] | Mapping[str, list[str]] | None = None, *,
                  accept: set[str] | frozenset[str] | None = None, modes: set[str] | None = None,
                  fault_for: Mapping[str, list[str]] | None = None, retry_after: str = "1",
-                 hang_seconds: float = 30.0, port: int = 0, model: str = "fake-model") -> None:
+                 hang_seconds: float = 30.0, port: int = 0, model: str = "fake-model",
+                 reject_as: str = "openai", context_tokens: int | None = None, trickle: float = 0.0,
+                 huge_bytes: int = 20 * 1024 * 1024) -> None:
         fault_map = dict(fault_for or {})
         if isinstance(faults, Mapping):
             fault_map.update(faults)
@@ -137,6 +170,10 @@ class FakeServer:
         self.latency, self.retry_after, self.hang_seconds = latency, retry_after, hang_seconds
         self.accept = frozenset(accept if accept is not None else modes if modes is not None else MODES)
         self.port, self.model = port, model
+        if reject_as not in ("openai", "llama.cpp"):
+            raise ValueError(f"unknown reject_as {reject_as!r}; known: openai, llama.cpp")
+        self.reject_as, self.context_tokens, self.trickle, self.huge_bytes = \
+            reject_as, context_tokens, trickle, huge_bytes
         self._faults = list(faults or [])
         self._fault_for = {key: list(value) for key, value in fault_map.items()}
         for name in self._faults + [f for v in self._fault_for.values() for f in v]:
@@ -221,10 +258,18 @@ class FakeServer:
         try:
             if self.latency:
                 self._stop.wait(self.latency)
-            if not accepted:
+            prompt_tokens = max(1, len(json.dumps(body.get("messages", []), ensure_ascii=False)) // 4)
+            completion_tokens = int(body.get("max_tokens") or 0)
+            if not accepted and self.reject_as == "llama.cpp" and mode == "json_schema":
+                handler.send_json(500, _error(LLAMA_CPP_REJECTION, "internal_server_error"))
+            elif not accepted:
                 param = "tools" if mode == "tool" else "response_format"
                 handler.send_json(400, _error(f"'{mode}' is not supported by this server", "invalid_request_error",
                                               param=param))
+            elif self.context_tokens and prompt_tokens + completion_tokens > self.context_tokens:
+                handler.send_json(400, _error(context_error(self.context_tokens, prompt_tokens, completion_tokens),
+                                              "invalid_request_error", code="context_length_exceeded",
+                                              param="messages"))
             else:
                 self._reply(handler, body, fault, mode, name, number)
         finally:
@@ -245,6 +290,8 @@ class FakeServer:
             return
         content = json.dumps(build_summary(body, fault), ensure_ascii=False)
         finish = "tool_calls" if mode == "tool" else "stop"
+        if fault == "huge":
+            content = content[:-1] + ', "padding": "' + "x" * self.huge_bytes + '"}'
         if fault == "malformed":
             content = content.replace('":', '" =', 3)[:-1]
         elif fault == "truncated":
@@ -267,7 +314,7 @@ class FakeServer:
             "choices": [{"index": 0, "message": reply, "finish_reason": finish, "logprobs": None}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
-        })
+        }, trickle=self.trickle)
 
 
 def serve(port: int = 8089, latency: float = 0.0, only_json_object: bool = False, *,

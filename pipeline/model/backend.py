@@ -3,21 +3,32 @@
 A `Connection` says how to reach a model (backend kind, server, credentials, timeout, transport); a
 `Profile` says how the summarizer prompts it (input budget, passes, worked example, re-ask style,
 bullet counts). `select_backend` pairs them from the settings: a configured server gets
-`remote_profile`; the embedded model's connection and profile live with it, in
+`remote_profile`, or `small_profile` when its model id names a small model (or ``PIPELINE_PROFILE``
+says so); the embedded model's connection and profile live with it, in
 `pipeline.model.embedded.backend`. `cost_usd` is the one cost formula (accounting and estimates).
+
+An endpoint is recorded and keyed only by ``host[:port]``: credentials in a base URL never reach a
+file, a cache key or a message.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
-from urllib.parse import urlsplit
 
 import httpx2
 
 from pipeline.core.config import Price, Settings
 from pipeline.core.errors import NoBackendError
+from pipeline.core.redact import endpoint_host, is_loopback
+
+log = logging.getLogger(__name__)
+
+# Model ids of small models: "qwen2.5-1.5b-instruct", "llama-3.2-3b", "qwen2-0.5b", "tinyllama".
+_SMALL_MODEL = re.compile(r"(?<![\d.])(?:0\.5|1\.5|1|2|3|4)b\b|tiny", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,7 @@ class Connection:
     api_key: str = field(default="", repr=False)
     timeout_seconds: float = 120.0
     http_client: httpx2.Client | None = field(default=None, repr=False)
+    loopback: bool = False  # the server runs on this machine (serial, often slow on CPU)
 
     @property
     def id(self) -> str:
@@ -61,10 +73,10 @@ class Backend(NamedTuple):
 def remote_connection(settings: Settings) -> Connection:
     """The configured OpenAI-compatible server (OpenAI's own when no base URL is set)."""
     llm = settings.llm
-    host = urlsplit(llm.base_url).netloc if llm.base_url else "api.openai.com"
+    loopback = is_loopback(llm.base_url)
     key = llm.api_key.get_secret_value() if llm.api_key else "not-needed"
-    return Connection(backend="remote", model=llm.model, host=host, base_url=llm.base_url, api_key=key,
-                      timeout_seconds=llm.timeout_seconds)
+    return Connection(backend="remote", model=llm.model, host=endpoint_host(llm.base_url), base_url=llm.base_url,
+                      api_key=key, timeout_seconds=llm.timeout_for(loopback), loopback=loopback)
 
 
 def remote_profile(settings: Settings) -> Profile:
@@ -72,10 +84,51 @@ def remote_profile(settings: Settings) -> Profile:
     return Profile(translate=bool(settings.llm.translate), budget_tokens=settings.pdf.budget_tokens)
 
 
+def small_profile(settings: Settings) -> Profile:
+    """The profile of a small model behind a server: the embedded model's budget and passes (English
+    first, then Chinese bullet by bullet, no worked example, re-asks without the rejected reply)."""
+    translate = settings.llm.translate if settings.llm.translate is not None else True
+    return Profile(translate=translate, budget_tokens=settings.local.budget_tokens, bullets=(2, 2),
+                   reask_with_reply=False, prompt_example=False, translate_per_bullet=True)
+
+
+def is_small_model(model_id: str) -> bool:
+    """True when a model id names a small model (``…1.5b…``, ``…3b…``, ``…0.5b…``, ``tiny``)."""
+    return bool(_SMALL_MODEL.search(model_id.rsplit("/", 1)[-1]))
+
+
+def server_model_ids(connection: Connection, timeout: float = 5.0) -> list[str]:
+    """The model ids a server lists at ``GET /models`` (empty when it does not answer in time)."""
+    if not connection.base_url:
+        return []
+    try:
+        with httpx2.Client(timeout=timeout) as client:
+            reply = client.get(connection.base_url.rstrip("/") + "/models",
+                               headers={"Authorization": f"Bearer {connection.api_key}"})
+            data = reply.json().get("data") if reply.status_code == 200 else None
+    except (httpx2.HTTPError, ValueError, AttributeError) as exc:
+        log.debug("%s lists no models: %s", connection.host, type(exc).__name__)
+        return []
+    return [str(m["id"]) for m in data or [] if isinstance(m, dict) and m.get("id")]
+
+
+def configured_profile(settings: Settings, connection: Connection) -> Profile:
+    """``PIPELINE_PROFILE`` if set; else small when the model id (or, for a server on this machine, the
+    id the server lists: llama.cpp ignores the requested name) names a small model; else remote."""
+    choice = settings.llm.profile
+    if choice is None:
+        ids = [connection.model] + (server_model_ids(connection) if connection.loopback else [])
+        choice = "small" if any(is_small_model(i) for i in ids) else "remote"
+        if choice == "small":
+            log.info("%s serves a small model (%s): using the small-model profile", connection.host, ", ".join(ids))
+    return small_profile(settings) if choice == "small" else remote_profile(settings)
+
+
 def select_backend(settings: Settings) -> Backend:
     """An explicitly configured endpoint wins; else the embedded model if installed; else an error."""
     if settings.llm.explicit:
-        return Backend(remote_connection(settings), remote_profile(settings))
+        connection = remote_connection(settings)
+        return Backend(connection, configured_profile(settings, connection))
     from pipeline.model import embedded  # lazy: keeps start-up cheap and llama_cpp out of remote runs
 
     if embedded.is_available(settings):

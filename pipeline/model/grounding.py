@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
@@ -235,3 +236,36 @@ def closest_sentence(quote: str, source_text: str, *, min_share: float = 0.5, ma
     if best is None:
         return None
     return " ".join(best.split()[:max_words])
+
+
+# --------------------------------------------------------------------------- text that talks to the model
+
+# A paper has no reason to address the model that reads it: such sentences are prompt injection (or a
+# quoted prompt), flagged in the draft and never accepted as evidence.
+_ADDRESSES_MODEL = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+|of\s+)*"
+    r"(?:previous|prior|above|earlier|preceding|former|original)\s+(?:instructions?|prompts?|rules|directions|text)\b"
+    r"|\bdisregard\s+(?:all\s+|everything\s+)?(?:the\s+)?(?:above|previous|prior)\b"
+    r"|\byou\s+are\b|\bsystem\s+prompt\b|\bas\s+an?\s+(?:ai|language\s+model|llm)\b"
+    r"|\b(?:the|this|your)\s+(?:summary|answer|response|output|reply)\s+(?:must|should|shall|has\s+to)\b",
+    re.IGNORECASE)
+
+
+def addresses_model(text: str) -> bool:
+    """True when ``text`` speaks to the model ("ignore previous instructions", "you are now …")."""
+    return bool(_ADDRESSES_MODEL.search(unicodedata.normalize("NFKC", text)))
+
+
+def addressed_citations(groups: Mapping[str, Sequence[Sequence[int]]], shown: Mapping[int, str]) -> list[str]:
+    """One message per cited sentence that addresses the model: such a sentence is never evidence.
+
+    ``groups`` maps a question to its bullets' cited sentence ids; ``shown`` maps ids to their text.
+    """
+    problems = []
+    for name, bullets in groups.items():
+        for i, ids in enumerate(bullets, 1):
+            for n in ids:
+                if n in shown and addresses_model(shown[n]):
+                    problems.append(f"en.{name}[{i}]: S{n} speaks to the reader of the prompt, not about the paper "
+                                    f"({shown[n][:80]!r}); it is never evidence: cite another sentence")
+    return problems

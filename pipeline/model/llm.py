@@ -10,7 +10,16 @@ backend. Two loops are kept apart, as they fail for different reasons:
   with the reasons as a new message, at most ``max_repairs`` times; every failed attempt is kept.
 
 Structured output tries ``json_schema`` (strict), then ``json_object``, then a forced tool call, and
-remembers per endpoint which mode worked so the fallback costs at most one request.
+remembers per endpoint which mode worked so the fallback costs at most one request. A server that
+rejects the response format (HTTP 400 or 422, or a 500 whose message names ``response_format`` /
+``json_schema``, as llama.cpp's Python server answers) moves on to the next mode at once, never retried.
+
+Servers on this machine are serial: a timed-out request is not sent again there (the retry would
+queue behind the abandoned one). A server's context window, when it states it in an error ("maximum
+context length is N tokens"), is remembered per endpoint and every later request's ``max_tokens`` fits
+it; a prompt that cannot fit raises `ContextOverflow` so the caller can send less text. Each HTTP
+request has a total deadline and a reply-size cap (`pipeline.model.limits`); a rejected reply goes back
+to the model, and into failure records, only as a bounded excerpt.
 
 An `LLM` is built from a `Connection` (where the model is) and a `Profile` (how to prompt it), both
 in `pipeline.model.backend`. Callers that must pace requests (batch runs: concurrency slots, rate
@@ -23,6 +32,7 @@ import copy
 import email.utils
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -37,6 +47,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from pipeline.core.config import LLMSettings, OutputMode
 from pipeline.core.errors import (
     Attempt,
+    ContextOverflow,
     LLMAuthError,
     LLMError,
     LLMRefusal,
@@ -46,7 +57,10 @@ from pipeline.core.errors import (
     SummaryInvalid,
 )
 from pipeline.core.models import FIELDS, Usage
+from pipeline.core.redact import scrub
 from pipeline.model.backend import Connection, Profile, cost_usd
+from pipeline.model.limits import ReplyTooLarge, deadline_for, guarded_client
+from pipeline.text.budget import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +68,33 @@ MODES: tuple[OutputMode, ...] = ("json_schema", "json_object", "tool")
 REASK_TEMPERATURE = 0.6
 _REFUSAL_STARTS = ("i'm sorry", "i am sorry", "i can't", "i cannot", "sorry,", "i won't", "as an ai")
 T = TypeVar("T", bound=BaseModel)
+# OpenAI's wording, which llama.cpp's Python server and vLLM copy: "This model's maximum context length is
+# 8192 tokens. However, you requested 10798 tokens (8298 in the messages, 2500 in the completion)."
+_CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+) tokens", re.IGNORECASE)
+_CONTEXT_MESSAGES = re.compile(r"\((\d+) in the messages", re.IGNORECASE)
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "tool_choice", "'tools'")
+MIN_COMPLETION_TOKENS = 512  # below this a summary cannot be written: send less paper text instead
+CONTEXT_MARGIN = 64  # tokens kept free: chat templates add a few per message
+
+
+def context_limit(message: str) -> tuple[int, int | None] | None:
+    """(context window, tokens in the messages or None) from a context-length error text, else None."""
+    found = _CONTEXT_LIMIT.search(message)
+    if not found:
+        return None
+    messages = _CONTEXT_MESSAGES.search(message)
+    return int(found.group(1)), int(messages.group(1)) if messages else None
+
+
+def excerpt(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters cut]"
+
+
+def _context_key(endpoint_id: str) -> str:
+    return f"{endpoint_id}|context-tokens"
 
 
 def _sleep(seconds: float) -> None:
@@ -172,10 +213,23 @@ def _retry_after(exc: BaseException) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        return True
-    return isinstance(exc, openai.APIStatusError) and (exc.status_code == 429 or exc.status_code >= 500)
+def _transient(exc: BaseException, retry_timeouts: bool = True) -> bool:
+    if isinstance(exc, openai.APITimeoutError):
+        return retry_timeouts
+    if isinstance(exc, openai.APIConnectionError):
+        return not isinstance(exc.__cause__, ReplyTooLarge)
+    return isinstance(exc, openai.APIStatusError) and (exc.status_code == 429 or exc.status_code >= 500) \
+        and not _rejects_format(exc)
+
+
+def _rejects_format(exc: openai.APIStatusError) -> bool:
+    """True when the server refuses the structured-output mode itself: a 400 or 422 (but not a context
+    overflow), or a 500 naming the response format (llama.cpp's Python server reports its request
+    validation error, "Input should be 'text' or 'json_object'", as HTTP 500)."""
+    detail = _error_detail(exc, 2000)
+    if exc.status_code in (400, 422):
+        return context_limit(detail) is None
+    return exc.status_code >= 500 and any(word in detail for word in _FORMAT_WORDS)
 
 
 def _wait(state: RetryCallState) -> float:
@@ -201,13 +255,32 @@ class LLM:
         self.memory: ModeMemory = memory or DictMemory()
         self._sleep = sleep or (lambda seconds: _sleep(seconds))
         self._hook = hook or _no_hook
+        http_client = connection.http_client
+        if client is None and http_client is None:
+            http_client = guarded_client(timeout_seconds=connection.timeout_seconds,
+                                         deadline_seconds=deadline_for(settings, connection.timeout_seconds),
+                                         max_reply_bytes=settings.max_reply_bytes)
         self._client = client or openai.OpenAI(
             api_key=connection.api_key or "not-needed", base_url=connection.base_url,
-            timeout=connection.timeout_seconds, max_retries=0, http_client=connection.http_client,
+            timeout=connection.timeout_seconds, max_retries=0, http_client=http_client,
         )
         self.usage = Usage()
         self.http_requests = 0  # every request sent, including rejected modes and retried ones
         self.mode: str | None = None
+        self._estimate = 0  # estimated tokens of the last prompt sent
+        self._ratio = 1.1  # server tokens per estimated token (our estimate runs low on code and markup)
+
+    def context_tokens(self) -> int | None:
+        """The server's context window: the setting, else what the server said once, else None."""
+        if self.settings.context_tokens:
+            return self.settings.context_tokens
+        known = self.memory.get(_context_key(self.connection.id))
+        return int(known) if known and known.isdigit() else None
+
+    def _retry_timeouts(self) -> bool:
+        if self.settings.retry_timeouts is not None:
+            return self.settings.retry_timeouts
+        return not self.connection.loopback
 
     def _modes(self) -> list[OutputMode]:
         if self.settings.output_mode:
@@ -237,11 +310,16 @@ class LLM:
         modes = self._modes()
         for i, mode in enumerate(modes):
             try:
-                reply = self._send(messages, name, schema, mode, temperature)
+                try:
+                    reply = self._send(messages, name, schema, mode, temperature)
+                except openai.APIStatusError as exc:
+                    if not self._learn_context(exc):
+                        raise
+                    reply = self._send(messages, name, schema, mode, temperature)  # max_tokens now fits
             except openai.APIStatusError as exc:
                 last = i == len(modes) - 1
-                if exc.status_code in (400, 422) and not last:
-                    log.info("%s rejected %s output (%s); trying %s", self.connection.host, mode,
+                if _rejects_format(exc) and not last:
+                    log.info("%s rejected %s output (HTTP %s); trying %s", self.connection.host, mode,
                              exc.status_code, modes[i + 1])
                     continue
                 raise self._status_error(exc, mode) from exc
@@ -251,15 +329,50 @@ class LLM:
             return reply
         raise AssertionError("unreachable: the mode list is never empty")
 
+    def _learn_context(self, exc: openai.APIStatusError) -> bool:
+        """Remember the context window a 400 states; True when the same prompt fits with fewer reply
+        tokens (send it again), raise `ContextOverflow` when the prompt itself is too long."""
+        found = context_limit(_error_detail(exc, 1000)) if exc.status_code == 400 else None
+        if found is None:
+            return False
+        window, in_messages = found
+        log.info("%s: the model's context is %d tokens; requests now fit it", self.connection.host, window)
+        self.memory.set(_context_key(self.connection.id), str(window))
+        if in_messages is not None:
+            if self._estimate:
+                self._ratio = max(self._ratio, 1.02 * in_messages / self._estimate)
+            if in_messages + MIN_COMPLETION_TOKENS + CONTEXT_MARGIN > window:
+                raise self._overflow(window, in_messages, self._estimate)
+        return True
+
+    def _overflow(self, window: int, prompt_tokens: int, estimated: int) -> ContextOverflow:
+        return ContextOverflow(
+            f"the prompt ({prompt_tokens} tokens) leaves too little of {self.connection.host}'s "
+            f"{window}-token context for the reply", context_tokens=window, prompt_tokens=prompt_tokens,
+            estimated_tokens=estimated,
+            hint="start the server with a larger context (llama.cpp: --n_ctx), or lower PIPELINE_BUDGET_TOKENS")
+
+    def _max_tokens(self, messages: list[dict[str, Any]]) -> int:
+        """The reply's token cap: the setting, shrunk so prompt and reply fit a known context window."""
+        self._estimate = estimate_tokens(json.dumps(messages, ensure_ascii=False))
+        window = self.context_tokens()
+        if window is None:
+            return self.settings.max_output_tokens
+        prompt = int(self._estimate * self._ratio)
+        room = window - prompt - CONTEXT_MARGIN
+        if room < MIN_COMPLETION_TOKENS:
+            raise self._overflow(window, prompt, self._estimate)
+        return min(self.settings.max_output_tokens, room)
+
     def _send(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any],
               mode: OutputMode, temperature: float | None = None) -> Reply:
         kwargs: dict[str, Any] = {"model": self.connection.model,
                                   "temperature": self.settings.temperature if temperature is None else temperature}
-        kwargs["max_tokens"] = self.settings.max_output_tokens
         messages = [dict(m) for m in messages]
         if mode != "json_schema" and self.profile.schema_in_prompt:
             messages[0]["content"] = (f"{messages[0]['content']}\n\nThe JSON object must follow this JSON "
                                       f"schema:\n{json.dumps(schema, ensure_ascii=False)}")
+        kwargs["max_tokens"] = self._max_tokens(messages)
         if mode == "json_schema":
             kwargs["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": name, "strict": True, "schema": strict_schema(schema)}}
@@ -270,12 +383,14 @@ class LLM:
                 "name": name, "description": f"Record the {name}.", "parameters": schema}}]
             kwargs["tool_choice"] = {"type": "function", "function": {"name": name}}
 
+        retry_timeouts = self._retry_timeouts()
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.max_attempts), wait=_wait,
-            retry=retry_if_exception(_transient), sleep=self._sleep, reraise=True,
+            retry=retry_if_exception(lambda exc: _transient(exc, retry_timeouts)), sleep=self._sleep,
+            reraise=True,
             before_sleep=lambda s: log.warning(
                 "LLM request to %s failed (%s); retry %d of %d", self.connection.host,
-                s.outcome.exception() if s.outcome else "?", s.attempt_number,
+                scrub(str(s.outcome.exception())) if s.outcome else "?", s.attempt_number,
                 self.settings.max_attempts - 1),
         )
 
@@ -286,11 +401,10 @@ class LLM:
         try:
             completion = retrying(create)
         except openai.APIConnectionError as exc:
-            what = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not connect"
-            raise LLMTransportError(
-                f"LLM request to {self.connection.host} {what} after {self.settings.max_attempts} attempts",
-                hint="check the endpoint is up and reachable, or raise PIPELINE_TIMEOUT",
-            ) from exc
+            if isinstance(exc.__cause__, ReplyTooLarge):
+                return Reply(content=None, mode=mode, finish_reason="too_large", prompt_tokens=0,
+                             completion_tokens=0)
+            raise self._transport_error(exc, retry_timeouts) from exc
         self.usage.requests += 1
         usage = completion.usage
         prompt_tokens = usage.prompt_tokens if usage else 0
@@ -312,6 +426,21 @@ class LLM:
                      prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                      refusal=getattr(message, "refusal", None))
 
+    def _transport_error(self, exc: openai.APIConnectionError, retried: bool) -> LLMTransportError:
+        host, attempts = self.connection.host, self.settings.max_attempts
+        if not isinstance(exc, openai.APITimeoutError):
+            return LLMTransportError(f"LLM request to {host} could not connect after {attempts} attempts",
+                                     hint="check the endpoint is up and reachable")
+        deadline = deadline_for(self.settings, self.connection.timeout_seconds)
+        limit = f"{self.connection.timeout_seconds:g} s timeout, {deadline:g} s deadline"
+        if not retried:
+            return LLMTransportError(
+                f"LLM request to {host} timed out ({limit}); not sent again: a server on this machine is "
+                "still working on it and a retry would queue behind it",
+                hint="raise PIPELINE_TIMEOUT, or use a smaller model or PIPELINE_PROFILE=small")
+        return LLMTransportError(f"LLM request to {host} timed out after {attempts} attempts ({limit})",
+                                 hint="check the endpoint is up and reachable, or raise PIPELINE_TIMEOUT")
+
     def _status_error(self, exc: openai.APIStatusError, mode: str) -> LLMError:
         host, code = self.connection.host, exc.status_code
         detail = _error_detail(exc)
@@ -325,21 +454,27 @@ class LLM:
             return LLMTransportError(f"{host} kept failing with HTTP {code} after "
                                      f"{self.settings.max_attempts} attempts: {detail}",
                                      hint="wait and run again; batch runs pick up where they stopped")
-        return LLMError(f"{host} rejected the request (HTTP {code}, {mode} output): {detail}",
-                        hint="set PIPELINE_OUTPUT_MODE to a mode the server supports")
+        if _rejects_format(exc):
+            return LLMError(f"{host} rejected the request (HTTP {code}, {mode} output): {detail}",
+                            hint="set PIPELINE_OUTPUT_MODE to a mode the server supports")
+        return LLMError(f"{host} rejected the request (HTTP {code}): {detail}",
+                        hint="see the server's log; PIPELINE_CONTEXT_TOKENS or PIPELINE_BUDGET_TOKENS fit a "
+                        "small context")
 
     # ------------------------------------------------------------------ the repair loop
 
     def ask(self, messages: list[dict[str, Any]], model: type[T], *, context: dict[str, Any],
             repair: Callable[[list[str], bool], str],
-            counts: dict[str, tuple[int, int]] | None = None) -> tuple[T, list[Attempt]]:
+            counts: dict[str, tuple[int, int]] | None = None,
+            checks: Callable[[T], list[str]] | None = None) -> tuple[T, list[Attempt]]:
         """Get a reply that validates as ``model``; re-ask with the errors at most ``max_repairs`` times.
 
         ``repair(errors, truncated)`` renders the follow-up message; ``counts`` narrows the bullets per
         question the schema asks for (default: the profile's ``bullets``). ``context`` is the validation
-        context of every attempt (validators only read it). Returns the valid object and the failed
-        attempts before it; raises a `ModelOutputError` (SummaryInvalid, LLMRefusal or LLMTruncated)
-        carrying every attempt when the last re-ask fails too.
+        context of every attempt (validators only read it); ``checks`` finds what is wrong with a reply
+        that validates (each finding counts as a validation error: the model is asked again). Returns
+        the valid object and the failed attempts before it; raises a `ModelOutputError` (SummaryInvalid,
+        LLMRefusal or LLMTruncated) carrying every attempt when the last re-ask fails too.
         """
         schema = _json_schema(model)
         if counts is None and self.profile.bullets:
@@ -354,14 +489,23 @@ class LLM:
             temperature = None if attempt_number == 0 else \
                 min(1.0, max(self.settings.temperature, REASK_TEMPERATURE) + 0.1 * (attempt_number - 1))
             reply = self.chat(conversation, model.__name__, schema, temperature=temperature)
-            attempt = _judge(reply, model, context)
+            attempt = _judge(reply, model, context, self.settings.max_reply_bytes)
             if isinstance(attempt, BaseModel):
-                return attempt, attempts
+                problems = checks(attempt) if checks else []
+                if not problems:
+                    return attempt, attempts
+                attempt = Attempt("invalid", reply.content, problems)
+            # Only a bounded excerpt of a bad reply is kept or sent back: a 20 MB reply must not grow
+            # every re-ask and the failure record by 20 MB.
+            limit = self.settings.max_excerpt_chars
+            attempt.raw = excerpt(attempt.raw, limit)
+            attempt.errors = [excerpt(e, 1000) or "" for e in attempt.errors[:20]]
             attempts.append(attempt)
             log.info("reply rejected (%s): %s", attempt.kind, "; ".join(attempt.errors)[:300])
             follow_up = {"role": "user", "content": repair(attempt.errors, attempt.kind == "truncated")}
             if self.profile.reask_with_reply:
-                conversation = [*conversation, {"role": "assistant", "content": reply.content or ""}, follow_up]
+                shown = excerpt(reply.content, limit) or ""
+                conversation = [*conversation, {"role": "assistant", "content": shown}, follow_up]
             else:
                 conversation = [*messages, follow_up]
         raise self._output_error(attempts)
@@ -389,8 +533,11 @@ def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
 
-def _judge(reply: Reply, model: type[T], context: dict[str, Any]) -> T | Attempt:
+def _judge(reply: Reply, model: type[T], context: dict[str, Any], max_bytes: int) -> T | Attempt:
     """The validated object, or the failed attempt with every reason."""
+    if reply.finish_reason == "too_large":
+        return Attempt("invalid", None, [f"the reply was larger than {max_bytes} bytes and was refused unread; "
+                                         "answer with the JSON object only, one short sentence per bullet"])
     if reply.refusal:
         return Attempt("refusal", reply.refusal, [f"refused: {reply.refusal}"])
     if reply.finish_reason == "length":
@@ -420,12 +567,13 @@ def _validation_messages(exc: ValidationError) -> list[str]:
     return messages
 
 
-def _error_detail(exc: openai.APIStatusError) -> str:
+def _error_detail(exc: openai.APIStatusError, limit: int = 200) -> str:
     body = exc.body
+    text = str(exc.message)
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:200]
-        if isinstance(inner, str):
-            return inner[:200]
-    return str(exc.message)[:200]
+            text = str(inner["message"])
+        elif isinstance(inner, str):
+            text = inner
+    return scrub(" ".join(text.split())[:limit])

@@ -1,12 +1,15 @@
 """Prompt files in ``prompts/``, rendered with jinja2 ``StrictUndefined``.
 
 A missing variable is an error, never an empty string. Each rendered prompt carries the name and
-sha256 of its file so every draft records exactly which prompts produced it.
+sha256 of its file so every draft records exactly which prompts produced it. No variable can close (or
+open) a ``<<<`` … ``>>>`` fence of a template: every value passes `fence_safe` as it is written, so a
+paper's text cannot end its own quotation and speak as the prompt.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +18,16 @@ from typing import Any
 import jinja2
 
 from pipeline.core.errors import ConfigError
+
+_DELIMITER = re.compile(r"<{3,}|>{3,}")
+
+
+def fence_safe(value: Any) -> Any:
+    """``value`` unable to close (or open) a ``<<<`` … ``>>>`` fence: in a string, any run of three or
+    more angle brackets is spaced out ("> > >"); anything else, and text without such a run, is unchanged."""
+    if not isinstance(value, str):
+        return value
+    return _DELIMITER.sub(lambda m: " ".join(m.group(0)), value)
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,7 @@ def _environment(folder: str) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,  # plain-text prompts, not HTML
+        finalize=fence_safe,  # untrusted text (a paper, a model's reply) stays inside its fence
     )
 
 

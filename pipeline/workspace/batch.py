@@ -32,7 +32,9 @@ import httpx2
 from pipeline.core.config import Settings
 from pipeline.core.errors import ConfigError, PipelineError, RateLimitCancelled
 from pipeline.core.models import EntryStatus, PaperEntry
+from pipeline.core.redact import scrub
 from pipeline.model.backend import Backend, select_backend
+from pipeline.model.limits import deadline_for, guarded_client
 from pipeline.model.ratelimit import RequestGate, limiter_for
 from pipeline.workspace import store
 from pipeline.workspace.papers import TITLE_PREFIX, PapersDoc, edit_papers, entry_key, find_entry, load_papers
@@ -453,8 +455,10 @@ class _Worker:
         if connection.http_client is None:
             # One connection pool for all threads: each client would otherwise load the CA bundle
             # (~0.2 s of CPU) and open its own connections.
-            self._http = httpx2.Client(
-                follow_redirects=True, timeout=connection.timeout_seconds,
+            self._http = guarded_client(
+                timeout_seconds=connection.timeout_seconds,
+                deadline_seconds=deadline_for(settings.llm, connection.timeout_seconds),
+                max_reply_bytes=settings.llm.max_reply_bytes,
                 limits=httpx2.Limits(max_connections=2 * self.concurrency,
                                      max_keepalive_connections=2 * self.concurrency))
             connection = dataclasses.replace(connection, http_client=self._http)
@@ -537,7 +541,7 @@ class _Worker:
             self.writer.put(item.source, status="failed", last_error=outcome.reason)
         except Exception as exc:  # a bug on one paper must not stop the others
             log.exception("unexpected error on %s", item.source)
-            outcome.reason = f"unexpected {type(exc).__name__}: {exc}"
+            outcome.reason = scrub(f"unexpected {type(exc).__name__}: {exc}")
             self.writer.put(item.source, status="failed", last_error=outcome.reason)
         finally:
             with self._lock:

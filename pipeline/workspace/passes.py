@@ -3,7 +3,8 @@
 A `Plan` says what each request reads: a small model gets one short pass per question, each reading
 the part of the paper where that answer lives (`pipeline.text.budget.read_for`); a strong model gets
 one call carrying all three parts (`read_all`). The model cites sentence ids; `run` checks every
-reply (hard: unknown ids, a sentence backing two bullets, numbers; soft: a bullet copied from its
+reply (hard: unknown ids, a sentence backing two bullets, numbers, a cited sentence that speaks to the
+model instead of about the paper; soft: a bullet copied from its
 evidence, a bullet whose terms are not in what it cites, a framework bullet resting on cited work),
 re-asks once for the soft problems and keeps what is left as draft warnings, then fills each bullet's
 evidence with the exact sentences it cited and translates with the list's glossary.
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from pipeline.core.config import Settings
 from pipeline.core.errors import Attempt, ModelOutputError, SummaryInvalid
 from pipeline.core.models import FIELDS
-from pipeline.model import checks, glossary
+from pipeline.model import checks, glossary, grounding
 from pipeline.model.backend import Profile
 from pipeline.model.llm import LLM
 from pipeline.model.prompts import Prompt, render
@@ -141,10 +142,19 @@ def soft_problems(reply: CitedReply, plan_: Plan) -> list[str]:
     return found
 
 
+def injected_citations(shown: dict[int, str]) -> Any:
+    """The check that no bullet cites a sentence addressing the model (prompt injection in the paper)."""
+    def check(reply: CitedReply) -> list[str]:
+        groups = {name: [b.ids for b in bullets] for name, bullets in reply.groups().items()}
+        return grounding.addressed_citations(groups, shown)
+    return check
+
+
 def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedReply], context: dict[str, Any],
                  plan_: Plan, repair: Any) -> tuple[CitedReply, int, list[str]]:
     """A valid reply, re-asked once when a reader would object to it; (reply, re-asks, problems left)."""
-    reply, failed = llm.ask(messages, model, context=context, repair=repair)
+    hard = injected_citations(context["sentences"])
+    reply, failed = llm.ask(messages, model, context=context, repair=repair, checks=hard)
     problems = soft_problems(reply, plan_)
     if not problems:
         return reply, len(failed), []
@@ -152,7 +162,7 @@ def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedRepl
     conversation = [*messages, {"role": "assistant", "content": reply.model_dump_json()}, follow_up] \
         if llm.profile.reask_with_reply else [*messages, follow_up]
     try:
-        second, failed_again = llm.ask(conversation, model, context=context, repair=repair)
+        second, failed_again = llm.ask(conversation, model, context=context, repair=repair, checks=hard)
     except ModelOutputError as exc:
         log.info("the re-ask for %d soft problem(s) gave nothing valid: %s", len(problems), exc)
         return reply, len(failed) + 1 + len(exc.attempts), problems

@@ -6,10 +6,16 @@ each request reads the part where its answer lives (:mod:`pipeline.workspace.pas
 sentence ids and writes the three questions in its own words, plus dim/setting/tags; the pipeline copies
 the cited sentences into the draft as evidence. On final failure nothing is written to the draft path:
 a failure record with every attempt goes to ``summaries/_failed/<key>.yaml``.
+
+The paper text is untrusted: it cannot close the prompt's ``<<<`` … ``>>>`` fence (prompt rendering
+sees to that: `pipeline.model.prompts.fence_safe`), and its sentences that address the model are
+flagged in the draft and never accepted as evidence. When the server's context window is known (set,
+or learned from its error), the text sent shrinks until prompt and reply fit it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -25,6 +31,7 @@ from pipeline import __version__
 from pipeline.core.config import Settings
 from pipeline.core.errors import (
     ConfigError,
+    ContextOverflow,
     LLMError,
     MetadataError,
     ModelOutputError,
@@ -40,10 +47,10 @@ from pipeline.core.models import (
     Provenance,
     Usage,
 )
-from pipeline.model import checks, glossary
-from pipeline.model.backend import Backend, cost_usd, select_backend
+from pipeline.model import checks, glossary, grounding
+from pipeline.model.backend import Backend, Profile, cost_usd, select_backend
 from pipeline.model.biblio import bibliography, find_code_url
-from pipeline.model.llm import LLM
+from pipeline.model.llm import LLM, MIN_COMPLETION_TOKENS
 from pipeline.model.prompts import Prompt, file_sha256, render
 from pipeline.model.summary import (
     DEFAULT_SETTINGS,
@@ -67,6 +74,8 @@ CACHE_NAMESPACE = "llm"
 TRANSLATE_PROMPTS = passes.TRANSLATE_PROMPTS
 EXPECTED_OUTPUT_TOKENS = 900  # order of magnitude of a bilingual summary that cites sentences by id
 
+MIN_BUDGET_TOKENS = 300  # less paper text than this cannot make a summary
+FIT_ROUNDS = 3  # text selections tried against a context window before giving up
 
 @dataclass
 class SummarizeResult:
@@ -227,31 +236,37 @@ def summarize(source: str, settings: Settings, *, force: bool = False, refresh: 
         llm = LLM(connection, settings.llm, profile, memory=CacheModeMemory(cache))
     paper = load_paper(source, settings, progress, status)
     backend = Backend(llm.connection, llm.profile)
-    plan = make_plan(paper, backend, settings)
-    pairs = passes.prompts(plan, settings, llm.profile)
-    key = cache_key(settings, backend, pairs, plan)
     requests_before = llm.http_requests
-    cached = None if refresh else cache.get_json(CACHE_NAMESPACE, key)
+    usage_before = llm.usage.model_copy()
+    budget = llm.profile.budget_tokens
+    for fit_round in range(1, FIT_ROUNDS + 1):
+        sized = Backend(llm.connection, dataclasses.replace(llm.profile, budget_tokens=budget))
+        plan = make_plan(paper, sized, settings)
+        pairs = passes.prompts(plan, settings, llm.profile)
+        key = cache_key(settings, backend, pairs, plan)
+        cached = None if refresh else cache.get_json(CACHE_NAMESPACE, key)
+        if cached:
+            break
+        try:
+            drafted = passes.run(llm, settings, plan, repair=_repair(settings), key=paper.source.key,
+                                 progress=progress, started=status.started)
+            break
+        except ContextOverflow as exc:
+            smaller = _smaller_budget(plan, llm.profile, exc, settings) if fit_round < FIT_ROUNDS else None
+            if smaller is None:
+                _record_failure(settings, llm, paper, source, exc)
+                raise
+            log.info("%s: %s; text budget %d instead of %d tokens", paper.source.key, exc.message, smaller, budget)
+            budget = smaller
+        except LLMError as exc:
+            _record_failure(settings, llm, paper, source, exc)
+            raise
     if cached:
         summary = PaperSummary.model_validate(cached["summary"])
         usage, repairs, mode = Usage.model_validate(cached["usage"]), int(cached["repairs"]), cached["mode"]
         hashes, notes = dict(cached["prompts"]), [str(n) for n in cached.get("notes", [])]
         log.info("LLM result for %s found in the cache", paper.source.key)
     else:
-        usage_before = llm.usage.model_copy()
-        try:
-            drafted = passes.run(llm, settings, plan, repair=_repair(settings), key=paper.source.key,
-                                 progress=progress, started=status.started)
-        except LLMError as exc:
-            attempts = exc.attempts if isinstance(exc, ModelOutputError) else []
-            failure_file = store.write_failure(settings.summaries_dir, paper.source.key, {
-                "key": paper.source.key, "source": source, "error": str(exc),
-                "error_type": type(exc).__name__, "backend": llm.connection.backend, "model": llm.connection.model,
-                "endpoint_host": llm.connection.host, "attempts": [a.as_dict() for a in attempts],
-                "failed_at": _now().isoformat(),
-            })
-            exc.hint = f"{exc.hint + '; ' if exc.hint else ''}failure record: {failure_file}"
-            raise
         usage = Usage(
             prompt_tokens=llm.usage.prompt_tokens - usage_before.prompt_tokens,
             completion_tokens=llm.usage.completion_tokens - usage_before.completion_tokens,
@@ -274,6 +289,29 @@ def summarize(source: str, settings: Settings, *, force: bool = False, refresh: 
         requests_sent=llm.http_requests - requests_before, cached=bool(cached),
         preview=preview(record), warnings=record.warnings,
     )
+
+
+def _smaller_budget(plan: passes.Plan, profile: Profile, exc: ContextOverflow, settings: Settings) -> int | None:
+    """A text budget whose readings fit the context ``exc`` reports with room for a reply, or None when
+    the paper text would become too short to summarize."""
+    ratio = max(1.0, exc.prompt_tokens / max(1, exc.estimated_tokens))  # server tokens per estimated one
+    reply = min(settings.llm.max_output_tokens, max(2 * MIN_COMPLETION_TOKENS, exc.context_tokens // 4))
+    excess = int((exc.prompt_tokens + reply + 64 - exc.context_tokens) / ratio) + 32
+    reading = max(r.tokens for r in plan.readings) - excess
+    share = 2 if passes.per_question(profile) else 1  # a per-question reading gets half the budget
+    return reading * share if reading >= MIN_BUDGET_TOKENS else None
+
+
+def _record_failure(settings: Settings, llm: LLM, paper: _Paper, source: str, exc: LLMError) -> None:
+    """Write the failure record (every attempt, as bounded excerpts) and name it in the error's hint."""
+    attempts = exc.attempts if isinstance(exc, ModelOutputError) else []
+    failure_file = store.write_failure(settings.summaries_dir, paper.source.key, {
+        "key": paper.source.key, "source": source, "error": str(exc),
+        "error_type": type(exc).__name__, "backend": llm.connection.backend, "model": llm.connection.model,
+        "endpoint_host": llm.connection.host, "attempts": [a.as_dict() for a in attempts],
+        "failed_at": _now().isoformat(),
+    })
+    exc.hint = f"{exc.hint + '; ' if exc.hint else ''}failure record: {failure_file}"
 
 
 def _repair(settings: Settings) -> Any:
@@ -299,6 +337,11 @@ def _record(paper: _Paper, plan: passes.Plan, summary: PaperSummary, backend: Ba
     if left_out:
         warnings.append(f"no pass read {', '.join(left_out)} (token budget)")
     warnings.extend(notes)
+    if addressed := sorted({i for r in plan.readings for i in r.ids
+                            if grounding.addresses_model(plan.numbered[i - 1].text)}):
+        shown = "; ".join(f"S{i} {plan.numbered[i - 1].text[:80]!r}" for i in addressed[:3])
+        warnings.append(f"the paper text has {len(addressed)} sentence(s) addressing the model (possible prompt "
+                        f"injection), never accepted as evidence: {shown}")
     copied, total = copied_bullets(summary)
     if copied:
         warnings.append(f"{copied} of {total} English bullets repeat their evidence nearly word for word "

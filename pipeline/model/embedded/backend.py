@@ -21,7 +21,7 @@ LOCAL_TRANSLATE = True
 def embedded_connection(settings: Settings, http_client: httpx2.Client) -> Connection:
     """The embedded model, answered in process through ``http_client`` (see `local_http_client`)."""
     return Connection(backend="local", model=LOCAL_MODEL_NAME, host="embedded", base_url=EMBEDDED_BASE_URL,
-                      api_key=EMBEDDED_API_KEY, timeout_seconds=settings.llm.timeout_seconds,
+                      api_key=EMBEDDED_API_KEY, timeout_seconds=settings.llm.timeout_for(False),
                       http_client=http_client)
 
 

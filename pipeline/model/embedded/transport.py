@@ -231,4 +231,4 @@ def local_http_client(settings: Settings, transport: httpx2.BaseTransport | None
     ``transport`` wraps or replaces the local one (recording, replaying).
     """
     return httpx2.Client(transport=transport or local_transport(settings), base_url=EMBEDDED_BASE_URL,
-                         timeout=settings.llm.timeout_seconds)
+                         timeout=settings.llm.timeout_for(False))
