@@ -225,3 +225,15 @@ def test_cross_site_posts_and_other_hosts_are_refused(served: tuple[Bound, Setti
     status, body = _request(url, data=decide, headers={**token, "Origin": bound.base, "Sec-Fetch-Site": "same-origin"})
     assert status == 200 and json.loads(body)["next"].startswith("/paper/2301.00002?token=")
     assert store.load_record(path).status == "approved"
+
+
+def test_without_a_browser_the_browser_tests_skip_with_one_line_but_fail_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", ("no-such-chromium",))
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"^no chromium: .*\(apt-get install chromium chromium-driver\)$"):
+        browser.require_browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true, so they may not be skipped"):
+        browser.require_browser()
