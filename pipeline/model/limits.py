@@ -2,8 +2,10 @@
 
 ``httpx2`` timeouts bound each socket operation, not a request: a server sending one byte a second
 never trips a 2 s read timeout. `GuardedTransport` wraps the real transport so every request gets a
-deadline (each socket wait is cut to the time left, and the body stops as soon as the deadline
-passes) and the body is refused once it grows past ``max_reply_bytes``, before anything parses it.
+deadline: no single socket wait may outlast it, and the body stops at the first chunk that arrives
+after it (so a request ends within the deadline plus one read timeout). The body is refused once it
+grows past ``max_reply_bytes``, before anything parses it. Known gap: status line and headers trickled
+byte by byte are bounded by the per-read timeout only (the transport sees the response after them).
 """
 
 from __future__ import annotations
