@@ -57,7 +57,8 @@ def run(pdf: Path, settings: Settings, record: Path | None) -> dict[str, object]
     llm = LLM(connection, settings.llm, profile)
     started = time.monotonic()
     try:
-        result = summarize(str(pdf), settings, llm=llm, force=True, refresh=True)
+        result = summarize(str(pdf), settings, llm=llm, force=True, refresh=True,
+                           progress=lambda p: print(p.line(), file=sys.stderr, flush=True))
     except PipelineError as exc:
         return {"paper": pdf.name, "ok": False, "seconds": round(time.monotonic() - started, 1),
                 "requests": llm.http_requests, "error": str(exc)[:160]}
@@ -84,6 +85,8 @@ def main(argv: list[str]) -> int:
     pdfs = args.pdfs or [ROOT / "docs" / "report" / "pipeline-report.pdf", *sorted(SHARED.glob("pdfs/*.pdf"))]
     env = dict(os.environ)
     env.setdefault("PIPELINE_SUMMARIES_DIR", tempfile.mkdtemp(prefix="pipeline-local-bench-"))
+    # No list: the settings offered and the glossary are the built-in ones, as in tests/test_replay.py.
+    env["PIPELINE_PAPERS_FILE"] = str(Path(env["PIPELINE_SUMMARIES_DIR"]) / "no-papers.yaml")
     env["PIPELINE_OFFLINE"] = "0"  # metadata comes from the seeded cache, never the network
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PIPELINE_API_KEY", "PIPELINE_BASE_URL"):
         env.pop(name, None)

@@ -37,6 +37,7 @@ KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_-]{16,}|Bearer\s+\S{12,}|\"(?:authorizati
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("PIPELINE_SUMMARIES_DIR", str(tmp_path / "summaries"))
     monkeypatch.setenv("PIPELINE_OFFLINE", "0")  # metadata is seeded into the cache below: no network
+    monkeypatch.setenv("PIPELINE_PAPERS_FILE", str(tmp_path / "no-papers.yaml"))  # as bench/local_papers.py
     return load_settings(__import__("os").environ)
 
 

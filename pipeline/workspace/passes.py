@@ -89,12 +89,13 @@ def plan(numbered: list[Sentence], profile: Profile, *, names: list[str], settin
 def prompts(plan_: Plan, settings: Settings, profile: Profile) -> list[tuple[Prompt, Prompt]]:
     """The system and user prompt of every reading, in order (the first one also classifies)."""
     out = []
+    # One system prompt for every pass (the user message says which question): a local server reuses
+    # the evaluated prefix, so only the first pass pays for it.
+    terms = glossary.used("\n".join(r.text for r in plan_.readings), plan_.glossary) if plan_.bilingual else {}
+    system = render(settings.prompts_dir, "system.j2", questions=list(FIELDS), bilingual=plan_.bilingual,
+                    classify=True, settings=list(plan_.settings), terms=terms, example=profile.prompt_example)
     for i, reading in enumerate(plan_.readings):
         questions = plan_.questions(reading)
-        terms = glossary.used(reading.text, plan_.glossary) if plan_.bilingual else {}
-        system = render(settings.prompts_dir, "system.j2", questions=list(questions), bilingual=plan_.bilingual,
-                        classify=i == 0, settings=list(plan_.settings), terms=terms,
-                        example=profile.prompt_example)
         user = render(settings.prompts_dir, "user.j2", questions=list(questions),
                       question_text=QUESTION_DESCRIPTIONS[questions[0]] if len(questions) == 1 else "",
                       text=reading.text, bilingual=plan_.bilingual, classify=i == 0)
