@@ -40,6 +40,7 @@ def test_same_data_as_the_round_trip_loader(text: str) -> None:
 @pytest.mark.parametrize("text", [
     "a: &x 1\nb: *x\n", "a: !!str 1\n", "a: 012\n", "a: 1_000\n", "a: 0b101\n", "a: [1,\n", "a: 1\na: 2\n",
     "? [a]\n: b\n", "t: 1:20\n", "n: " + "9" * 5000 + "\n",
+    "a: 1\nnull: x\n", "a: 1\n~: x\n", "a: 1\n3: x\n",  # keys that are not text (null: a traceback before)
 ])
 def test_anything_it_cannot_vouch_for_goes_round_trip(text: str) -> None:
     assert fastyaml.load(text) is None

@@ -423,3 +423,19 @@ def test_a_symlinked_sub_folder_is_refused_and_nothing_is_written_outside(tmp_pa
         else:  # before the fix: the draft's original went to outside/ through the link
             store.write_draft(summaries, record)
     assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_null_key_in_a_summary_file_is_a_finding_not_a_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    from pipeline import cli
+
+    _, summaries = _listed_workspace(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    path = summaries / "2501.00001.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "null: x\n", encoding="utf-8")
+    code = cli.main(COMMANDS[command])  # before: AttributeError in the read-only loader
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    assert f"{path}:1: record: Extra inputs are not permitted" in out + err
+    assert code == (0 if command == "render" else 1)

@@ -119,8 +119,10 @@ def _construct(text: str, max_nodes: int, max_depth: int) -> Any:
         elif keys[-1] is None:  # a sequence
             stack[-1].append(value)
         elif keys[-1] is _NO_KEY:
-            if kind is not yaml.ScalarEvent or value in stack[-1]:
-                raise _Refused  # complex or repeated keys: the round-trip loader decides
+            if kind is not yaml.ScalarEvent or not isinstance(value, str) or value in stack[-1]:
+                # Complex, repeated or non-text keys (a null key once stood for "a sequence" here):
+                # the round-trip loader decides.
+                raise _Refused
             keys[-1] = value
         else:
             stack[-1][keys[-1]] = value
