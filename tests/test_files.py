@@ -329,6 +329,8 @@ def alias_bomb(levels: int = 7, fan: int = 10) -> str:
     ("a: 1\n? {b: 1}\n: x\n", 2, "a key must be plain text"),
     ("a: 1\n? [1, 2]\n: x\n", 2, "a key must be plain text"),
     ("n: " + "9" * 5000 + "\n", 1, "a number of 5000 digits"),
+    ("a: 1\nb: 2024-13-45\n", 2, "cannot read this value (month must be in 1..12)"),
+    ("a:\n  - 2024-01-01T25:00:00\n", 2, "cannot read this value (hour must be in 0..23)"),
 ])
 def test_aliases_anchors_tags_and_deep_nesting_are_refused_at_their_line(text: str, line: int, words: str) -> None:
     with pytest.raises(MarkedYAMLError) as err:

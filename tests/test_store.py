@@ -360,6 +360,7 @@ COMMANDS = {
                                        for i in range(7))),
     ("mapping key", "? {a: 1}\n: x\n"),
     ("long number", "n: " + "9" * 5000 + "\n"),
+    ("impossible date", "d: 2024-13-45\n"),
 ])
 def test_a_hostile_summary_file_is_one_clear_line_in_every_command(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -372,7 +373,8 @@ def test_a_hostile_summary_file_is_one_clear_line_in_every_command(
     path.write_text(path.read_text(encoding="utf-8") + insert, encoding="utf-8")
     needle, words = {"tag": ("!foo", "tag !foo is not accepted"), "alias bomb": ("&l0", "anchor &l0 is not accepted"),
                      "mapping key": ("? {a: 1}", "a key must be plain text"),
-                     "long number": ("n: 999", "a number of 5000 digits")}[name]
+                     "long number": ("n: 999", "a number of 5000 digits"),
+                     "impossible date": ("d: 2024-13-45", "cannot read this value (month must be in 1..12)")}[name]
     line = _line_no(path, needle)
     started = time.monotonic()
     code = cli.main(COMMANDS[command])  # before the fix: a traceback (tag) or 1 GB and 25 s (bomb)

@@ -54,6 +54,7 @@ from filelock import FileLock
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer, ComposerError
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.events import AliasEvent, ScalarEvent
 from ruamel.yaml.nodes import MappingNode
@@ -293,6 +294,17 @@ class _GuardedComposer(Composer):
         return super().compose_node(parent, index)
 
 
+class _GuardedConstructor(RoundTripConstructor):
+    """Turns a value Python refuses (``2024-13-45`` read as a date) into an error at its line."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            raise ConstructorError(None, None, f"cannot read this value ({exc}); quote it if it is text",
+                                   node.start_mark) from exc
+
+
 class _NoAliasRepresenter(RoundTripRepresenter):
     def ignore_aliases(self, data: Any) -> bool:
         return True  # an object held twice is written twice: the loader refuses anchors
@@ -321,6 +333,7 @@ def round_trip_yaml(settings: FilesSettings | None = None) -> YAML:
     settings = settings or _limits
     yaml = _GuardedYAML(typ="rt")
     yaml.Composer = _GuardedComposer
+    yaml.Constructor = _GuardedConstructor
     yaml.Representer = _NoAliasRepresenter
     yaml.max_nesting = settings.yaml_max_depth
     yaml.max_nodes = settings.yaml_max_nodes
