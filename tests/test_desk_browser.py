@@ -217,3 +217,38 @@ def test_review_serve_open_is_all_a_curator_needs_to_approve_the_demo_draft(driv
         server.wait(10)
     record = store.load_record(path)
     assert record.status == "approved" and record.review[-1].action == "approve" and record.review[-1].by
+
+
+def test_reject_and_needs_changes_ask_why_and_an_invalid_draft_is_not_approved(driver: Any,
+                                                                             desk: tuple[Bound, Path]) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    bound, demo = desk
+    path = demo.parent / f"{OTHER}.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("first_author: Ada Lovelace", "first_author: Bob"),
+                    encoding="utf-8")
+    driver.get(bound.base + bound.desk.url(f"/paper/{OTHER}"))
+    wait(driver, lambda d: d.find_elements("css selector", ".pair"))
+    assert "first_author" in css(driver, "#problems").text  # shown before anyone decides
+    press(driver, "a")
+    refusal = css(driver, "#decision-error")
+    wait(driver, lambda d: refusal.is_displayed())
+    assert "cannot approve" in refusal.text and "first_author" in refusal.text
+    assert store.load_record(path).status == "draft"
+
+    press(driver, "n")
+    note = css(driver, "#decision-note")
+    wait(driver, lambda d: note.is_displayed())
+    note.send_keys("fix the first author", Keys.ENTER)
+    wait(driver, lambda d: f"/paper/{demo.stem}" in d.current_url)  # the next draft
+    record = store.load_record(path)
+    assert record.status == "needs-changes"
+    assert [(e.action, e.by, e.note) for e in record.review] == [
+        ("needs-changes", "Ada Lovelace", "fix the first author")]
+
+    wait(driver, lambda d: d.find_elements("css selector", ".pair"))
+    press(driver, "r")
+    wait(driver, lambda d: css(d, "#decision-note").is_displayed())
+    css(driver, "#decision-note").send_keys("off topic", Keys.ENTER)
+    wait(driver, lambda d: f"/paper/{OTHER}" in d.current_url)  # needs-changes is still to do
+    assert store.load_record(demo).status == "rejected" and store.load_record(demo).review[-1].note == "off topic"
