@@ -237,3 +237,21 @@ def test_without_a_browser_the_browser_tests_skip_with_one_line_but_fail_in_ci(m
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true, so they may not be skipped"):
         browser.require_browser()
+
+
+def test_a_save_is_checked_with_the_lists_glossary_as_validate_does(served: tuple[Bound, Settings]) -> None:
+    bound, settings = served
+    settings.papers_file.write_text("list:\n  title: T\n  glossary:\n    annotation budget: 标注预算\n"
+                                    "  sections:\n    - {id: semi-supervised, name_zh: 半监督, name_en: Semi}\n"
+                                    "papers: []\n", encoding="utf-8")
+    path = settings.summaries_dir / "2301.00001.yaml"
+    before = path.read_bytes()
+    save = {"lang": "en", "group": "problems", "index": 0, "loaded": _loaded(path),
+            "text": "Labelled medical scans are scarce because the annotation budget is small and costly."}
+    headers = {"Content-Type": "application/json", "X-Desk-Token": bound.desk.token}
+    status, body = _request(bound.base + "/paper/2301.00001/save", data=save, headers=headers)
+    assert status == 422 and "'annotation budget' must be translated as '标注预算'" in body
+    assert path.read_bytes() == before
+    save["text"] = "Labelled medical scans are scarce because expert annotation is slow and very costly."
+    status, body = _request(bound.base + "/paper/2301.00001/save", data=save, headers=headers)
+    assert status == 200 and json.loads(body)["loaded"] == _loaded(path) != files.Snapshot.of(before).sha256

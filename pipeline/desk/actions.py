@@ -11,6 +11,7 @@ are the CLI's own functions (`pipeline.workspace.review`).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -44,9 +45,10 @@ def _check_fresh(path: Path, loaded: str) -> bytes:
 
 
 def edit_bullet(summaries_dir: Path, key: str, *, lang: Lang, group: str, index: int, text: str, loaded: str,
-                lookup: TextLookup | None) -> EditResult:
+                lookup: TextLookup | None, terms: Mapping[str, str] | None = None) -> EditResult:
     """Replace bullet ``index`` of ``group`` in ``lang`` (an English bullet's ``text``) with ``text``.
 
+    Checked as ``pipeline validate`` checks it (``terms``: the glossary it uses, `summarize.list_context`).
     Refused with the problems it would add (the file is left as it is); `files.FileChanged` when the
     file is not the version ``loaded`` (a `files.Snapshot` sha256).
     """
@@ -67,9 +69,9 @@ def edit_bullet(summaries_dir: Path, key: str, *, lang: Lang, group: str, index:
             scratch = Path(tmp) / path.name
             scratch.write_bytes(raw)
             # New problems are told by message: an edit of one line moves no other line.
-            before = {p.message for p in validate_file(scratch, lookup).problems}
+            before = {p.message for p in validate_file(scratch, lookup, terms).problems}
             scratch.write_text(edited, encoding="utf-8")
-            added = [str(Problem(path, p.line, p.message)) for p in validate_file(scratch, lookup).problems
+            added = [str(Problem(path, p.line, p.message)) for p in validate_file(scratch, lookup, terms).problems
                      if p.message not in before]
         if added:
             return EditResult(False, added, loaded)

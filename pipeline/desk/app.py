@@ -38,6 +38,7 @@ from pipeline.model import grounding
 from pipeline.model.summary import SummaryRecord
 from pipeline.storage import files
 from pipeline.workspace import papers, review, store
+from pipeline.workspace.summarize import list_context
 from pipeline.workspace.validate import cached_text_lookup, validate_file
 
 log = logging.getLogger(__name__)
@@ -201,9 +202,10 @@ class Desk:
         return {**context, "age": review.age_text(record.provenance.created_at, dt.datetime.now(dt.UTC))}
 
     def _build_context(self, path: Path) -> dict[str, Any]:
+        terms = list_context(self.settings)[1]
         for _ in range(3):  # the snapshot must be of the bytes shown: read again if an editor saved meanwhile
             loaded = files.Snapshot.read(path)
-            report = validate_file(path, self.lookup)  # what `review show` and `validate` report
+            report = validate_file(path, self.lookup, terms)  # what `pipeline validate` reports
             if files.Snapshot.read(path) == loaded:
                 break
         record = report.record
@@ -245,7 +247,8 @@ class Desk:
 
         def run() -> actions.EditResult:
             return actions.edit_bullet(self.settings.summaries_dir, key, lang=lang, group=group, index=index,
-                                       text=text, loaded=body["loaded"], lookup=self.lookup)
+                                       text=text, loaded=body["loaded"], lookup=self.lookup,
+                                       terms=list_context(self.settings)[1])
         try:
             result = await run_in_threadpool(run)
         except files.FileChanged as exc:
