@@ -19,6 +19,7 @@ from pipeline.desk import actions, paper, preview
 from pipeline.desk.app import Desk
 from pipeline.desk.server import Bound, running
 from pipeline.model.summary import SummaryRecord, evidence_quotes
+from pipeline.sources import download
 from pipeline.storage import files
 from pipeline.storage.cache import Cache
 from pipeline.text import extract
@@ -77,7 +78,8 @@ def test_the_text_is_extracted_again_when_the_cache_lost_it(tmp_path: Path) -> N
     assert missing.missing and "pipeline extract" in missing.missing
     from test_desk_browser import DEMO_PDF
 
-    again = paper.paper_text(record, settings, [str(tmp_path / "elsewhere.pdf"), str(DEMO_PDF)])
+    Cache.from_settings(settings).put_bytes(download.PDF_NAMESPACE, sha, DEMO_PDF.read_bytes(), ".pdf")
+    again = paper.paper_text(record, settings)
     assert again.missing is None and paper.citations(again)
 
 

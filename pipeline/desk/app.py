@@ -37,7 +37,7 @@ from pipeline.desk import actions, paper, preview
 from pipeline.model import grounding
 from pipeline.model.summary import SummaryRecord
 from pipeline.storage import files
-from pipeline.workspace import papers, review, store
+from pipeline.workspace import review, store
 from pipeline.workspace.summarize import list_context
 from pipeline.workspace.validate import cached_text_lookup, validate_file
 
@@ -170,15 +170,6 @@ class Desk:
 
     # ----------------------------------------------------------------------------------------- a paper
 
-    def _sources(self) -> list[str]:
-        path = self.settings.papers_file
-        if not path.is_file():
-            return []
-        try:
-            return [entry.source for entry in papers.load_papers(path).data.papers]
-        except PipelineError:
-            return []
-
     def paper_context(self, key: str) -> dict[str, Any]:
         """Everything the paper page shows about ``key``; StoreError when there is no valid record.
 
@@ -212,7 +203,7 @@ class Desk:
         if record is None:
             raise StoreError(f"{path} cannot be shown: " + "; ".join(str(p) for p in report.problems),
                              hint="fix it in an editor (see `pipeline validate`), then reload")
-        text = paper.paper_text(record, self.settings, self._sources())
+        text = paper.paper_text(record, self.settings)
         copied: set[str] = set()
         if record.summary.en is not None:
             for group in FIELDS:

@@ -2,9 +2,9 @@
 
 The text is the one ``validate`` grounds a draft in (`pipeline.workspace.validate.cached_text_lookup`):
 the extracted document cached under ``provenance.source_sha256``, the arXiv abstract when the PDF has
-none, and the title. When the cache lost it, the PDF is extracted again from the cache or from the
-papers.yaml entry that names it. Sentences are numbered by `pipeline.text.sentences.number_sentences`,
-as the summarizer numbered them for the model, so ``S12`` on the page is the ``S12`` a bullet cites.
+none, and the title. When the cache lost the text, the cached PDF is extracted again. Sentences are
+numbered by `pipeline.text.sentences.number_sentences`, as the summarizer numbered them for the model,
+so ``S12`` on the page is the ``S12`` a bullet cites.
 
 A bullet cites the sentences in its ``sentences`` ids. A draft from before sentence ids (or an
 imported one) cites the sentences its evidence quotes cover, located the way grounding compares
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -62,7 +60,7 @@ class PaperText:
         return [s for section in self.sections for s in section.sentences]
 
 
-def _document(record: SummaryRecord, settings: Settings, papers_sources: list[str]) -> ExtractedDocument | None:
+def _document(record: SummaryRecord, settings: Settings) -> ExtractedDocument | None:
     sha = record.provenance.source_sha256
     if not sha:
         return None
@@ -73,12 +71,11 @@ def _document(record: SummaryRecord, settings: Settings, papers_sources: list[st
             return ExtractedDocument.model_validate(data)
         except ValidationError:
             log.warning("ignoring stale extracted text of %s in the cache", record.key)
-    candidates = [cache.path_for(download.PDF_NAMESPACE, sha, ".pdf")]
-    candidates += [Path(source) for source in papers_sources]
-    for path in candidates:
-        if path.is_file() and sha256_file(path) == sha:
-            log.info("extracting %s again: its text is not in the cache", path)
-            return extract.extract_document(path, settings)
+    # Only the cache's copy: the desk reads nothing but summaries/, papers.yaml and the cache.
+    path = cache.path_for(download.PDF_NAMESPACE, sha, ".pdf")
+    if path.is_file() and sha256_file(path) == sha:
+        log.info("extracting %s again: its text is not in the cache", path)
+        return extract.extract_document(path, settings)
     return None
 
 
@@ -91,10 +88,10 @@ def _abstract(record: SummaryRecord, cache: Cache) -> str | None:
     return None
 
 
-def paper_text(record: SummaryRecord, settings: Settings, papers_sources: Sequence[str] = ()) -> PaperText:
+def paper_text(record: SummaryRecord, settings: Settings) -> PaperText:
     """The text ``record`` was summarized from, numbered by sentence, with each bullet's citations."""
     try:
-        doc = _document(record, settings, list(papers_sources))
+        doc = _document(record, settings)
     except PipelineError as exc:
         return PaperText([], f"the paper text could not be extracted again: {exc}")
     if doc is None:
