@@ -64,7 +64,12 @@ _KEEP_HYPHEN_PREFIXES = frozenset({
 })
 # "object-\nor category-level": a suspended hyphen, not a split word.
 _SUSPENDED = frozenset({"and", "or", "to", "vs"})
-_HYPHEN_END = re.compile(r"(?:(?<=\s)|^)(\S*?)([A-Za-z]+)-$")
+# Every pattern run over a whole line starts a letter run only at its beginning ((?<![A-Za-z])): tried
+# from every letter of a run, `[A-Za-z]+` re-reads the rest of the run each time, and one 240,000-letter
+# line (a PDF of `(Aa) Tj` repeated) took minutes.
+_HYPHEN_END = re.compile(r"(?<![A-Za-z])([A-Za-z]+)-$")
+_HYPHENATED = re.compile(r"(?<![A-Za-z])[A-Za-z]+-[A-Za-z]+")
+_UNMAPPED_WORD = re.compile(r"(?<![A-Za-z])[A-Za-z]*\ufffd[A-Za-z\ufffd]*")
 _NEXT_WORD = re.compile(r"^([a-z][A-Za-z]*(?:-[A-Za-z]+)*)(\S*)(\s+|$)")
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -221,7 +226,7 @@ def repair_glyphs(line: str, vocab: Counter[str]) -> str:
                 return candidate
         return word.replace("\ufffd", "")
 
-    return re.sub(r"[A-Za-z]*\ufffd[A-Za-z\ufffd]*", fix, line)
+    return _UNMAPPED_WORD.sub(fix, line)
 
 
 def dehyphenate(lines: list[str], vocab: Counter[str]) -> tuple[list[str], int]:
@@ -244,7 +249,7 @@ def dehyphenate(lines: list[str], vocab: Counter[str]) -> tuple[list[str], int]:
         nxt = _NEXT_WORD.match(out[i + 1])
         if not left or not nxt:
             continue
-        head, tail = left.group(2), nxt.group(1)
+        head, tail = left.group(1), nxt.group(1)
         if tail in _SUSPENDED:
             continue
         whole = (head + tail).lower()
@@ -262,7 +267,7 @@ def hyphenated_vocabulary(lines: Iterable[str]) -> Counter[str]:
     """Counts of in-line hyphenated words ('self-attention'), lower-cased, added to the vocabulary."""
     counts: Counter[str] = Counter()
     for line in lines:
-        counts.update(m.lower() for m in re.findall(r"[A-Za-z]+-[A-Za-z]+", line))
+        counts.update(m.lower() for m in _HYPHENATED.findall(line))
     return counts
 
 
@@ -371,11 +376,10 @@ def _move_blocks(lines: list[str], start: re.Pattern[str], *, longest: int, cut_
         if end is None:
             i += 1
             continue
-        block = out[i:end + 1]
-        rest = out[end + 1:]
         # After the interrupted sentence's end (or the page's end), where the block cuts nothing.
-        resume = next((k + 1 for k, line in enumerate(rest) if _ends_sentence(line)), len(rest))
-        out = out[:i] + rest[:resume] + block + rest[resume:]
+        resume = next((k - end for k in range(end + 1, len(out)) if _ends_sentence(out[k])), len(out) - end - 1)
+        # Swapped in place: rebuilding the list for every block made a page of many blocks quadratic.
+        out[i:end + 1 + resume] = out[end + 1:end + 1 + resume] + out[i:end + 1]
         moved += 1
         i += resume
     return out, moved
