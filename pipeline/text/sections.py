@@ -53,8 +53,10 @@ _STOPWORDS = frozenset({"a", "an", "and", "as", "at", "by", "for", "from", "in",
 _AUTHOR_START = re.compile(r"^[A-Z]\.\s?(?:[A-Z][a-z]|[A-Z]\.)")
 
 Number = tuple[int, ...]
-_GAP_PENALTY = 0.8
-_START_PENALTY = 1.5
+# Chain scores are counted in hundredths of a `title_score` point, as integers, so that equal chains tie
+# exactly and the earliest wins (float sums such as 2.1 + 0.8 - 0.8 != 2.1 made that a matter of rounding).
+_GAP_PENALTY = 80
+_START_PENALTY = 150
 
 
 @dataclass(frozen=True)
@@ -167,35 +169,59 @@ def _continued_caps(lines: Sequence[str], i: int, title: str) -> tuple[str, int]
     return title, 0
 
 
-def _follows(a: Number, b: Number) -> float | None:
+def _follows(a: Number, b: Number) -> int | None:
     """Penalty for ``b`` following ``a`` in a numbering, None if it cannot."""
     if len(b) == len(a) + 1 and b[:-1] == a and b[-1] == 1:
-        return 0.0
+        return 0
     if len(b) <= len(a) and b[:-1] == a[: len(b) - 1]:
         step = b[-1] - a[len(b) - 1]
         if step == 1:
-            return 0.0
+            return 0
         if step == 2:
             return _GAP_PENALTY
     return None
 
 
 def _best_chain(cands: list[_Candidate]) -> list[tuple[_Candidate, Number]]:
-    nodes = [(c, style, num) for c in cands for style, num in c.options]
-    best: list[float] = []
+    """The best-scoring chain through the candidates' numbering options (dynamic programming).
+
+    A node's best predecessor is looked up, not searched for among all earlier nodes (which made 4,000
+    lines like '3.2 Method Part' take seconds, growing with the square): `_follows` only accepts a
+    number whose first ``len(b)`` parts are ``b[:-1] + (b[-1] - 1,)`` or ``... - 2``, or that is ``b[:-1]``
+    itself, so two tables of the best earlier node per number prefix and per number answer it.
+    Ties go to the earliest node, as a pass over all of them in order would.
+    """
+    nodes: list[tuple[_Candidate, str, Number]] = []
+    best: list[int] = []
     back: list[int | None] = []
-    for j, (c, style, num) in enumerate(nodes):
-        score = c.weight - (0.0 if num in ((1,), (1, 1)) else _START_PENALTY)
-        prev: int | None = None
-        for i in range(j):
-            pc, pstyle, pnum = nodes[i]
-            if pc.index >= c.index or pstyle != style:
-                continue
-            penalty = _follows(pnum, num)
-            if penalty is not None and best[i] + c.weight - penalty > score:
-                score, prev = best[i] + c.weight - penalty, i
-        best.append(score)
-        back.append(prev)
+    # (style, prefix) -> (best score, earliest node with it) over earlier nodes whose number starts with
+    # the prefix; (style, number) -> the same over earlier nodes with exactly that number.
+    by_prefix: dict[tuple[str, Number], tuple[int, int]] = {}
+    by_number: dict[tuple[str, Number], tuple[int, int]] = {}
+    for c in cands:
+        weight = round(c.weight * 100)
+        first = len(nodes)
+        for style, num in c.options:
+            score = weight - (0 if num in ((1,), (1, 1)) else _START_PENALTY)
+            prev: int | None = None
+            lookups = [(by_prefix, (*num[:-1], num[-1] - step)) for step in (1, 2)] + [(by_number, num[:-1])]
+            for table, before in lookups:
+                entry = table.get((style, before))
+                penalty = _follows(before, num) if entry else None
+                if entry is None or penalty is None:
+                    continue
+                total = entry[0] + weight - penalty
+                if total > score or (total == score and prev is not None and entry[1] < prev):
+                    score, prev = total, entry[1]
+            nodes.append((c, style, num))
+            best.append(score)
+            back.append(prev)
+        # The options of one candidate (one line) never follow each other: they are entered together.
+        for k in range(first, len(nodes)):
+            _, style, num = nodes[k]
+            for length in range(1, len(num) + 1):
+                _keep_best(by_prefix, (style, num[:length]), best[k], k)
+            _keep_best(by_number, (style, num), best[k], k)
     if not nodes:
         return []
     end: int | None = max(range(len(nodes)), key=best.__getitem__)
@@ -204,6 +230,13 @@ def _best_chain(cands: list[_Candidate]) -> list[tuple[_Candidate, Number]]:
         chain.append((nodes[end][0], nodes[end][2]))
         end = back[end]
     return chain[::-1]
+
+
+def _keep_best(table: dict[tuple[str, Number], tuple[int, int]], key: tuple[str, Number], score: int,
+               node: int) -> None:
+    held = table.get(key)
+    if held is None or score > held[0]:
+        table[key] = (score, node)
 
 
 def find_headings(lines: Sequence[str]) -> list[Heading]:
