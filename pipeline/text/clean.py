@@ -22,9 +22,18 @@ _SPACING_ACCENTS = {
     "˘": "\u0306", "˚": "\u030a", "¸": "\u0327", "˝": "\u030b", "¯": "\u0304",
 }
 _ACCENT_LETTER = re.compile(f"([{''.join(_SPACING_ACCENTS)}])([A-Za-zıȷ])")
-# Control characters (but not tab/newline), soft hyphen, zero-width characters, BOM.
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+# Soft hyphen, zero-width characters, BOM, and the bidirectional controls (LRM/RLM, ALM, the embeddings,
+# overrides and isolates), which can make a line display in another order than it reads.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff\u061c\u202a-\u202e\u2066-\u2069]")
+# C0 controls (but not tab/newline), DEL and C1 controls.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Terminal escape sequences, removed whole from metadata: strings (OSC, DCS, SOS, PM, APC) up to their
+# terminator, CSI sequences, then any other ESC sequence. A string's body holds no control character,
+# so every attempt stops at the next one and the search stays linear.
+_ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b[]PX^_]|[\x90\x98\x9d-\x9f])[^\x00-\x1f\x7f-\x9f]*(?:\x07|\x1b\\|\x9c)"
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|\x1b[ -/]*[0-~]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 
 # arXiv's side stamp: "arXiv:2209.08575v1 [cs.CV] 18 Sep 2022", old style "arXiv:hep-th/9901001v2 ...".
@@ -88,16 +97,37 @@ class CleanPages:
 
 
 def normalize_chars(text: str) -> str:
-    """NFKC (ligatures, full-width forms), composed accents, no invisible or control characters.
+    """NFKC (ligatures, full-width forms), composed accents, no invisible, bidirectional or control characters.
 
-    ``\\x01``-style control characters stand for glyphs pypdf could not map (often a ligature in a
-    figure's font); they become U+FFFD here so `repair_glyphs` can guess them from the vocabulary.
+    ``\\x01``-style control characters (C0 but tab and newline, DEL, C1) stand for glyphs pypdf could not
+    map (often a ligature in a figure's font); they become U+FFFD here so `repair_glyphs` can guess them
+    from the vocabulary. So no escape character of the page text reaches a terminal or a file.
     """
     text = _ACCENT_LETTER.sub(lambda m: m.group(2) + _SPACING_ACCENTS[m.group(1)], text)
     text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub("\ufffd", text)
     text = unicodedata.normalize("NFKC", text)
     return text
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without terminal escape sequences (removed whole), control characters (C0 but tab and
+    newline, DEL, C1), or zero-width and bidirectional controls.
+
+    For the strings a PDF states about itself (/Title, /Author), which reach the terminal and the YAML
+    files: there an escape character is an attack, not an unmapped glyph.
+    """
+    text = _ESCAPE_SEQUENCE.sub("", text)
+    text = _CONTROL.sub("", text)
+    return _INVISIBLE.sub("", text)
+
+
+def metadata_text(value: str | None) -> str | None:
+    """A PDF metadata string made safe to print and store: `strip_controls`, whitespace collapsed,
+    None when nothing is left."""
+    if not value:
+        return None
+    return " ".join(strip_controls(value).split()) or None
 
 
 def split_lines(page: str) -> list[str]:

@@ -26,7 +26,7 @@ from pipeline.text.budget import estimate_tokens, select_text
 
 log = logging.getLogger(__name__)
 
-EXTRACTOR_VERSION = "6"
+EXTRACTOR_VERSION = "7"
 CACHE_NAMESPACE = "text"
 _CUT_KINDS: frozenset[SectionKind] = frozenset({"references", "acknowledgements", "appendix"})
 
@@ -129,12 +129,14 @@ def build_document(raw: pdf.PdfText, digest: str) -> ExtractedDocument:
     for s in found:
         if s.kind in _CUT_KINDS:
             removed[f"{s.kind}_sections"] = removed.get(f"{s.kind}_sections", 0) + 1
+    info_title = textclean.metadata_text(raw.info.title)
     title = sections.guess_title(
         textclean.normalize_chars(raw.title_hint) if raw.title_hint else None,
-        textclean.normalize_chars(raw.info.title) if raw.info.title else None,
+        textclean.normalize_chars(info_title) if info_title else None,
         cleaned.pages[0] if cleaned.pages else [])
     document = ExtractedDocument(sha256=digest, pages=raw.info.pages, chars=0, sections=kept, title=title,
-                                 authors=split_authors(raw.info.author), date=raw.info.created,
+                                 authors=split_authors(textclean.metadata_text(raw.info.author)),
+                                 date=raw.info.created,
                                  removed={k: v for k, v in removed.items() if v})
     document.chars = len(document.text)
     if not document.chars:
