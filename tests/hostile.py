@@ -401,6 +401,14 @@ def _numbered_lines(folder: Path, size: int) -> list[str]:
     return ["extract", str(path)]
 
 
+
+def _one_word_repeated(folder: Path, size: int) -> list[str]:
+    path = folder / "one-word-repeated.pdf"
+    # One sentence of one-letter words, far over the budget: the trim to whole words measured the
+    # whole prefix again for every word it added.
+    path.write_bytes(raw_pdf(b"BT /F1 10 Tf 72 740 Td " + literal(b"a " * size) + b" Tj ET"))
+    return ["extract", "--budget", "12000", str(path)]
+
 # Byte codes of /F1 that the page's ToUnicode map turns into ESC, BEL, CSI (C1), RLO and LRI.
 _ESC, _BEL, _CSI, _RLO, _LRI = 1, 2, 3, 4, 5
 _CONTROL_CODES = {_ESC: "\x1b", _BEL: "\x07", _CSI: "\x9b", _RLO: "\u202e", _LRI: "\u2066"}
@@ -429,6 +437,8 @@ CASES: list[Case] = [
          _url_run, size=20_000, test_size=10_000, llm=True, expect="ok", check=_check_code_link),
     Case("numbered-lines", 14, "4,000 lines like `3.2 Method Part` (the numbered-heading search)",
          _numbered_lines, size=4_000, test_size=8_000, check=_check_extracted),
+    Case("one-word-repeated", 0, "`a a a …` as one sentence, extracted at a 12,000-token budget (the trim to "
+         "whole words; found after issue 12)", _one_word_repeated, size=200_000, check=_check_extracted),
     Case("escapes-extract", 12, "terminal escapes and bidi overrides in /Author, /Title and the page text",
          lambda folder, _: _escapes(folder, "extract"), size=1, expect="ok", check=assert_no_controls),
     Case("escapes-summarize", 12, "the same PDF summarized: the draft's title and authors",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+import time
+
 from pipeline.core.models import ExtractedDocument, Section, SectionKind
-from pipeline.text.budget import estimate_tokens, select_text, trim_to_tokens
+from pipeline.text.budget import _SENTENCE_END, estimate_tokens, select_text, trim_to_tokens
 
 
 def _sentences(word: str, n: int) -> str:
@@ -39,6 +42,43 @@ def test_trim_to_tokens_cuts_at_sentence_boundaries() -> None:
     assert trim_to_tokens(text, 5) == "First sentence here."
     assert trim_to_tokens("one two three four five six", 3) == "one two"
 
+
+
+def _trim_as_before(text: str, max_tokens: int) -> str:
+    """trim_to_tokens as it was before it was made linear (quadratic in the budget): the reference."""
+    if estimate_tokens(text) <= max_tokens:
+        return text
+    kept = ""
+    for piece in _SENTENCE_END.split(text):
+        candidate = f"{kept} {piece}".strip() if kept else piece
+        if estimate_tokens(candidate) > max_tokens:
+            break
+        kept = candidate
+    if kept:
+        return kept
+    words: list[str] = []
+    for word in text.split():
+        if estimate_tokens(" ".join([*words, word])) > max_tokens:
+            break
+        words.append(word)
+    return " ".join(words)
+
+
+def test_trim_to_tokens_matches_the_quadratic_version_on_random_texts() -> None:
+    rng = random.Random(11)
+    alphabet = ["a", "bc", "Word", "半监督", ".", "!", "?", " ", "  ", "\n", "\n\n", " \n ", "(x", "[1]", "\"Q", "é"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60)))
+        for budget in (-1, 0, 1, 2, 3, 5, 8, 13, rng.randrange(0, 40)):
+            assert trim_to_tokens(text, budget) == _trim_as_before(text, budget), (text, budget)
+
+
+def test_trim_to_tokens_is_linear_in_the_budget() -> None:
+    # One sentence of 400,000 one-letter words: the word fallback measured the whole prefix per word.
+    text = "a " * 200_000
+    start = time.process_time()
+    assert trim_to_tokens(text, 12_000) == " ".join(["a"] * 24_000)
+    assert time.process_time() - start < 1.0
 
 def test_everything_fits_under_a_large_budget() -> None:
     doc = _doc(PAPER)

@@ -56,21 +56,52 @@ def trim_to_tokens(text: str, max_tokens: int) -> str:
     already too long)."""
     if estimate_tokens(text) <= max_tokens:
         return text
-    pieces = _SENTENCE_END.split(text)
-    kept = ""
-    for piece in pieces:
-        candidate = f"{kept} {piece}".strip() if kept else piece
-        if estimate_tokens(candidate) > max_tokens:
-            break
-        kept = candidate
+    # Linear in the text: each step adds one piece's length and CJK count to running totals instead
+    # of measuring the whole prefix again (that was quadratic in the budget).
+    kept: list[str] = []  # "".join(kept) is the prefix kept so far
+    raw = False  # the prefix is one piece as split, maybe with whitespace at either end
+    size = cjk = 0
+    for piece in _SENTENCE_END.split(text):
+        if raw:
+            candidate = f"{kept[0]} {piece}".strip()
+            if _tokens(len(candidate), _cjk_count(candidate)) > max_tokens:
+                break
+            kept, raw = [candidate] if candidate else [], False
+            size, cjk = len(candidate), _cjk_count(candidate)
+        elif kept:  # stripped and not empty: the join only loses the piece's trailing whitespace
+            tail = piece.rstrip()
+            if not tail:
+                continue
+            grown, grown_cjk = size + 1 + len(tail), cjk + _cjk_count(tail)
+            if _tokens(grown, grown_cjk) > max_tokens:
+                break
+            kept += [" ", tail]
+            size, cjk = grown, grown_cjk
+        elif piece:
+            size, cjk = len(piece), _cjk_count(piece)
+            if _tokens(size, cjk) > max_tokens:
+                break
+            kept, raw = [piece], piece != piece.strip()
     if kept:
-        return kept
+        return "".join(kept)
     words: list[str] = []
+    size = cjk = 0
     for word in text.split():
-        if estimate_tokens(" ".join([*words, word])) > max_tokens:
+        grown, grown_cjk = size + bool(words) + len(word), cjk + _cjk_count(word)
+        if _tokens(grown, grown_cjk) > max_tokens:
             break
         words.append(word)
+        size, cjk = grown, grown_cjk
     return " ".join(words)
+
+
+def _cjk_count(text: str) -> int:
+    return len(_CJK.findall(text))
+
+
+def _tokens(size: int, cjk: int) -> int:
+    """`estimate_tokens` of a text of ``size`` characters, ``cjk`` of them CJK."""
+    return cjk + math.ceil((size - cjk) / CHARS_PER_TOKEN)
 
 
 class _Part:
