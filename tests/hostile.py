@@ -445,3 +445,138 @@ CASES: list[Case] = [
          lambda folder, _: _escapes(folder, "summarize"), size=1, llm=True, expect="ok",
          check=_check_escapes_summarized),
 ]
+
+
+# --------------------------------------------------------------------------- files and limits (rows 5, 9, 11, 13)
+
+_LIST = "list:\n  title: A list\npapers:\n  - source: '2501.00001'\n"
+
+
+def alias_bomb(levels: int) -> str:
+    """``levels`` lines of ten aliases each under an unknown key: a few hundred bytes that expanded
+    to 10 ** ``levels`` values when turned into plain data (issue 12, row 5)."""
+    lines = [f"  - &l{i} [{', '.join([f'*l{i - 1}' if i else 'x'] * 10)}]" for i in range(levels)]
+    return "junk:\n" + "\n".join(lines) + "\n"
+
+
+def blank_page(text: bytes, blank_bytes: int) -> bytes:
+    """A page's content stream object: ``text`` shown, then ``blank_bytes`` spaces, Flate-compressed in
+    pieces (74 MB of spaces pack into about 72 KB without ever being held whole)."""
+    packer = zlib.compressobj(9)
+    parts = [packer.compress(b"BT /F1 10 Tf 72 740 Td " + literal(text) + b" Tj ET\n")]
+    piece = b" " * (1 << 20)
+    for _ in range(blank_bytes >> 20):
+        parts.append(packer.compress(piece))
+    parts.append(packer.compress(b" " * (blank_bytes & ((1 << 20) - 1))))
+    parts.append(packer.flush())
+    packed = b"".join(parts)
+    return b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed)
+
+
+def pages_pdf(streams: Sequence[bytes]) -> bytes:
+    """A PDF with one page per content stream object (e.g. `blank_page`), Helvetica as /F1."""
+    count = len(streams)
+    font = 3 + 2 * count
+    kids = b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(count))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, count)]
+    for i, stream in enumerate(streams):
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 %d 0 R "
+                       b">> >> /Contents %d 0 R >>" % (font, 4 + 2 * i))
+        objects.append(stream)
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _summary(folder: Path, extra: str) -> None:
+    summaries = folder / "summaries"
+    summaries.mkdir(parents=True, exist_ok=True)
+    (summaries / "2501.00001.yaml").write_text("key: '2501.00001'\nstatus: draft\n" + extra, encoding="utf-8")
+
+
+def _bomb_in_summary(folder: Path, size: int) -> list[str]:
+    _summary(folder, alias_bomb(size))
+    return ["review", "show", "2501.00001"]
+
+
+def _bomb_in_papers(folder: Path, size: int) -> list[str]:
+    (folder / "papers.yaml").write_text(_LIST + alias_bomb(size), encoding="utf-8")
+    return ["render", "--out", "LIST.md"]
+
+
+def _tagged(command: list[str]) -> Callable[[Path, int], list[str]]:
+    def make(folder: Path, size: int) -> list[str]:
+        (folder / "papers.yaml").write_text(_LIST, encoding="utf-8")
+        _summary(folder, "note: !foo bar\n")
+        return command
+    return make
+
+
+def _inflating_pages(folder: Path, size: int) -> list[str]:
+    path = folder / "inflates.pdf"
+    path.write_bytes(pages_pdf([blank_page(b"A line of real text.", 74_000_000)] * size))
+    return ["extract", str(path)]
+
+
+def _long_key(folder: Path, size: int) -> list[str]:
+    return ["review", "approve", "a" * size]
+
+
+def _newline_key(folder: Path, size: int) -> list[str]:
+    _summary(folder, "")
+    return ["review", "show", "2501.00001\n"]
+
+
+def _symlinked_original(folder: Path, size: int) -> list[str]:
+    (folder / "outside").mkdir()
+    (folder / "summaries").mkdir()
+    (folder / "summaries" / "_original").symlink_to(folder / "outside", target_is_directory=True)
+    path = folder / "paper.pdf"
+    path.write_bytes(raw_pdf(lines_content(PROSE)))
+    return ["summarize", str(path)]
+
+
+def _says(*words: str) -> Callable[[Outcome], None]:
+    def check(outcome: Outcome) -> None:
+        line = " ".join(outcome.error_lines)
+        for word in words:
+            assert word in line, f"{outcome.case.name}: {word!r} not in {line!r}"
+    return check
+
+
+def _check_outside_empty(outcome: Outcome) -> None:
+    _says("_original is a symbolic link")(outcome)
+    assert not list((outcome.folder / "outside").iterdir()), "a file was written through the link"
+
+
+CASES += [
+    Case("alias-bomb-summary", 5, "a summary file with levels of ten aliases under an unknown key (review show)",
+         _bomb_in_summary, size=7, expect="error", check=_says("2501.00001.yaml:4:", "anchor &l0 is not accepted")),
+    Case("alias-bomb-papers", 5, "the same aliases in papers.yaml (render)",
+         _bomb_in_papers, size=7, expect="error", check=_says("papers.yaml:6:", "anchor &l0 is not accepted")),
+    Case("tag-review-show", 9, "`note: !foo bar` in a summary file (review show)",
+         _tagged(["review", "show", "2501.00001"]), size=1, expect="error",
+         check=_says("2501.00001.yaml:3:", "tag !foo is not accepted")),
+    Case("tag-review-list", 9, "the same file (review list)", _tagged(["review", "list"]), size=1,
+         expect="error", check=_says("2501.00001.yaml:3:", "tag !foo is not accepted")),
+    Case("tag-render", 9, "the same file (render: the rest is published, the file noted)",
+         _tagged(["render", "--out", "LIST.md"]), size=1, expect="ok"),
+    Case("inflating-page", 11, "a 72 KB PDF whose one page inflates to 74 MB of whitespace (extract)",
+         _inflating_pages, size=1, expect="error", check=_says("page 1 decompresses to more than 8 MB")),
+    Case("inflating-pages", 11, "six such pages (extract)", _inflating_pages, size=6, expect="error",
+         check=_says("page 1 decompresses to more than 8 MB")),
+    Case("long-key", 13, "a 300-character key (review approve)", _long_key, size=300, expect="error",
+         check=_says("is 300 characters, over the limit of 128")),
+    Case("newline-key", 13, "a key with a trailing newline (review show)", _newline_key, size=1, expect="error",
+         check=_says("invalid summary key")),
+    Case("symlinked-original", 13, "summaries/_original is a link to a folder outside (summarize)",
+         _symlinked_original, size=1, llm=True, expect="error", check=_check_outside_empty),
+]
