@@ -175,7 +175,10 @@ def test_each_question_reads_where_its_answer_lives() -> None:
     assert method and sum(len(numbered[i - 1].text) for i in method) * 2 >= \
         sum(len(numbered[i - 1].text) for i in framework.ids if kinds[i] != "title") * 0.8
     assert framework.tokens <= 400 and "[S1] Title: A Paper Title" in framework.text
-    assert all(f"[S{i}] " in framework.text for i in framework.ids)
+    # Shown ids run 1..n without gaps; ids[k - 1] is shown sentence k.
+    label = {"title": "Title: "}
+    assert all(f"[S{k}] {label.get(numbered[i - 1].kind, '')}{numbered[i - 1].text}" in framework.text
+               for k, i in enumerate(framework.ids, 1))
 
 
 def test_the_method_section_is_never_left_out_even_on_a_tiny_budget() -> None:

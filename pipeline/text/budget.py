@@ -201,7 +201,7 @@ class Reading:
     """The numbered sentences one pass reads, rendered for the prompt, and what it read of each section."""
 
     question: str
-    ids: list[int]
+    ids: list[int]  # the document's sentence ids, in order; the prompt shows them as S1..Sn
     text: str
     tokens: int
     budget: int
@@ -326,10 +326,12 @@ def _render(question: str, numbered: Sequence[Sentence], chosen: dict[int, Sente
     lines: list[str] = []
     heading = None
     last = 0
-    for i in sorted(chosen):
+    # Shown ids run 1..n with no gaps (a small model guesses the next id, and a gap makes it a wrong
+    # one); `Reading.ids[k - 1]` is the document's id of shown sentence k.
+    for k, i in enumerate(sorted(chosen), 1):
         s = chosen[i]
         if s.kind == "title":
-            lines.append(f"[S{s.id}] Title: {s.text}")
+            lines.append(f"[S{k}] Title: {s.text}")
             last = i
             continue
         if _heading(s) != heading:
@@ -337,7 +339,7 @@ def _render(question: str, numbered: Sequence[Sentence], chosen: dict[int, Sente
             lines.append(f"\n{heading}")
         elif i != last + 1:
             lines.append("…")
-        lines.append(f"[S{s.id}] {s.text}")
+        lines.append(f"[S{k}] {s.text}")
         last = i
     per_section: dict[str, list[int]] = {}
     for s in numbered:

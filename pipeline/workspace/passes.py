@@ -74,6 +74,10 @@ class Plan:
         """The questions a reading answers."""
         return FIELDS if reading.question == "all" else (reading.question,)
 
+    def shown(self, reading: Reading) -> dict[int, Sentence]:
+        """The sentences a reading shows, by the id the prompt shows them with (1..n)."""
+        return {k: self.numbered[i - 1] for k, i in enumerate(reading.ids, 1)}
+
 
 def plan(numbered: list[Sentence], profile: Profile, *, names: list[str], settings: tuple[str, ...],
          terms: dict[str, str], title: str) -> Plan:
@@ -123,13 +127,13 @@ class Drafted:
 # --------------------------------------------------------------------------- soft checks
 
 
-def soft_problems(reply: CitedReply, plan_: Plan) -> list[str]:
+def soft_problems(reply: CitedReply, shown: dict[int, Sentence], names: list[str]) -> list[str]:
     """What a reader would object to in a valid reply: copied bullets, unsupported terms, bullets that
-    rest on cited work instead of this paper."""
+    rest on cited work instead of this paper (``shown``: the request's sentences by shown id)."""
     found = []
     for name, bullets in reply.groups().items():
         for i, bullet in enumerate(bullets, 1):
-            cited = [plan_.numbered[n - 1] for n in bullet.ids if 0 < n <= len(plan_.numbered)]
+            cited = [shown[n] for n in bullet.ids if n in shown]
             texts = [s.text for s in cited]
             labels = ", ".join(bullet.sentences)
             if checks.is_copied(bullet.text, texts):
@@ -138,7 +142,7 @@ def soft_problems(reply: CitedReply, plan_: Plan) -> list[str]:
             elif (score := checks.support(bullet.text, texts)) < checks.MIN_SUPPORT:
                 found.append(f"en.{name}[{i}]: most of its terms are not in {labels} (support {score}); cite the "
                              "sentences that say it, or keep to what they say")
-            if reason := checks.rests_on_paper(name, cited, plan_.names):
+            if reason := checks.rests_on_paper(name, cited, names):
                 found.append(f"en.{name}[{i}]: {reason}")
     return found
 
@@ -152,11 +156,11 @@ def injected_citations(shown: dict[int, str]) -> Any:
 
 
 def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedReply], context: dict[str, Any],
-                 plan_: Plan, repair: Any) -> tuple[CitedReply, int, list[str]]:
+                 shown: dict[int, Sentence], names: list[str], repair: Any) -> tuple[CitedReply, int, list[str]]:
     """A valid reply, re-asked once when a reader would object to it; (reply, re-asks, problems left)."""
     hard = injected_citations(context["sentences"])
     reply, failed = llm.ask(messages, model, context=context, repair=repair, checks=hard)
-    problems = soft_problems(reply, plan_)
+    problems = soft_problems(reply, shown, names)
     if not problems:
         return reply, len(failed), []
     follow_up = {"role": "user", "content": repair(problems, False)}
@@ -167,7 +171,7 @@ def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedRepl
     except ModelOutputError as exc:
         log.info("the re-ask for %d soft problem(s) gave nothing valid: %s", len(problems), exc)
         return reply, len(failed) + 1 + len(exc.attempts), problems
-    left = soft_problems(second, plan_)
+    left = soft_problems(second, shown, names)
     if len(left) <= len(problems):
         return second, len(failed) + 1 + len(failed_again), left
     return reply, len(failed) + 1 + len(failed_again), problems
@@ -211,13 +215,14 @@ def judgements(reply: CitedReply, shown: dict[int, str]) -> tuple[str, str, list
 # --------------------------------------------------------------------------- the run
 
 
-def stored_bullet(bullet: CitedBullet, plan_: Plan) -> EvidencedBullet:
-    """The draft's bullet: the model's words, the cited sentences verbatim as evidence, the support."""
-    texts = [plan_.numbered[n - 1].text for n in bullet.ids]
+def stored_bullet(bullet: CitedBullet, shown: dict[int, Sentence]) -> EvidencedBullet:
+    """The draft's bullet: the model's words, the cited sentences verbatim as evidence (with the
+    document's sentence ids), the support."""
+    texts = [shown[n].text for n in bullet.ids]
     # A run-on "sentence" (a table the cleaning missed) keeps a verbatim lead, so the draft stays readable.
     quotes = [t if len(t) <= 900 else t[:900].rsplit(" ", 1)[0] for t in texts]
-    return EvidencedBullet(text=bullet.text, evidence=EVIDENCE_JOIN.join(quotes), sentences=bullet.ids,
-                           support=checks.support(bullet.text, texts))
+    return EvidencedBullet(text=bullet.text, evidence=EVIDENCE_JOIN.join(quotes),
+                           sentences=[shown[n].id for n in bullet.ids], support=checks.support(bullet.text, texts))
 
 
 def run(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = "",
@@ -249,23 +254,24 @@ def run(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = ""
         report("ask", reading.question, i + 1, steps)
         hashes[system.name], hashes[user.name] = system.sha256, user.sha256
         messages = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
-        shown = {n: plan_.numbered[n - 1].text for n in reading.ids}
-        context: dict[str, Any] = {"sentences": shown}
+        shown = plan_.shown(reading)
+        texts = {k: s.text for k, s in shown.items()}
+        context: dict[str, Any] = {"sentences": texts}
         if plan_.bilingual:
             context["glossary"] = plan_.glossary
-        reply, reasks, left = _ask_checked(llm, messages, model, context, plan_, repair)
+        reply, reasks, left = _ask_checked(llm, messages, model, context, shown, plan_.names, repair)
         repairs += reasks
         notes.extend(left)
         try:
             for name, bullets in reply.groups().items():
-                english[name] = [stored_bullet(b, plan_) for b in bullets]
+                english[name] = [stored_bullet(b, shown) for b in bullets]
         except ValidationError as exc:
             raise _invalid(llm, reply.model_dump(mode="json"), exc, "a cited sentence cannot be evidence") from exc
         zh = getattr(reply, "zh", None)
         if isinstance(zh, ChineseSummary):
             chinese = {name: list(getattr(zh, name)) for name in FIELDS}
         if i == 0:
-            dim, setting, tags, judged = judgements(reply, shown)
+            dim, setting, tags, judged = judgements(reply, texts)
             notes.extend(judged)
     try:
         en = EnglishSummary.model_validate(english)
