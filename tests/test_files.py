@@ -363,3 +363,33 @@ def test_an_object_held_twice_is_dumped_twice_not_as_an_alias() -> None:
     text = files.dump_yaml({"x": shared, "y": shared})
     assert "&" not in text and "*" not in text
     assert files.round_trip_yaml().load(text) == {"x": shared, "y": shared}
+
+
+def test_create_files_writes_new_files_and_leaves_existing_ones(tmp_path: Path) -> None:
+    (tmp_path / "b.yaml").write_text("mine\n", encoding="utf-8")
+    items: list[tuple[Path, str | bytes]] = [(tmp_path / "a.yaml", "a: 1\n"), (tmp_path / "b.yaml", b"b: 2\n"),
+                                             (tmp_path / "sub" / "c.yaml", "c: 3\n")]
+    assert files.create_files(items) == [tmp_path / "b.yaml"]
+    assert (tmp_path / "a.yaml").read_text(encoding="utf-8") == "a: 1\n"
+    assert (tmp_path / "b.yaml").read_text(encoding="utf-8") == "mine\n"  # never replaced
+    assert (tmp_path / "sub" / "c.yaml").read_text(encoding="utf-8") == "c: 3\n"
+    assert not list(tmp_path.rglob(f"{files.TEMP_PREFIX}*"))
+
+
+def test_create_files_syncs_once_and_names_a_file_only_once_its_data_is_synced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+    monkeypatch.setattr(os, "sync", lambda: seen.append(sorted(p.name for p in tmp_path.iterdir())))
+    files.create_files([(tmp_path / f"{i}.yaml", f"n: {i}\n") for i in range(3)])
+    assert len(seen) == 1 and all(name.startswith(files.TEMP_PREFIX) for name in seen[0])  # no real name yet
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.yaml", "1.yaml", "2.yaml"]
+
+
+def test_create_files_leaves_no_temp_file_when_a_write_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail() -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "sync", fail)
+    with pytest.raises(OSError):
+        files.create_files([(tmp_path / "a.yaml", "a: 1\n")])
+    assert list(tmp_path.iterdir()) == []

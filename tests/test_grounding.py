@@ -28,3 +28,13 @@ def test_a_cited_injected_sentence_is_never_evidence() -> None:
     problems = grounding.addressed_citations({"problems": [[1]], "motivation": [[3]], "framework": [[1, 2]]}, shown)
     assert [p.split(":")[0] for p in problems] == ["en.motivation[1]", "en.framework[1]"]
     assert all("never evidence" in p for p in problems)
+
+
+@pytest.mark.parametrize(("text", "run"), [
+    ("基于 mean teacher 的半监督分割", 2), ("中文" + " word" * 5 + "。", 5), ("中文" + " word" * 6 + "。", 6),
+    ("one two 中 three four five six seven eight", 6), ("全是中文，没有英文。", 0),
+])
+def test_an_english_clause_needs_six_words_in_a_row(text: str, run: int) -> None:
+    assert grounding.longest_latin_run(text) == run
+    problem = grounding.chinese_problem(text)
+    assert (problem is not None and "clause of 6" in problem) == (run >= 6 and grounding.cjk_count(text) > 2)

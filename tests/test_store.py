@@ -441,3 +441,16 @@ def test_a_null_key_in_a_summary_file_is_a_finding_not_a_traceback(
     assert "Traceback" not in err
     assert f"{path}:1: record: Extra inputs are not permitted" in out + err
     assert code == (0 if command == "render" else 1)
+
+
+def test_save_new_records_creates_new_files_and_updates_an_existing_one_in_place(tmp_path: Path) -> None:
+    old = store.save_record(tmp_path, handwritten_record("2209.08575"))
+    old.write_text("# the curator's note\n" + old.read_text(encoding="utf-8"), encoding="utf-8")
+    records = [handwritten_record("2209.08575", status="approved"), handwritten_record("2101.00001"),
+               handwritten_record("2101.00001", status="approved")]  # the same key twice: the later one wins
+    paths = store.save_new_records(tmp_path, records)
+    assert paths == [store.record_path(tmp_path, r.key) for r in records]
+    kept = old.read_text(encoding="utf-8")
+    assert kept.startswith("# the curator's note\n") and store.load_record(old).status == "approved"
+    assert store.load_record(paths[1]).status == "approved"
+    assert not list(tmp_path.glob(f"{filelock.TEMP_PREFIX}*"))

@@ -408,9 +408,9 @@ def import_list(source: Path, papers_path: Path, summaries_dir: Path | None) -> 
                 continue
             records.append(_record(paper, entry, key, source, notes, now))
         papers.save_papers(doc)
-    for record in records:
+    if records:
         assert summaries_dir is not None  # records are only built when there is a folder for them
-        result.records_written.append(store.save_record(summaries_dir, record))
+        result.records_written.extend(store.save_new_records(summaries_dir, records))
     result.notes = sorted(notes, key=lambda n: n[0])
     result.entries = parsed.entries
     result.reported = parsed.count("reported") + builder.rejected

@@ -180,7 +180,7 @@ def unescape(text: str) -> str:
 def fold(text: str) -> str:
     """Compare-form of a name or title: NFKC, case-folded, letters and digits only."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in text if ch.isalnum())
+    return "".join(filter(str.isalnum, text))
 
 
 def split_name(text: str) -> tuple[str, str | None]:

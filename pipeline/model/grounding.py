@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‐": "-", "‑": "-",
@@ -50,7 +51,7 @@ def cjk_share(text: str) -> float:
 def longest_latin_run(text: str) -> int:
     """Longest run of consecutive Latin words not interrupted by a CJK character."""
     best = 0
-    for chunk in _CJK.split(text):
+    for chunk in _CJK_RUN.split(text):
         words = _LATIN_WORD.findall(chunk)
         best = max(best, len(words))
     return best
@@ -69,7 +70,7 @@ def chinese_problem(text: str) -> str | None:
     words = len(_LATIN_WORD.findall(text))
     if cjk / (cjk + words) < 0.6:
         return "is mostly English; write it in Chinese, keeping only technical terms in English"
-    run = longest_latin_run(text)
+    run = longest_latin_run(text) if words >= 6 else words  # fewer words cannot make a clause of six
     if run >= 6:
         return f"contains an English clause of {run} words; translate it, keep only technical terms"
     return None

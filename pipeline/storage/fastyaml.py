@@ -17,6 +17,7 @@ that, and the caller then loads the file round-trip, which also locates any erro
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -81,7 +82,14 @@ def _scalar(event: yaml.ScalarEvent) -> Any:
             return dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value)
         except ValueError:
             pass
-    # Floats, 0o/0x, other timestamp spellings: rare in these files; the resolver above decides exactly.
+    return _resolved(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(value: str) -> Any:
+    # Floats, 0o/0x, other timestamp spellings, text such as 2024-08: the resolver above decides
+    # exactly. A few distinct values recur in every file (a version, 0.0, a month), hence the cache;
+    # only immutable values come back from it (numbers, text, dates).
     return yaml.load(f"v: {value}\n", Loader=_Loader)["v"]
 
 
@@ -147,3 +155,129 @@ def load(text: str) -> Any | None:
         return _construct(text, limits.yaml_max_nodes, limits.yaml_max_depth)
     except (_Refused, yaml.YAMLError, ValueError):
         return None  # the round-trip loader reports it with its line, or reads it exactly
+
+
+# --------------------------------------------------------------------------- fast dump of new files
+
+# A plain scalar the round-trip dumper writes as is: it starts with a letter (no indicator, no number,
+# no leading space), holds only characters it prints unescaped with ``allow_unicode`` (no line
+# break, tab, control character or BOM), no ": " or " #" and does not end in ":" or a space. Words
+# YAML reads as something other than text go through `_quoted`, which asks the dumper itself.
+_PLAIN = re.compile("[^\\W\\d_][ -~\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*")
+_NOT_TEXT = frozenset({"true", "True", "TRUE", "false", "False", "FALSE", "null", "Null", "NULL", "yes", "Yes",
+                       "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "y", "Y", "n", "N"})
+# The dumper folds a line longer than its width (4096) at a space; a line near that goes to the dumper.
+_LONGEST_LINE = 3000
+_BREAK = re.compile("[\n\r\x85\u2028\u2029]")
+_quoted_cache: dict[str, str | None] = {}
+
+
+class _Unsure(Exception):
+    """The dump needs the round-trip dumper."""
+
+
+def _plain(text: str) -> bool:
+    return (_PLAIN.fullmatch(text) is not None and text not in _NOT_TEXT and ": " not in text
+            and " #" not in text and text[-1] not in ": ")
+
+
+def _quoted(text: str) -> str | None:
+    # How the round-trip dumper writes this text as a block value: asked once per distinct text, and
+    # used only when it fits on one line (the style of a one-line value does not depend on where it is).
+    if text in _quoted_cache:
+        return _quoted_cache[text]
+    shown: str | None = None
+    if len(text) < _LONGEST_LINE:
+        lines = files.dump_yaml({"k": text}).split("\n")
+        if len(lines) == 2 and lines[1] == "" and lines[0].startswith("k: "):
+            shown = lines[0][3:]
+    if len(_quoted_cache) < 100_000:
+        _quoted_cache[text] = shown
+    return shown
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        if _BREAK.search(value):
+            # A newline is a literal block (|) in the callers' documents; a quoted line break is laid
+            # out by where it stands.
+            raise _Unsure
+        if value and _plain(value):
+            return value
+        shown = _quoted(value)
+        if shown is None:
+            raise _Unsure
+        return shown
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    if type(value) is float:
+        shown = repr(value)
+        if "." in shown and "e" not in shown and "n" not in shown:  # not 1e-05, inf or nan
+            return shown
+    raise _Unsure
+
+
+def _key(key: Any) -> str:
+    if not isinstance(key, str) or len(key) >= 128 or not _plain(key):  # 128: the dumper's simple-key limit
+        raise _Unsure
+    return key
+
+
+def _emit_map(data: dict[Any, Any], indent: int, out: list[str], first_prefix: str | None = None) -> None:
+    pad = " " * indent
+    for position, (key, value) in enumerate(data.items()):
+        lead = first_prefix if position == 0 and first_prefix is not None else pad
+        head = f"{lead}{_key(key)}:"
+        if isinstance(value, dict):
+            if value:
+                out.append(head)
+                _emit_map(value, indent + 2, out)
+            else:
+                out.append(head + " {}")
+        elif isinstance(value, list):
+            if value:
+                out.append(head)
+                _emit_seq(value, indent + 2, out)
+            else:
+                out.append(head + " []")
+        else:
+            out.append(f"{head} {_value(value)}")
+
+
+def _emit_seq(data: list[Any], indent: int, out: list[str]) -> None:
+    pad = " " * indent
+    for item in data:
+        if isinstance(item, dict):
+            if item:
+                _emit_map(item, indent + 2, out, first_prefix=f"{pad}- ")
+            else:
+                out.append(f"{pad}- {{}}")
+        elif isinstance(item, list):
+            if item:
+                raise _Unsure  # a list in a list: rare, and laid out differently
+            out.append(f"{pad}- []")
+        else:
+            out.append(f"{pad}- {_value(item)}")
+
+
+def dump(data: Any) -> str | None:
+    """``data`` (plain dicts, lists, text, numbers, booleans) as the exact text the round-trip dumper
+    (`files.dump_yaml`) writes for it, or None: dump it with that dumper instead.
+
+    For new files, which carry no comments to keep: ruamel's pure-Python emitter took 6 ms a summary
+    file. Every text it cannot vouch for is given to the round-trip dumper alone (cached), so quoting
+    stays the dumper's own; None, a list in a list, an unusual number or key, a multi-line text or a
+    line near the dumper's width sends the whole document there.
+    """
+    if not isinstance(data, dict) or not data:
+        return None
+    out: list[str] = []
+    try:
+        _emit_map(data, 0, out)
+    except _Unsure:
+        return None
+    if any(len(line) > _LONGEST_LINE for line in out):
+        return None
+    return "\n".join(out) + "\n"

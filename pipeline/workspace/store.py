@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -307,10 +307,34 @@ def save_record(summaries_dir: Path, record: SummaryRecord, *, expected: files.S
     if expected is None:
         consistent(summaries_dir, record.key, lambda seen: save_record(summaries_dir, record, expected=seen))
         return path
-    data = _record_data(record)
-    doc = _merge(parse_document(path), data) if path.exists() else _to_node(data)
-    files.atomic_write(path, files.dump_yaml(doc), expected=expected)
+    # A new file has no comments to keep: the fast emitter writes the round-trip dumper's bytes.
+    text = files.dump_yaml(_merge(parse_document(path), _record_data(record))) if path.exists() \
+        else _new_text(record)
+    files.atomic_write(path, text, expected=expected)
     return path
+
+
+def save_new_records(summaries_dir: Path, records: Sequence[SummaryRecord]) -> list[Path]:
+    """Write ``records`` as `save_record` would, in one batch: the files that do not exist yet are
+    created together (`files.create_files`: one sync for all, not two per file); a file that exists
+    is updated in place by `save_record`, so its comments survive."""
+    paths = [record_path(summaries_dir, record.key) for record in records]
+    with files.exclusive(summaries_dir / LOCK_FILE):
+        fresh: dict[Path, int] = {}  # path -> the first record for it (a later one updates that file)
+        for index, path in enumerate(paths):
+            if path not in fresh and not path.exists():
+                fresh[path] = index
+        texts = [(path, _new_text(records[index])) for path, index in fresh.items()]
+        taken = set(files.create_files(texts))
+        for index, (path, record) in enumerate(zip(paths, records, strict=True)):
+            if fresh.get(path) != index or path in taken:
+                save_record(summaries_dir, record)
+    return paths
+
+
+def _new_text(record: SummaryRecord) -> str:
+    data = _record_data(record)
+    return fastyaml.dump(data) or files.dump_yaml(_to_node(data))
 
 
 def _content(record: SummaryRecord) -> dict[str, Any]:

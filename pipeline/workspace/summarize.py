@@ -158,7 +158,7 @@ def list_context(settings: Settings) -> tuple[tuple[str, ...], dict[str, str]]:
     from pipeline.workspace.papers import load_papers  # same stage; loaded only when a list exists
 
     try:
-        info = load_papers(path).data.list
+        info = load_papers(path, read_only=True).data.list
     except ConfigError as exc:
         log.warning("%s cannot be read (%s): settings and glossary fall back to the defaults", path, exc)
         return DEFAULT_SETTINGS, glossary.merged(None)
