@@ -143,7 +143,7 @@ def _register_validate(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.workspace.summarize import list_context
+    from pipeline.workspace.papers import list_context
     from pipeline.workspace.validate import cached_text_lookup, validate_paths
 
     report = validate_paths(args.paths, summaries_dir=settings.summaries_dir,

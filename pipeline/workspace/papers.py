@@ -24,10 +24,12 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from pipeline.core.config import Settings
 from pipeline.core.errors import ConfigError, SourceError
 from pipeline.core.errors import PapersChanged as PapersChanged  # defined with every error; re-exported
 from pipeline.core.models import PaperEntry, PapersFile
-from pipeline.model import grounding
+from pipeline.model import glossary, grounding
+from pipeline.model.summary import DEFAULT_SETTINGS
 from pipeline.sources.ids import match_arxiv_id, parse_source, slug
 from pipeline.storage import fastyaml, files
 
@@ -231,6 +233,25 @@ def load_papers(path: Path, *, read_only: bool = False) -> PapersDoc:
     doc = (_read_only(text, path) if read_only else None) or parse_papers(text, path)
     doc.loaded = files.Snapshot.of(data)
     return doc
+
+
+def list_context(settings: Settings) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The settings a summary may choose (the list's sections) and the glossary (seed plus the list's own).
+
+    Without a readable ``papers.yaml`` the model chooses from a generic vocabulary of settings. Here,
+    not in `pipeline.workspace.summarize`, so that `validate` gets the glossary without importing the
+    LLM client (openai alone took half a second to import).
+    """
+    path = settings.papers_file
+    if not path.is_file():
+        return DEFAULT_SETTINGS, glossary.merged(None)
+    try:
+        info = load_papers(path, read_only=True).data.list
+    except ConfigError as exc:
+        log.warning("%s cannot be read (%s): settings and glossary fall back to the defaults", path, exc)
+        return DEFAULT_SETTINGS, glossary.merged(None)
+    ids = tuple(section.id for section in info.sections) or DEFAULT_SETTINGS
+    return ids, glossary.merged(info.glossary)
 
 
 def new_papers(path: Path, data: PapersFile, header: str = "") -> PapersDoc:

@@ -30,7 +30,6 @@ from pydantic import BaseModel
 from pipeline import __version__
 from pipeline.core.config import Settings
 from pipeline.core.errors import (
-    ConfigError,
     ContextOverflow,
     LLMError,
     MetadataError,
@@ -47,13 +46,12 @@ from pipeline.core.models import (
     Provenance,
     Usage,
 )
-from pipeline.model import checks, glossary, grounding
+from pipeline.model import checks, grounding
 from pipeline.model.backend import Backend, Profile, cost_usd, select_backend
 from pipeline.model.biblio import bibliography, find_code_url
 from pipeline.model.llm import LLM, MIN_COMPLETION_TOKENS
 from pipeline.model.prompts import Prompt, file_sha256, render
 from pipeline.model.summary import (
-    DEFAULT_SETTINGS,
     ChineseBullet,
     ChinesePass,
     PaperSummary,
@@ -66,6 +64,7 @@ from pipeline.text.budget import estimate_tokens
 from pipeline.text.extract import extract_document
 from pipeline.text.sentences import method_names, number_sentences
 from pipeline.workspace import passes, store
+from pipeline.workspace.papers import list_context as list_context  # moved; callers import it here
 from pipeline.workspace.progress import Progress, ProgressHook, silent
 
 log = logging.getLogger(__name__)
@@ -145,25 +144,6 @@ def load_paper(source_text: str, settings: Settings, progress: ProgressHook = si
         warnings.append("no arXiv record: bibliographic fields from the PDF"
                         + (f" ({' and '.join(unknown)} unknown)" if unknown else ""))
     return _Paper(source, metadata, doc, warnings)
-
-
-def list_context(settings: Settings) -> tuple[tuple[str, ...], dict[str, str]]:
-    """The settings a summary may choose (the list's sections) and the glossary (seed plus the list's own).
-
-    Without a readable ``papers.yaml`` the model chooses from a generic vocabulary of settings.
-    """
-    path = settings.papers_file
-    if not path.is_file():
-        return DEFAULT_SETTINGS, glossary.merged(None)
-    from pipeline.workspace.papers import load_papers  # same stage; loaded only when a list exists
-
-    try:
-        info = load_papers(path, read_only=True).data.list
-    except ConfigError as exc:
-        log.warning("%s cannot be read (%s): settings and glossary fall back to the defaults", path, exc)
-        return DEFAULT_SETTINGS, glossary.merged(None)
-    ids = tuple(section.id for section in info.sections) or DEFAULT_SETTINGS
-    return ids, glossary.merged(info.glossary)
 
 
 def make_plan(paper: _Paper, backend: Backend, settings: Settings) -> passes.Plan:
