@@ -50,7 +50,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from filelock import FileLock
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer, ComposerError
@@ -255,6 +254,9 @@ def exclusive(lock_file: Path) -> Iterator[None]:
     Threads and processes take turns; an inner `exclusive` on the same path in the same thread does
     not block.
     """
+    # Imported here: only writers lock, and the read-only commands are timed at list scale.
+    from filelock import FileLock
+
     path = lock_file.absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
     # One instance per path (is_singleton) is what makes the lock reentrant within a thread; its holds
