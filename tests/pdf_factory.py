@@ -64,6 +64,69 @@ def paper_pages() -> list[list[str]]:
     ]
 
 
+def front_page_pdf(path: Path, title: list[str], front_lines: list[str], body: list[str], *,
+                   later_size: float = 15.5) -> Path:
+    """Page 1 of a paper: the title in bold 17 pt (its later lines at ``later_size``, as when a line is
+    set in another font of the family), then the front matter and the body in 10 pt."""
+    pdf = FPDF(unit="pt", format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+    y = 80.0
+    for k, line in enumerate(title):
+        pdf.set_font("helvetica", style="B", size=17 if k == 0 else later_size)
+        pdf.text(72, y, line)
+        y += 22
+    pdf.set_font("helvetica", size=10)
+    for line in [*front_lines, *body]:
+        y += 13
+        pdf.text(72, y, line)
+    pdf.output(str(path))
+    return path
+
+
+def ieee_journal_pdf(path: Path, *, heading_gap: float = 14.0) -> Path:
+    """An IEEE Transactions layout: 'Abstract—' and 'Index Terms—' run in after the title, then
+    headings in capitals ('1 INTRODUCTION', '3 METHODS') whose number stands ``heading_gap`` pt before
+    the name, and a drop cap opening the introduction ('S EMANTIC')."""
+    prose = [FILLER[i:i + 80].strip() for i in range(0, len(FILLER), 80)]
+    pdf = FPDF(unit="pt", format="A4")
+    pdf.core_fonts_encoding = "cp1252"  # the em dash of 'Index Terms—'
+    pdf.set_auto_page_break(False)
+    blocks: list[tuple[str, list[str]]] = [
+        ("", ["Abstract\u2014We present a method for semantic segmentation that aligns two views.", *prose,
+              "Index Terms\u2014Semantic segmentation, attention, transformers."]),
+        ("1 INTRODUCTION", ["S EMANTIC segmentation assigns a class to every pixel of an image.", *prose * 6]),
+        ("2 RELATED WORK", prose * 4), ("3 METHODS", prose * 2), ("3.1 Overview", prose * 4),
+        ("3.2 Decoder", prose * 4), ("4 EXPERIMENTS", prose * 6), ("5 CONCLUSION", prose * 2),
+        ("REFERENCES", ["[1] A. Author, \u201cA paper,\u201d in Proc. CVPR, 2020, pp. 1\u20139."]),
+    ]
+    pdf.add_page()
+    pdf.set_font("helvetica", style="B", size=20)
+    pdf.text(72, 70, "Aligned Views for Semantic Segmentation")
+    pdf.set_font("helvetica", size=10)
+    pdf.text(72, 95, "Wei Zhang, Member, IEEE, and Maria Rossi, Fellow, IEEE")
+    y = 130.0
+    for heading, lines in blocks:
+        if heading:
+            number, _, name = heading.partition(" ")
+            pdf.set_font("helvetica", style="B", size=11)
+            if name and number[0].isdigit():
+                pdf.text(72, y, number)
+                pdf.text(72 + heading_gap, y, name)
+            else:
+                pdf.text(72, y, heading)
+            y += 16
+        pdf.set_font("helvetica", size=10)
+        for line in lines:
+            if y > 780:
+                pdf.add_page()
+                y = 72.0
+            pdf.text(72, y, line)
+            y += 13
+    pdf.output(str(path))
+    return path
+
+
 def image_only_pdf(path: Path, pages: int = 2) -> Path:
     """A PDF of full-page images and no text at all, like a scan."""
     image = path.with_suffix(".png")

@@ -114,24 +114,37 @@ def test_linear_cleaning_matches_the_old_patterns() -> None:
 
 # --------------------------------------------------------------------------- row 4: code links
 
-_OLD_BROKEN_URL = re.compile(r"(https?://\S*?)-?\s*\n\s*(\S)")
+# The rule of `biblio._join_broken_urls` as a regex retried from every position (quadratic on a run of
+# schemes): a URL at a line end goes on with the next word where a URL can break (issue 11).
+_BROKEN_URL = re.compile(r"(https?://\S*?)\s*\n\s*(?=(\S+))")
+
+
+def _join_as_regex(match: re.Match[str]) -> str:
+    url, word = match.group(1), match.group(2)
+    if url.endswith("."):
+        broken = any(c in "/.:" for c in word.rstrip(".,;:)"))
+    else:
+        broken = url[-1] in "/-_=?&#~%:+@" or word[0] in "/.-_?#=&"
+    return url if broken else match.group(0)
 
 
 def test_code_link_search_in_a_run_of_schemes_is_fast() -> None:
     _fast(lambda: biblio.find_code_url("http://" * 20_000))  # 50 s before
     _fast(lambda: biblio.find_code_url("http://" * 20_000 + "-\n\n  x"))
+    _fast(lambda: biblio.find_code_url("http://a.\n" * 20_000 + "x" * 100_000))
 
 
-def test_joining_broken_urls_matches_the_old_pattern() -> None:
+def test_joining_broken_urls_matches_the_rule_as_a_regex() -> None:
     rng = random.Random(4)
-    pieces = ["http://", "https://", "-", " ", "\n", "a", "h", "/", "\t", "github.com/x/y", "code ", "."]
+    pieces = ["http://", "https://", "-", " ", "\n", "a", "h", "/", "\t", "github.com/x/y", "code ", ".", "A",
+              "1.1. ", "x.org", ")", "#"]
     for _ in range(20_000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
-        assert biblio._join_broken_urls(text) == _OLD_BROKEN_URL.sub(r"\1\2", text), repr(text)
+        assert biblio._join_broken_urls(text) == _BROKEN_URL.sub(_join_as_regex, text), repr(text)
 
 
 def test_broken_code_link_is_still_joined() -> None:
-    assert biblio.find_code_url("Code: https://github.com/some-\nuser/repo.") == "https://github.com/someuser/repo"
+    assert biblio.find_code_url("Code: https://github.com/some-\nuser/repo.") == "https://github.com/some-user/repo"
     assert biblio.find_code_url("Code: https://github.com/user/\n\n  repo and more") == \
         "https://github.com/user/repo"
 

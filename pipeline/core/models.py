@@ -90,7 +90,9 @@ class ExtractedDocument(StrictModel):
     chars: int
     sections: list[Section]
     title: str | None = Field(None, description="Title guessed from the PDF when no metadata has one.")
-    authors: list[str] = Field(default_factory=list, description="Authors from the PDF's info dictionary.")
+    authors: list[str] = Field(default_factory=list,
+                               description="Authors from the PDF's info dictionary, else from page 1.")
+    front: str = Field("", description="The lines before the first section (authors, affiliations, links).")
     date: str | None = Field(None, description="YYYY-MM the PDF was created, from its info dictionary.")
     removed: dict[str, int] = Field(default_factory=dict,
                                     description="What cleaning removed, e.g. {'running_header': 9}.")

@@ -40,6 +40,10 @@ _CODE_WORDS = re.compile(r"\b(code|implementation|source|repository|released|ava
 _SCHEME = re.compile(r"https?://")
 _SPACE = re.compile(r"\s")
 _NON_SPACE = re.compile(r"\S")
+_BREAK_AFTER = frozenset("/-_=?&#~%:+@")
+_BREAK_BEFORE = frozenset("/.-_?#=&")
+# A footnote mark glued on after a sentence's full stop: '.../DivideMix.1'.
+_FOOTNOTE_AFTER = re.compile(r"(?<=[^\W\d_])\.\d{1,2}$")
 
 
 def parse_venue(journal_ref: str | None, comment: str | None, fallback_year: int | None) -> str:
@@ -79,7 +83,7 @@ def find_code_url(*texts: str | None) -> str | None:
             continue
         joined = _join_broken_urls(text)
         for match in _URL.finditer(joined):
-            url = match.group(0).rstrip(".,;:")
+            url = _FOOTNOTE_AFTER.sub("", match.group(0)).rstrip(".,;:")
             host = url.split("/")[2].lower() if url.count("/") >= 2 else ""
             if any(host == h or host.endswith("." + h) for h in _CODE_HOSTS):
                 if "github.com" in host and url.rstrip("/").count("/") < 3:
@@ -92,11 +96,17 @@ def find_code_url(*texts: str | None) -> str | None:
 
 
 def _join_broken_urls(text: str) -> str:
-    """``text`` with each URL that runs to a line end glued to the next non-blank line (less one hyphen
-    ending the URL's line): 'https://github.com/a/' + newline + 'repo' -> 'https://github.com/a/repo'.
+    """``text`` with each URL that a line end broke glued to the next non-blank line:
+    'https://github.com/a/' + newline + 'Repo' -> 'https://github.com/a/Repo'.
 
-    Plain scanning, one pass: the regex it replaces, ``(https?://\\S*?)-?\\s*\\n\\s*(\\S)``, re-read a
-    URL's whole line from every 'http://' in it, and a PDF holding 'http://' 20,000 times took 50 s.
+    A URL is broken only where a URL can break: its line ends in a separator (``/ - _ = ? & # ~ % : +
+    @``; a dot only when the next word holds a dot, colon or slash too, as 'host.' + 'robots.ox.ac.uk')
+    or the next line starts with one (``/ . - _ ? # = &``). Otherwise it ended at the line end,
+    and the next line's word ('mixmatch' + newline + 'Sharpen') or heading ('refinenet' + newline +
+    '1.1. Related Work') stays apart. A hyphen at the line end is kept: TeX puts none into a URL.
+
+    Plain scanning, one pass: a regex retried from every 'http://' re-read the URL's whole line each
+    time, and a PDF holding 'http://' 20,000 times took 50 s.
     """
     parts: list[str] = []
     copied = position = 0
@@ -105,13 +115,20 @@ def _join_broken_urls(text: str) -> str:
         run_end = space.start() if space else len(text)
         word = _NON_SPACE.search(text, run_end)
         gap_end = word.start() if word else len(text)
-        if word and "\n" in text[run_end:gap_end]:
-            url_end = run_end - 1 if text[run_end - 1] == "-" else run_end
-            parts += [text[copied:url_end], text[gap_end]]
-            copied = position = gap_end + 1
-        else:
-            position = gap_end  # every other 'http://' of this run ends at the same place
+        if word and "\n" in text[run_end:gap_end] and _broken(text, run_end, gap_end):
+            parts.append(text[copied:run_end])
+            copied = gap_end
+        position = gap_end  # every other 'http://' of this run ends at the same place
     return "".join(parts) + text[copied:]
+
+
+def _broken(text: str, run_end: int, word: int) -> bool:
+    """Whether the URL ending at ``run_end`` goes on at ``word`` on the next line."""
+    last = text[run_end - 1]
+    if last == ".":  # usually a full stop; a host or file name goes on with a dot or a slash
+        space = _SPACE.search(text, word)
+        return any(c in "/.:" for c in text[word:space.start() if space else len(text)].rstrip(".,;:)"))
+    return last in _BREAK_AFTER or text[word] in _BREAK_BEFORE
 
 
 def _venue(meta: PaperMetadata, year: int | None) -> str:

@@ -21,12 +21,12 @@ from pipeline.core.models import ExtractedDocument, PaperMetadata, Section, Sect
 from pipeline.sources import fetch_metadata, fetch_pdf, parse_source
 from pipeline.storage.cache import Cache, sha256_file
 from pipeline.text import clean as textclean
-from pipeline.text import pdf, pdfcheck, sections
+from pipeline.text import front, pdf, pdfcheck, sections
 from pipeline.text.budget import estimate_tokens, select_text
 
 log = logging.getLogger(__name__)
 
-EXTRACTOR_VERSION = "7"
+EXTRACTOR_VERSION = "8"
 CACHE_NAMESPACE = "text"
 _CUT_KINDS: frozenset[SectionKind] = frozenset({"references", "acknowledgements", "appendix"})
 
@@ -130,12 +130,15 @@ def build_document(raw: pdf.PdfText, digest: str) -> ExtractedDocument:
         if s.kind in _CUT_KINDS:
             removed[f"{s.kind}_sections"] = removed.get(f"{s.kind}_sections", 0) + 1
     info_title = textclean.metadata_text(raw.info.title)
-    title = sections.guess_title(
+    first_page = cleaned.pages[0] if cleaned.pages else []
+    title = front.complete_title(sections.guess_title(
         textclean.normalize_chars(raw.title_hint) if raw.title_hint else None,
-        textclean.normalize_chars(info_title) if info_title else None,
-        cleaned.pages[0] if cleaned.pages else [])
+        textclean.normalize_chars(info_title) if info_title else None, first_page), first_page)
+    authors = [name for name in (front.clean_author(a) for a in
+                                 split_authors(textclean.metadata_text(raw.info.author))) if name]
     document = ExtractedDocument(sha256=digest, pages=raw.info.pages, chars=0, sections=kept, title=title,
-                                 authors=split_authors(textclean.metadata_text(raw.info.author)),
+                                 authors=authors or front.authors_from_front(first_page, title),
+                                 front="\n".join(lines[:front_end]) if headings else "",
                                  date=raw.info.created,
                                  removed={k: v for k, v in removed.items() if v})
     document.chars = len(document.text)

@@ -272,7 +272,9 @@ def _title_from_chunks(chunks: list[tuple[float, str]], *, window: int = 80) -> 
     biggest = max(s for s, _ in candidates)
     parts: list[str] = []
     for size, text in candidates:
-        if size >= 0.95 * biggest:
+        # The title's later lines may be a little smaller (another font of the family, a scale that
+        # rounds differently); the authors under it are at most 5/6 of a \Large title (CVPR).
+        if size >= 0.95 * biggest or (parts and size >= 0.86 * biggest):
             parts.append(text)
         elif parts:
             break

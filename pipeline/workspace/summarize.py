@@ -309,7 +309,7 @@ def copied_bullets(summary: PaperSummary) -> tuple[int, int]:
 def _record(paper: _Paper, plan: passes.Plan, summary: PaperSummary, backend: Backend, hashes: dict[str, str],
             usage: Usage, repairs: int, mode: str | None, notes: list[str]) -> SummaryRecord:
     meta = paper.metadata
-    code = find_code_url(meta.abstract, meta.comment, paper.doc.text)
+    code = find_code_url(meta.abstract, meta.comment, paper.doc.text, paper.doc.front)
     shown = "\n".join(plan.numbered[i - 1].text for r in plan.readings for i in r.ids)
     score = grounding_score(summary.en, shown) if summary.en else None
     warnings = list(paper.warnings)
