@@ -20,7 +20,7 @@ from pipeline.cli import backlog, listing, paper, review, tools
 from pipeline.cli.common import Handler, err
 from pipeline.core.config import load_settings
 from pipeline.core.errors import PipelineError
-from pipeline.storage import files
+from pipeline.storage import files, yamlindex
 
 log = logging.getLogger("pipeline")
 
@@ -61,8 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(os.environ)
         files.configure(settings.files)
+        yamlindex.use(settings.cache_dir / "yaml-index")
         handler: Handler = args.func
         code = handler(args, settings)
+        yamlindex.save()
         sys.stdout.flush()
         return code
     except BrokenPipeError:

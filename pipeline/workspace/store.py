@@ -36,7 +36,7 @@ from pipeline.core.errors import RecordInvalid as RecordInvalid
 from pipeline.core.errors import StoreError
 from pipeline.core.models import ReviewEvent
 from pipeline.model.summary import SummaryRecord
-from pipeline.storage import fastyaml, files
+from pipeline.storage import fastyaml, files, yamlindex
 
 log = logging.getLogger(__name__)
 
@@ -238,14 +238,11 @@ def load_record(path: Path) -> SummaryRecord:
 def fast_record(path: Path) -> SummaryRecord | None:
     """The record of ``path`` through the fast read-only loader (`pipeline.storage.fastyaml`), or
     None when that cannot vouch for it (then `load_record` reads it and locates any problem)."""
-    try:
-        plain = fastyaml.load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not isinstance(plain, dict):
+    data = yamlindex.load_json(path)
+    if not isinstance(data, dict):
         return None
     try:
-        record = SummaryRecord.model_validate(to_jsonable_python(plain))
+        record = SummaryRecord.model_validate(data)
     except ValidationError:
         return None
     if path.stem != record.key and path.parent.name not in (ORIGINAL_DIR, PROPOSED_DIR):
