@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PDFS, ROOT
-from pdf_factory import BROKEN_CAUSES, BROKEN_KINDS, broken_pdf, paper_pages, text_pdf
+from pdf_factory import BROKEN_CAUSES, BROKEN_KINDS, broken_pdf, ieee_journal_pdf, paper_pages, text_pdf
 
 from pipeline import cli
 from pipeline.core.config import load_settings
@@ -156,6 +156,20 @@ def test_revtex_abstract_and_roman_sections(extracted: dict[str, Extracted]) -> 
     assert doc.sections[0].text.startswith("Theoretical description of anisotropic systems")
     assert "II. SELF-CONSISTENT ACTION IN THE LARGE z LIMIT" in [s.title for s in doc.sections]
     assert doc.sections[-1].title == "V. DISCUSSION" and doc.sections[-1].kind == "conclusion"
+
+
+@pytest.mark.parametrize("gap", [14.0, 6.0, 1.0])
+def test_ieee_transactions_layout_finds_introduction_method_and_conclusion(tmp_path: Path, gap: float) -> None:
+    # A real one of these came out as 'Abstract' plus a 7,900-token 'Index Terms' section (issue 11).
+    path = ieee_journal_pdf(tmp_path / "ieee.pdf", heading_gap=gap)
+    doc = extract.build_document(pdf.read_pdf(path, max_bytes=10_000_000, max_pages=20), "0" * 64)
+    found = [(s.title, s.kind) for s in doc.sections]
+    assert found[:3] == [("Abstract", "abstract"), ("Index Terms", "other"), ("1 INTRODUCTION", "introduction")]
+    assert ("3 METHODS", "method") in found and ("3.1 Overview", "method") in found
+    assert found[-1] == ("5 CONCLUSION", "conclusion")
+    assert doc.sections[1].tokens < 30
+    assert doc.title == "Aligned Views for Semantic Segmentation"
+    assert doc.authors == ["Wei Zhang", "Maria Rossi"]
 
 
 def test_numbered_list_items_are_not_sections(extracted: dict[str, Extracted]) -> None:

@@ -120,3 +120,67 @@ def test_looks_like_heading() -> None:
     assert sx.looks_like_heading("3.2 Decoder")
     assert not sx.looks_like_heading("76")
     assert not sx.looks_like_heading("mIoU")
+
+
+# --------------------------------------------------------------------------- journal layouts (issue 11)
+
+_FRONT = ["A Title Here", "Ann Author, Member, IEEE, and Bob Author, Fellow, IEEE"]
+
+
+def _kinds(lines: list[str]) -> list[tuple[str, str]]:
+    headings = sx.find_headings(lines)
+    return [(h.title, k) for h, k in zip(headings, sx.assign_kinds(headings), strict=True)]
+
+
+def _journal(front: list[str], heads: list[str]) -> list[str]:
+    intro, related, method, sub, experiments, conclusion, references = heads
+    return [*_FRONT, *front, intro, BODY, BODY, related, BODY, method, BODY, sub, BODY, experiments, BODY,
+            conclusion, BODY, references, "[1] A. Author, “A paper,” in CVPR, 2020."]
+
+
+_KINDS = ["introduction", "related", "method", "method", "experiments", "conclusion", "references"]
+
+
+@pytest.mark.parametrize("heads", [
+    ["1 INTRODUCTION", "2 RELATED WORK", "3 METHODS", "3.1 Overview", "4 EXPERIMENTS", "5 CONCLUSION", "REFERENCES"],
+    # IEEE Computer Society small caps as pypdf spells them, and a number set without a space.
+    ["1 I NTRODUCTION", "2 R ELATED W ORK", "3 M ETHODS", "3.1 Overview", "4 E XPERIMENTS", "5 C ONCLUSION",
+     "R EFERENCES"],
+    ["1INTRODUCTION", "2RELATED WORK", "3METHODS", "3.1Overview", "4EXPERIMENTS", "5CONCLUSION", "REFERENCES"],
+    # Single-word capital headings without numbers.
+    ["INTRODUCTION", "RELATED WORK", "METHODS", "Overview", "EXPERIMENTS", "CONCLUSION", "REFERENCES"],
+])
+def test_ieee_transactions_layout(heads: list[str]) -> None:
+    front = ["Abstract—We present a method for segmentation that works on many datasets.",
+             "Index Terms—Semantic segmentation, attention, transformers."]
+    found = _kinds(_journal(front, heads))
+    assert found[:2] == [("Abstract", "abstract"), ("Index Terms", "other")]
+    expected = list(_KINDS)
+    if heads[3] == "Overview":  # without numbers, a subsection is not told from a line of text
+        expected.remove("method")
+    assert [k for _, k in found[2:]] == expected
+
+
+@pytest.mark.parametrize(("front", "labels"), [
+    (["ABSTRACT", "We present a method for segmentation.", "CCS CONCEPTS: • Computing methodologies → Vision.",
+      "KEYWORDS", "segmentation, attention", "ACM Reference Format: Ann Author. 2024. A Title Here."],
+     [("ABSTRACT", "abstract"), ("CCS CONCEPTS", "other"), ("KEYWORDS", "other"),
+      ("ACM Reference Format", "other")]),  # ACM
+    (["Abstract. We present a method for segmentation.", "Keywords: Segmentation · Attention"],
+     [("Abstract", "abstract"), ("Keywords", "other")]),  # Springer LNCS
+    (["A R T I C L E  I N F O", "Article history: Received 1 May 2020", "Keywords: Segmentation",
+      "A B S T R A C T", "We present a method for segmentation."],
+     [("ARTICLE INFO", "other"), ("Keywords", "other"), ("ABSTRACT", "abstract")]),  # Elsevier
+])
+def test_front_matter_labels_of_other_publishers(front: list[str], labels: list[tuple[str, str]]) -> None:
+    heads = ["1 Introduction", "2 Related Work", "3 Method", "3.1 Overview", "4 Experiments", "5 Conclusion",
+             "References"]
+    found = _kinds(_journal(front, heads))
+    assert found[:len(labels)] == labels
+    assert [k for _, k in found[len(labels):]] == _KINDS
+
+
+def test_tight_number_needs_capitals_so_affiliations_stay_out() -> None:
+    lines = ["1BNRist, Department of Computer Science", "2TMCC, CS, Nankai University", "Abstract", BODY,
+             "1 Introduction", BODY, "2 Method", BODY, "3 Experiments", BODY]
+    assert _titles(lines) == ["Abstract", "1 Introduction", "2 Method", "3 Experiments"]

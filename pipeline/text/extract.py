@@ -26,7 +26,7 @@ from pipeline.text.budget import estimate_tokens, select_text
 
 log = logging.getLogger(__name__)
 
-EXTRACTOR_VERSION = "8"
+EXTRACTOR_VERSION = "9"
 CACHE_NAMESPACE = "text"
 _CUT_KINDS: frozenset[SectionKind] = frozenset({"references", "acknowledgements", "appendix"})
 

@@ -35,21 +35,28 @@ _KIND_RULES: tuple[tuple[SectionKind, re.Pattern[str]], ...] = (
 # Names accepted as unnumbered headings when they stand alone on a line.
 _ALWAYS = re.compile(
     r"^(abstract|references|bibliography|acknowledge?ments?|appendix(?: [A-Z])?|appendices|"
-    r"supplementary materials?)$", re.IGNORECASE)
+    r"supplementary materials?|article ?info|keywords)$", re.IGNORECASE)
 _UNNUMBERED = re.compile(
     r"^(introduction|related works?|background|methods?|methodology|materials and methods|approach|"
     r"experiments|experimental results|results|results and discussion|evaluation|discussion|"
-    r"conclusions?(?: and (?:future work|discussion|outlook))?|concluding remarks|summary)$",
+    r"conclusions?(?: and (?:future work|discussion|outlook))?|concluding remarks|summary|proposed method|"
+    r"experimental (?:setup|settings?)|experiments and results)$",
     re.IGNORECASE)
-_RUN_IN = re.compile(r"^(Abstract|ABSTRACT|Acknowledge?ments?|ACKNOWLEDGE?MENTS?|Index Terms)"
-                     r"\s*(?:[—–:.-]\s*|\s+(?=[A-Z]))(\S.*)$")
+# Labels that run into their text: 'Abstract—We …', 'Index Terms—…' (IEEE), 'Keywords: …' (LNCS,
+# Elsevier), 'CCS Concepts: • …' and 'ACM Reference Format: …' (ACM). The front-matter labels open a
+# section of their own (kind 'other'), so that they do not run on into the abstract or introduction.
+_RUN_IN = re.compile(r"^(Abstract|ABSTRACT|Acknowledge?ments?|ACKNOWLEDGE?MENTS?|Index Terms|INDEX TERMS|"
+                     r"Keywords|KEYWORDS|Key words|CCS Concepts|CCS CONCEPTS|ACM Reference Format)"
+                     r"\s*(?:[—–:.-]\s*|\s+(?=[A-Z•]))(\S.*)$")
 
-_ARABIC = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+(\S.*)$")
+_ARABIC = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?"
+                     r"(?:\s+|(?=[A-Z]{2})|(?:(?<=\.\d)|(?<=\.\d\d))(?=[A-Z][a-z]))(\S.*)$")
 _ROMAN = re.compile(r"^([IVX]{1,5})\.\s+(\S.*)$")
 _LETTER = re.compile(r"^([A-H])\.\s+(\S.*)$")
 _ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
 _STOPWORDS = frozenset({"a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or",
                         "the", "to", "via", "vs", "with", "without"})
+_SMALL_CAPS = re.compile(r"\b([A-Z]) ([A-Z]{2,})\b")
 _AUTHOR_START = re.compile(r"^[A-Z]\.\s?(?:[A-Z][a-z]|[A-Z]\.)")
 
 Number = tuple[int, ...]
@@ -79,6 +86,18 @@ def classify(title: str) -> SectionKind | None:
         if pattern.search(name):
             return kind
     return None
+
+
+def _unspaced(text: str) -> str:
+    """An all-caps heading as set: small caps split as 'I NTRODUCTION' or 'R ELATED W ORK', letters
+    spaced out as 'A B S T R A C T' or 'A R T I C L E  I N F O' (Elsevier); else ``text`` unchanged."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters or sum(c.isupper() for c in letters) < 0.9 * len(letters):
+        return text
+    words = re.split(r"\s{2,}", text.strip())
+    if all(re.fullmatch(r"(?:\w )+\w", w) for w in words):
+        return " ".join(w.replace(" ", "") for w in words)
+    return _SMALL_CAPS.sub(r"\1\2", text)
 
 
 def _strip_number(title: str) -> str:
@@ -139,9 +158,17 @@ def _candidates(lines: Sequence[str], stop: int) -> list[_Candidate]:
         line = lines[i]
         if match := _ARABIC.match(line):
             parts = tuple(int(p) for p in match.group(1).split("."))
-            weight = title_score(match.group(2))
+            title, full = match.group(2), line
+            if classify(title) is None and classify(fixed := _unspaced(title)) is not None:
+                title, full = fixed, f"{match.group(1)} {fixed}"  # '1 I NTRODUCTION' (IEEE Computer Society)
+            # '1INTRODUCTION': pypdf sets no space where TeX put a gap after the number; taken only in
+            # capitals ('2TMCC, CS, …' is an affiliation) or after a dotted number ('3.1Overview').
+            tight = not line[len(match.group(1)):].lstrip(".")[:1].isspace()
+            if tight:
+                full = f"{match.group(1)} {title}"
+            weight = title_score(title, caps=tight and len(parts) == 1)
             if weight > 0 and all(1 <= p <= 30 for p in parts):
-                found.append(_Candidate(i, line, match.group(1), (("arabic", parts),), weight))
+                found.append(_Candidate(i, full, match.group(1), (("arabic", parts),), weight))
         elif (match := _ROMAN.match(line)) and (value := _roman(match.group(1))):
             title, extra = _continued_caps(lines, i, match.group(2))
             weight = title_score(title, caps=True)
@@ -159,7 +186,7 @@ def _candidates(lines: Sequence[str], stop: int) -> list[_Candidate]:
 
 def _continued_caps(lines: Sequence[str], i: int, title: str) -> tuple[str, int]:
     """IEEE/REVTeX all-caps headings wrap ('II. SELF-CONSISTENT ACTION IN THE' / 'LARGE z LIMIT')."""
-    title = re.sub(r"\b([A-Z]) ([A-Z]{2,})\b", r"\1\2", title)  # small caps split as 'I NTRODUCTION'
+    title = _SMALL_CAPS.sub(r"\1\2", title)  # small caps split as 'I NTRODUCTION'
     if i + 1 < len(lines) and not title.endswith((".", ":")):
         nxt = lines[i + 1]
         letters = [c for c in nxt if c.isalpha()]
@@ -243,7 +270,7 @@ def find_headings(lines: Sequence[str]) -> list[Heading]:
     """Every heading in ``lines``, in order. Numbered headings after the references are not sought."""
     named: list[Heading] = []
     for i, line in enumerate(lines):
-        bare = line.rstrip(":.").strip()
+        bare = _unspaced(line.rstrip(":.").strip())
         if _ALWAYS.match(bare):
             named.append(Heading(i, bare, classify(bare)))
         elif match := _RUN_IN.match(line):
@@ -254,8 +281,8 @@ def find_headings(lines: Sequence[str]) -> list[Heading]:
     chain = _best_chain(_candidates(lines, stop))
     if len(chain) < 3:
         chain = []
-        named.extend(Heading(i, line.rstrip(":.").strip(), classify(line))
-                     for i, line in enumerate(lines[:stop]) if _UNNUMBERED.match(line.rstrip(":.").strip()))
+        bare_lines = [_unspaced(line.rstrip(":.").strip()) for line in lines[:stop]]
+        named.extend(Heading(i, bare, classify(bare)) for i, bare in enumerate(bare_lines) if _UNNUMBERED.match(bare))
     numbered = [Heading(c.index, c.title, classify(c.title), c.number, len(num), c.lines)
                 for c, num in chain]
     taken = {h.index for h in numbered}
@@ -335,8 +362,8 @@ def guess_title(hint: str | None, metadata_title: str | None, first_lines: Seque
 
 def looks_like_heading(line: str) -> bool:
     """Cheap test used to protect heading lines from the figure-text filter."""
-    bare = line.rstrip(":.").strip()
-    if _ALWAYS.match(bare) or _UNNUMBERED.match(bare):
+    bare = _unspaced(line.rstrip(":.").strip())
+    if _ALWAYS.match(bare) or _UNNUMBERED.match(bare) or _RUN_IN.match(line):
         return True
     for pattern in (_ARABIC, _ROMAN, _LETTER):
         if match := pattern.match(line):
