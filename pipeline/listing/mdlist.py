@@ -21,7 +21,6 @@ from pipeline.listing.mdparts import (
     COLUMN_KINDS,
     DIMS,
     GROUP_TITLES,
-    MD,
     NUMBERED,
     UNKNOWN,
     Fate,
@@ -39,6 +38,7 @@ from pipeline.listing.mdparts import (
     is_code_cell,
     is_contents,
     looks_like_paper,
+    md_parser,
     outside_links,
     paper_bullet,
     parse_code,
@@ -138,7 +138,7 @@ class _Parser:
     def run(self) -> ParsedList:
         plain = self.out.plain_headings = not any(re.match(r"^#{1,6}\s", line) for line in self.lines)
         md_lines = _plain_line_markdown(self.lines, self.out) if plain else self.lines
-        tokens = MD.parse("\n".join(md_lines) + "\n")
+        tokens = md_parser().parse("\n".join(md_lines) + "\n")
         intro_end = len(self.lines) if plain else self._intro_end(tokens)
         if not plain:
             self._title_and_intro(tokens, intro_end)
@@ -347,7 +347,7 @@ class _Parser:
         cell = cell.strip()
         if not cell or cell == UNKNOWN:
             return
-        tokens = MD.parseInline(cell)
+        tokens = md_parser().parseInline(cell)
         run = inline_run(tokens[0].children or [])
         if not run.links:
             row.venue = " ".join(run.text.split())

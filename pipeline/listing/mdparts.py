@@ -9,13 +9,15 @@ No I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 from pipeline.core.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, Layout
 
@@ -43,7 +45,16 @@ _ARXIV = re.compile(r"arxiv\.org/(?:abs|pdf|html)/(?P<id>\d{4}\.\d{4,5})(?:v\d+)
 NUMBERED = re.compile(r"^(?:(?P<emoji>[^\w\s(\[|*\-]+)\s*)?(?P<num>\d+(?:\.\d+)*)\.?\s+(?P<rest>\S.*)$")
 _YEAR = re.compile(r"^(?:19|20)\d{2}$")
 _UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>$~])")
-MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+@functools.cache
+def md_parser() -> MarkdownIt:
+    """The one Markdown parser: CommonMark with HTML kept, tables and strikethrough. Built on first
+    use: render and lint import this module for its helpers and never parse Markdown."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
 
 Fate = Literal["reported", "ignored"]
 
@@ -259,7 +270,7 @@ def inline_run(children: list[Token]) -> InlineRun:
 
 
 def plain_text(markdown: str) -> str:
-    tokens = MD.parseInline(markdown)
+    tokens = md_parser().parseInline(markdown)
     return " ".join(inline_run(tokens[0].children or []).text.split()) if tokens else markdown
 
 
@@ -270,7 +281,7 @@ def _bracketed(label: str) -> str:
 def parse_code(cell: str) -> Code:
     """'Code' / '[Code](url)' / 'None' / '-' / '' -> `Code`."""
     cell = cell.strip()
-    tokens = MD.parseInline(cell) if cell else []
+    tokens = md_parser().parseInline(cell) if cell else []
     run = inline_run(tokens[0].children or []) if tokens else InlineRun()
     if run.links:
         return Code(url=run.links[0][1].url or None, present=True)
