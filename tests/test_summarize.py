@@ -314,3 +314,38 @@ def test_a_translation_with_a_wrong_number_is_asked_again(tmp_path: Path) -> Non
                          repair=lambda errors, truncated: "; ".join(errors))
     assert drafted.repairs == 1 and "1.5亿" in asked[1] and "translate numbers exactly" in asked[1]
     assert drafted.summary.zh is not None and drafted.summary.zh.problems == ["教师网络在训练前看过15亿个体素。"]
+
+
+def test_a_translation_that_keeps_failing_its_checks_is_kept_with_a_warning(tmp_path: Path) -> None:
+    """One bullet's translation is not worth the draft: after the re-asks, one more ask checks only that
+    it is Chinese, and the draft says what the translation still gets wrong."""
+    import json as _json
+
+    import httpx2
+    from test_llm import PAPER, english_pass, ok
+
+    from pipeline.core.config import LLMSettings
+    from pipeline.model.backend import Connection
+    from pipeline.model.llm import LLM
+    from pipeline.workspace import passes
+
+    asked: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = _json.loads(request.content)
+        if body["response_format"]["json_schema"]["name"].endswith("Pass"):
+            return ok(_question_reply(body, english_pass()["en"]))
+        asked.append("x")
+        if len(asked) <= 3:  # the first bullet: an English word left in, every time
+            return ok({"zh": "教师网络的consensus伪标签不可靠。"})
+        return ok({"zh": f"第{'一二三四五六七八九十'[len(asked) % 10]}条：{ZH_OK}"})
+
+    settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
+    connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
+                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    profile, plan = _small_model_plan(PAPER)
+    drafted = passes.run(LLM(connection, LLMSettings(max_repairs=1), profile), settings, plan,
+                         repair=lambda errors, truncated: "; ".join(errors))
+    assert drafted.summary.zh is not None and drafted.summary.zh.problems == ["教师网络的consensus伪标签不可靠。"]
+    assert any(n.startswith("zh.problems[1]: translated without the checks it failed:") and "consensus" in n
+               for n in drafted.notes)

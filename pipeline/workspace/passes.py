@@ -278,7 +278,7 @@ def run(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = ""
     except ValidationError as exc:
         raise _invalid(llm, english, exc, "the English answers do not fit together") from exc
     if translate:
-        chinese, t_repairs = _translate(llm, settings, plan_, en, hashes, report)
+        chinese, t_repairs = _translate(llm, settings, plan_, en, hashes, report, notes)
         repairs += t_repairs
     try:
         zh_summary = ChineseSummary.model_validate(chinese)
@@ -297,7 +297,7 @@ def _invalid(llm: LLM, data: Any, exc: ValidationError, what: str) -> SummaryInv
 
 
 def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, hashes: dict[str, str],
-               report: Any) -> tuple[dict[str, list[str]], int]:
+               report: Any, notes: list[str]) -> tuple[dict[str, list[str]], int]:
     plain = {f: [b.text for b in getattr(en, f)] for f in FIELDS}
     per_bullet = llm.profile.translate_per_bullet
     t_system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0], per_bullet=per_bullet)
@@ -329,8 +329,17 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
             t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[2], title=plan_.title, text=text, terms=terms)
             hashes[t_user.name] = t_user.sha256
             messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
-            one, failed = llm.ask(messages, ChineseBullet, context={"english": text, "glossary": plan_.glossary},
-                                  repair=repair)
+            try:
+                one, failed = llm.ask(messages, ChineseBullet, context={"english": text, "glossary": plan_.glossary},
+                                      repair=repair)
+            except ModelOutputError as exc:
+                # One bullet's translation is not worth the whole draft: ask once more checking only that
+                # it is Chinese, and say in the draft what it still gets wrong (validate reports it too).
+                last = exc.attempts[-1].errors if exc.attempts else [str(exc)]
+                one, failed = llm.ask(messages, ChineseBullet, context={}, repair=repair)
+                failed = [*exc.attempts, *failed]
+                notes.append(f"zh.{name}[{len(zh[name]) + 1}]: translated without the checks it failed: "
+                             f"{'; '.join(last)[:200]}")
             repairs += len(failed)
             zh[name].append(one.zh)
     return zh, repairs
