@@ -68,7 +68,8 @@ def run(pdf: Path, settings: Settings, record: Path | None) -> dict[str, object]
     zh_text = " ".join(b for name in FIELDS for b in getattr(zh, name)) if zh else ""
     if record is not None:
         recorder.save(record / f"{result.key}.json", {
-            "paper": pdf.name, "model": llm.connection.model, "recorded_with": "bench/local_papers.py"})
+            "paper": pdf.name, "model": llm.connection.model, "recorded_with": "bench/local_papers.py",
+            "contract": "sentence-ids"})
     return {
         "paper": pdf.name, "ok": True, "seconds": round(seconds, 1), "requests": result.requests_sent,
         "prompt_tokens": result.usage.prompt_tokens, "output_tokens": result.usage.completion_tokens,
