@@ -393,3 +393,17 @@ def test_create_files_leaves_no_temp_file_when_a_write_fails(tmp_path: Path, mon
     with pytest.raises(OSError):
         files.create_files([(tmp_path / "a.yaml", "a: 1\n")])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_create_files_renames_where_the_file_system_has_no_hard_links(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(src: object, dst: object) -> None:
+        raise PermissionError("operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    (tmp_path / "b.yaml").write_text("mine\n", encoding="utf-8")
+    items: list[tuple[Path, str | bytes]] = [(tmp_path / "a.yaml", "a: 1\n"), (tmp_path / "b.yaml", "b: 2\n")]
+    assert files.create_files(items) == [tmp_path / "b.yaml"]
+    assert (tmp_path / "a.yaml").read_text(encoding="utf-8") == "a: 1\n"
+    assert (tmp_path / "b.yaml").read_text(encoding="utf-8") == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "b.yaml"]

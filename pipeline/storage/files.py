@@ -154,6 +154,11 @@ def create_files(items: Sequence[tuple[Path, str | bytes]]) -> list[Path]:
                 os.link(tmp, path)
             except FileExistsError:
                 existing.append(path)
+            except OSError:  # a file system without hard links: rename, as atomic_write does
+                if path.exists():
+                    existing.append(path)
+                else:
+                    os.replace(tmp, path)
     finally:
         for _, tmp in written:
             tmp.unlink(missing_ok=True)
