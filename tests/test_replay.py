@@ -28,7 +28,7 @@ from pipeline.model.llm import LLM
 from pipeline.model.summary import ChineseBullet
 from pipeline.sources import fetch_metadata, parse_feed, parse_source
 from pipeline.text.extract import extract_document
-from pipeline.text.sentences import is_about_cited_work
+from pipeline.text.sentences import Sentence, is_about_cited_work
 from pipeline.workspace import passes, store
 from pipeline.workspace.summarize import load_paper, make_plan, summarize
 
@@ -198,8 +198,11 @@ def test_a_real_framework_bullet_moved_onto_cited_work_goes_back(settings: Setti
     plan = _plan(settings, BETHE)
     model, reply, shown = _accepted_english(settings, CASSETTES / "1111.2011.json", BETHE)[2]
     assert set(reply["en"]) == {"framework"}
-    others = [s for s in plan.numbered if is_about_cited_work(s.text, plan.names)]
-    assert others, "the paper cites other work"
+    # The paper's own citations are superscripts the cleaning drops, so the moved-to sentence is one
+    # about cited work as papers with bracketed references write it.
+    others = [Sentence(9999, "Tarvainen and Valpola [9] average the student weights into a mean teacher.",
+                       "I. INTRODUCTION", "introduction", 3)]
+    assert is_about_cited_work(others[0].text, plan.names)
     moved = copy.deepcopy(reply)
     extra = len(shown) + 1  # shown to the model as one more sentence of the reading
     moved["en"]["framework"][0]["sentences"] = [f"S{extra}"]
@@ -214,8 +217,16 @@ def test_a_real_translation_that_misses_a_glossary_term_is_refused(settings: Set
     accepted = _accepted_english(settings, CASSETTES / "1111.2011.json", BETHE)
     english = [b["text"] for _, reply, _ in accepted for name in FIELDS for b in reply["en"].get(name, [])]
     chinese = [r["zh"] for r in _replies(CASSETTES / "1111.2011.json") if isinstance(r.get("zh"), str)]
-    text, zh = english[0], chinese[0]
-    ChineseBullet.model_validate({"zh": zh}, context={"english": text, "glossary": glossary.merged(None)})
+    # The accepted translation of each English bullet (rejected attempts come before it).
+    pairs: list[tuple[str, str]] = []
+    for zh in chinese:
+        text = english[len(pairs)] if len(pairs) < len(english) else ""
+        try:
+            ChineseBullet.model_validate({"zh": zh}, context={"english": text, "glossary": glossary.merged(None)})
+        except ValidationError:
+            continue
+        pairs.append((text, zh))
+    text, zh = pairs[0]
     term = max(re.findall(r"[a-z]{6,}", text.lower()), key=len)
     with pytest.raises(ValidationError, match=f"'{term}' must be translated as '术语甲'"):
         ChineseBullet.model_validate({"zh": zh}, context={"english": text, "glossary": {term: "术语甲"}})
