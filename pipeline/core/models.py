@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.core.links import HttpLink
+
 Dim = Literal["2D", "3D", "2D+3D", "N/A", "unknown"]
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 # The list's sections are the only sections: a setting is the id of one of them (papers.yaml
@@ -57,8 +59,8 @@ class PaperMetadata(StrictModel):
     comment: str | None = None
     journal_ref: str | None = None
     doi: str | None = None
-    pdf_url: str | None = None
-    abs_url: str | None = None
+    pdf_url: HttpLink | None = None
+    abs_url: HttpLink | None = None
     withdrawn: bool = False
 
     @property
@@ -152,10 +154,10 @@ class Bibliography(StrictModel):
     last_author: str | None = None
     date: str | None = Field(None, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM of first publication.")
     venue: str = Field("arXiv", description="e.g. CVPR2025, MICCAI2024, or arXiv.")
-    code_url: str | None = Field(None, description="Code link found in the abstract, comment or paper text.")
+    code_url: HttpLink | None = Field(None, description="Code link found in the abstract, comment or paper text.")
     has_code: bool | None = Field(None, description="Code is public but its URL is unknown (imported lists).")
-    pdf_url: str | None = None
-    abs_url: str | None = None
+    pdf_url: HttpLink | None = None
+    abs_url: HttpLink | None = None
     doi: str | None = None
 
 
@@ -255,7 +257,7 @@ class Link(StrictModel):
     """A labelled link of a paper, e.g. a second reference or a project page."""
 
     label: str
-    url: str
+    url: HttpLink
 
 
 class PaperEntry(StrictModel):
@@ -272,12 +274,12 @@ class PaperEntry(StrictModel):
     institute: str | None = None
     venue: str | None = Field(None, description="e.g. CVPR2025, MICCAI2024, or arXiv.")
     venue_note: str | None = Field(None, description="Text after the reference links, e.g. 'under TMI revision'.")
-    paper_url: str | None = Field(None, description="The paper's link (the reference's URL).")
+    paper_url: HttpLink | None = Field(None, description="The paper's link (the reference's URL).")
     links: list[Link] = Field(default_factory=list, description="Further links: more references, project pages.")
     cells: dict[str, str] = Field(default_factory=dict, description="Table cells of columns not understood, "
                                                                     "Markdown kept as written, by header.")
     dim: Dim | None = None
-    code_url: str | None = None
+    code_url: HttpLink | None = None
     has_code: bool | None = Field(None, description="Code is public but its URL is unknown.")
     setting: str | None = Field(None, description="Id of a section in list.sections.")
     topic: str | None = Field(None, description="Id of a topic inside that section.")

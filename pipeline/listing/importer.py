@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from pipeline import __version__
 from pipeline.core.errors import ImportListError, PipelineError
+from pipeline.core.links import link_problem
 from pipeline.core.models import (
     FIELDS,
     Bibliography,
@@ -33,7 +34,7 @@ from pipeline.core.models import (
     ReviewEvent,
 )
 from pipeline.listing.mdlist import parse_list
-from pipeline.listing.mdparts import DEFAULT_COLUMNS, Heading, ParsedList, TableRow, fold, split_name
+from pipeline.listing.mdparts import DEFAULT_COLUMNS, Code, Heading, ParsedList, TableRow, fold, split_name
 from pipeline.model.summary import ChineseSummary, ImportedChineseSummary, PaperSummary, SummaryRecord
 from pipeline.sources.ids import slug
 from pipeline.workspace import papers, store
@@ -166,6 +167,20 @@ class _Builder:
             for topic in parsed.topics:
                 self.topic_for(section, topic)
 
+    def drop_bad_links(self, row: TableRow) -> None:
+        """Links that are not http(s) URLs with a host (core.links) are reported and not stored."""
+        def bad(url: str | None, what: str) -> bool:
+            why = link_problem(url) if url else None
+            if why is not None:
+                self.notes.append((row.line, f"{row.title[:50]!r}: {what} {why}; not imported"))
+            return why is not None
+
+        if bad(row.paper_url, "paper"):
+            row.paper_url = None
+        if bad(row.code.url, "code"):
+            row.code = Code(url=None, present=row.code.present)
+        row.links = [link for link in row.links if not bad(link.url, repr(link.label))]
+
     def collect_papers(self) -> list[_Paper]:
         """One paper per arXiv id or title; a second listing confirms the first or brings its summary."""
         by_title: dict[str, _Paper] = {}
@@ -173,6 +188,7 @@ class _Builder:
         found: list[_Paper] = []
         for row in self.parsed.rows:
             assert row.section is not None  # the parser places every paper
+            self.drop_bad_links(row)
             section = self.section_for(row.section)
             topic = self.topic_for(section, row.topic).id if row.topic is not None else None
             arxiv = row.arxiv_id

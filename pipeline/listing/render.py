@@ -20,6 +20,7 @@ from typing import Literal
 import jinja2
 
 from pipeline.core.errors import PipelineError, RenderError, StoreError
+from pipeline.core.links import md_url
 from pipeline.core.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, FIELDS, ListInfo, ListSection, PaperEntry
 from pipeline.listing.mdparts import COLUMN_KINDS, DEFAULT_COLUMNS, UNKNOWN, unescape
 from pipeline.model.summary import SummaryRecord
@@ -125,7 +126,8 @@ class _Paper:
         return dim if dim and dim != "unknown" else UNKNOWN
 
     def code_url(self) -> str | None:
-        return self.fact("code_url")
+        url = self.fact("code_url")
+        return md_url(url) if url else None
 
     def has_code(self) -> bool:
         return bool(self.code_url()) or self.fact("has_code") == "True"
@@ -135,15 +137,15 @@ class _Paper:
         return f"[Code]({url})" if url else "Code" if self.has_code() else "None"
 
     def paper_url(self) -> str | None:
-        return self.entry.paper_url if self.entry is not None and self.entry.paper_url else None
+        return md_url(self.entry.paper_url) if self.entry is not None and self.entry.paper_url else None
 
     def pdf_url(self) -> str | None:
         bib = self.record.paper if self.record is not None else None
         if bib is not None and bib.pdf_url:
-            return bib.pdf_url
+            return md_url(bib.pdf_url)
         if bib is not None and bib.arxiv_id:
-            return f"https://arxiv.org/pdf/{bib.arxiv_id}"
-        return self.paper_url() or (bib.abs_url if bib is not None else None)
+            return md_url(f"https://arxiv.org/pdf/{bib.arxiv_id}")
+        return self.paper_url() or (md_url(bib.abs_url) if bib is not None and bib.abs_url else None)
 
     def reference(self) -> str:
         """The Reference cell: the venue, a link to the paper when known, further links and the note."""
@@ -151,7 +153,7 @@ class _Paper:
         url = self.paper_url()
         parts = [f"[{venue or 'Paper'}]({url})" if url else venue]
         links = self.entry.links if self.entry is not None else []
-        text = ", ".join([p for p in parts if p] + [f"[{md_escape(x.label)}]({x.url})" for x in links])
+        text = ", ".join([p for p in parts if p] + [f"[{md_escape(x.label)}]({md_url(x.url)})" for x in links])
         note = self.entry.venue_note if self.entry is not None else None
         text = f"{text} {md_escape(note)}" if note else text
         return text or UNKNOWN
@@ -198,7 +200,7 @@ class _Paper:
         elif self.has_code():
             out.append(f"[[{label}]]()")  # the list's own marker for code without a link
         links = self.entry.links if self.entry is not None else []
-        out += [f"[[{md_escape(x.label)}]]({x.url})" for x in links]
+        out += [f"[[{md_escape(x.label)}]]({md_url(x.url)})" for x in links]
         return out
 
     def bullet(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from pipeline.core.links import link_problem
 from pipeline.core.models import Bibliography, PaperMetadata
 
 # Abbreviation -> patterns that name the venue in a comment or journal reference.
@@ -144,5 +145,6 @@ def bibliography(meta: PaperMetadata, code_url: str | None) -> Bibliography:
         first_author=meta.first_author, last_author=meta.last_author,
         date=f"{first.year:04d}-{first.month:02d}" if first else None,
         venue=_venue(meta, first.year if first else None),
-        code_url=code_url, pdf_url=meta.pdf_url, abs_url=meta.abs_url, doi=meta.doi,
+        code_url=code_url if code_url and link_problem(code_url) is None else None,
+        pdf_url=meta.pdf_url, abs_url=meta.abs_url, doi=meta.doi,
     )

@@ -154,7 +154,8 @@ def parse_papers(text: str, path: Path) -> PapersDoc:
     try:
         data = PapersFile.model_validate(_plain(raw))
     except ValidationError as exc:
-        problems = [f"{_where(path, raw, err['loc'])}: {err['msg']}" for err in exc.errors()]
+        problems = [f"{_where(path, raw, err['loc'])}: {str(err['msg']).removeprefix('Value error, ')}"
+                    for err in exc.errors()]
         raise ConfigError("; ".join(problems[:10]) + (f"; and {len(problems) - 10} more"
                                                       if len(problems) > 10 else ""),
                           hint="fix these fields; the schema is documented at the top of papers.yaml") from exc
