@@ -92,7 +92,8 @@ def test_a_url_markdown_would_break_on_keeps_one_table_row(tmp_path: Path) -> No
 
 
 ROW = ("| 2025-03 | Ada First and Zed Last | 3D | A hostile paper | [Code](javascript:alert(1)) | "
-       "[CVPR2025](data:text/html,<script>alert(1)</script>), [Site](https://example.org/p) |")
+       "[CVPR2025](data:text/html,<script>alert(1)</script>), [Site](https://example.org/p) | "
+       "see [x](javascript:alert(2)) |")
 
 
 def test_import_reports_bad_links_and_stores_none(tmp_path: Path) -> None:
@@ -104,8 +105,8 @@ def test_import_reports_bad_links_and_stores_none(tmp_path: Path) -> None:
 
 ### 1.1 Semi-supervised
 
-| Date | The First and Last Authors | Dim | Title | Code | Reference |
-|---|---|---|---|---|---|
+| Date | The First and Last Authors | Dim | Title | Code | Reference | Notes |
+|---|---|---|---|---|---|---|
 {ROW}
 
 - [CVPR2025] A hostile paper [code](javascript:alert(1))
@@ -119,6 +120,7 @@ def test_import_reports_bad_links_and_stores_none(tmp_path: Path) -> None:
                for n in notes), notes
     assert any(n.startswith(f"{source}:9: ") and "'data:text/html," in n for n in notes), notes
     assert any(n.startswith(f"{source}:11: ") and "javascript:" in n for n in notes), notes
+    assert any(n.startswith(f"{source}:9: ") and "'Notes' cell's link 'javascript:alert(2)'" in n for n in notes), notes
     stored = papers_path.read_text(encoding="utf-8") + "".join(
         p.read_text(encoding="utf-8") for p in summaries.glob("*.yaml"))
     assert "javascript:" not in stored and "data:text" not in stored

@@ -34,7 +34,7 @@ from pipeline.core.models import (
     ReviewEvent,
 )
 from pipeline.listing.mdlist import parse_list
-from pipeline.listing.mdparts import DEFAULT_COLUMNS, Code, Heading, ParsedList, TableRow, fold, split_name
+from pipeline.listing.mdparts import DEFAULT_COLUMNS, Code, Heading, ParsedList, TableRow, fold, md_parser, split_name
 from pipeline.model.summary import ChineseSummary, ImportedChineseSummary, PaperSummary, SummaryRecord
 from pipeline.sources.ids import slug
 from pipeline.workspace import papers, store
@@ -180,6 +180,11 @@ class _Builder:
         if bad(row.code.url, "code"):
             row.code = Code(url=None, present=row.code.present)
         row.links = [link for link in row.links if not bad(link.url, repr(link.label))]
+        for column, cell in list(row.cells.items()):  # Markdown kept as written: its links too
+            tokens = [t for block in md_parser().parseInline(cell) for t in block.children or []]
+            hrefs = [str(t.attrs.get("href", "")) for t in tokens if t.type in ("link_open", "image")]
+            if any([bad(href, f"{column!r} cell's") for href in hrefs]):
+                del row.cells[column]
 
     def collect_papers(self) -> list[_Paper]:
         """One paper per arXiv id or title; a second listing confirms the first or brings its summary."""
