@@ -55,6 +55,20 @@ def _evidence_first(schema: dict[str, Any]) -> None:
     schema["properties"] = {k: props[k] for k in ("evidence", "text") if k in props} | props
 
 
+def _one_sentence_bullet(value: Any) -> Any:
+    """A bullet is one sentence: an over-long one keeps its leading sentences (up to 400 chars)."""
+    if isinstance(value, str) and len(value) > 600:
+        return grounding.leading_sentences(value, 400) or value
+    return value
+
+
+def _english_bullet(value: str) -> str:
+    _no_placeholder(value)
+    if grounding.cjk_count(value):
+        raise ValueError("English bullet contains Chinese characters; write it in English only")
+    return value
+
+
 class EvidencedBullet(StrictModel):
     """An English bullet with the quote from the paper that supports it."""
 
@@ -70,18 +84,12 @@ class EvidencedBullet(StrictModel):
     @field_validator("text", mode="before")
     @classmethod
     def _first_sentences(cls, value: Any) -> Any:
-        """A bullet is one sentence: an over-long one keeps its leading sentences (up to 400 chars)."""
-        if isinstance(value, str) and len(value) > 600:
-            return grounding.leading_sentences(value, 400) or value
-        return value
+        return _one_sentence_bullet(value)
 
     @field_validator("text")
     @classmethod
     def _english(cls, value: str) -> str:
-        _no_placeholder(value)
-        if grounding.cjk_count(value):
-            raise ValueError("English bullet contains Chinese characters; write it in English only")
-        return value
+        return _english_bullet(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -263,17 +271,12 @@ class CitedBullet(StrictModel):
     @field_validator("text", mode="before")
     @classmethod
     def _first_sentences(cls, value: Any) -> Any:
-        if isinstance(value, str) and len(value) > 600:
-            return grounding.leading_sentences(value, 400) or value
-        return value
+        return _one_sentence_bullet(value)
 
     @field_validator("text")
     @classmethod
     def _english(cls, value: str) -> str:
-        _no_placeholder(value)
-        if grounding.cjk_count(value):
-            raise ValueError("English bullet contains Chinese characters; write it in English only")
-        return value
+        return _english_bullet(value)
 
     @property
     def ids(self) -> list[int]:
