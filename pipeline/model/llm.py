@@ -34,7 +34,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
@@ -68,6 +68,7 @@ MODES: tuple[OutputMode, ...] = ("json_schema", "json_object", "tool")
 REASK_TEMPERATURE = 0.6
 _REFUSAL_STARTS = ("i'm sorry", "i am sorry", "i can't", "i cannot", "sorry,", "i won't", "as an ai")
 T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
 # OpenAI's wording, which llama.cpp's Python server and vLLM copy: "This model's maximum context length is
 # 8192 tokens. However, you requested 10798 tokens (8298 in the messages, 2500 in the completion)."
 _CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+) tokens", re.IGNORECASE)
@@ -133,6 +134,24 @@ class Reply:
     prompt_tokens: int
     completion_tokens: int
     refusal: str | None = None
+
+
+@dataclass
+class Request:
+    """One chat request a step machine wants sent (see `LLM.asking`): the conversation, the contract's
+    name and JSON schema, the temperature (None: the setting's), what it asks (``label``) and which try
+    it is (``attempt``: 1, then 2 and on for the repairs)."""
+
+    messages: list[dict[str, Any]]
+    name: str
+    schema: dict[str, Any]
+    temperature: float | None = None
+    label: str = ""
+    attempt: int = 1
+
+
+Steps = Generator[Request, Reply, R]
+"""A step machine: yields the requests to send, is sent each one's `Reply`, returns its result (or raises)."""
 
 
 @dataclass
@@ -466,7 +485,7 @@ class LLM:
     def ask(self, messages: list[dict[str, Any]], model: type[T], *, context: dict[str, Any],
             repair: Callable[[list[str], bool], str],
             counts: dict[str, tuple[int, int]] | None = None,
-            checks: Callable[[T], list[str]] | None = None) -> tuple[T, list[Attempt]]:
+            checks: Callable[[T], list[str]] | None = None, label: str = "") -> tuple[T, list[Attempt]]:
         """Get a reply that validates as ``model``; re-ask with the errors at most ``max_repairs`` times.
 
         ``repair(errors, truncated)`` renders the follow-up message; ``counts`` narrows the bullets per
@@ -475,6 +494,27 @@ class LLM:
         that validates (each finding counts as a validation error: the model is asked again). Returns
         the valid object and the failed attempts before it; raises a `ModelOutputError` (SummaryInvalid,
         LLMRefusal or LLMTruncated) carrying every attempt when the last re-ask fails too.
+        """
+        return self.drive(self.asking(messages, model, context=context, repair=repair, counts=counts,
+                                      checks=checks, label=label))
+
+    def drive(self, steps: Steps[R]) -> R:
+        """Run a step machine live: send each `Request` it yields with `chat`, give it the `Reply`."""
+        try:
+            request = next(steps)
+            while True:
+                reply = self.chat(request.messages, request.name, request.schema, temperature=request.temperature)
+                request = steps.send(reply)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def asking(self, messages: list[dict[str, Any]], model: type[T], *, context: dict[str, Any],
+               repair: Callable[[list[str], bool], str],
+               counts: dict[str, tuple[int, int]] | None = None,
+               checks: Callable[[T], list[str]] | None = None, label: str = "") -> Steps[tuple[T, list[Attempt]]]:
+        """`ask` as a step machine: yields each `Request` (``label`` names it), is sent its `Reply`.
+
+        The one repair loop: `ask` drives it live, a provider batch job drives it one round per job.
         """
         schema = _json_schema(model)
         if counts is None and self.profile.bullets:
@@ -488,7 +528,7 @@ class LLM:
             # (small models copy their previous turn); sample a little more freely on re-asks.
             temperature = None if attempt_number == 0 else \
                 min(1.0, max(self.settings.temperature, REASK_TEMPERATURE) + 0.1 * (attempt_number - 1))
-            reply = self.chat(conversation, model.__name__, schema, temperature=temperature)
+            reply = yield Request(conversation, model.__name__, schema, temperature, label, attempt_number + 1)
             attempt = _judge(reply, model, context, self.settings.max_reply_bytes)
             if isinstance(attempt, BaseModel):
                 problems = checks(attempt) if checks else []

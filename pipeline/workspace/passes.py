@@ -26,7 +26,7 @@ from pipeline.core.errors import Attempt, ModelOutputError, SummaryInvalid
 from pipeline.core.models import FIELDS
 from pipeline.model import checks, glossary, grounding
 from pipeline.model.backend import Profile
-from pipeline.model.llm import LLM
+from pipeline.model.llm import LLM, Steps
 from pipeline.model.prompts import Prompt, render
 from pipeline.model.summary import (
     EVIDENCE_JOIN,
@@ -156,10 +156,11 @@ def injected_citations(shown: dict[int, str]) -> Any:
 
 
 def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedReply], context: dict[str, Any],
-                 shown: dict[int, Sentence], names: list[str], repair: Any) -> tuple[CitedReply, int, list[str]]:
+                 shown: dict[int, Sentence], names: list[str], repair: Any,
+                 label: str) -> Steps[tuple[CitedReply, int, list[str]]]:
     """A valid reply, re-asked once when a reader would object to it; (reply, re-asks, problems left)."""
     hard = injected_citations(context["sentences"])
-    reply, failed = llm.ask(messages, model, context=context, repair=repair, checks=hard)
+    reply, failed = yield from llm.asking(messages, model, context=context, repair=repair, checks=hard, label=label)
     problems = soft_problems(reply, shown, names)
     if not problems:
         return reply, len(failed), []
@@ -167,7 +168,8 @@ def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedRepl
     conversation = [*messages, {"role": "assistant", "content": reply.model_dump_json()}, follow_up] \
         if llm.profile.reask_with_reply else [*messages, follow_up]
     try:
-        second, failed_again = llm.ask(conversation, model, context=context, repair=repair, checks=hard)
+        second, failed_again = yield from llm.asking(conversation, model, context=context, repair=repair,
+                                                     checks=hard, label=f"{label}-reask")
     except ModelOutputError as exc:
         log.info("the re-ask for %d soft problem(s) gave nothing valid: %s", len(problems), exc)
         return reply, len(failed) + 1 + len(exc.attempts), problems
@@ -228,6 +230,16 @@ def stored_bullet(bullet: CitedBullet, shown: dict[int, Sentence]) -> EvidencedB
 def run(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = "",
         progress: ProgressHook = silent, started: float | None = None) -> Drafted:
     """Ask every reading's question(s), then translate; raises `ModelOutputError` with the attempts."""
+    return llm.drive(steps(llm, settings, plan_, repair=repair, key=key, progress=progress, started=started))
+
+
+def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = "",
+          progress: ProgressHook = silent, started: float | None = None) -> Steps[Drafted]:
+    """`run` as a step machine (`pipeline.model.llm.Steps`): every request of one paper, in order.
+
+    `run` drives it live; a provider batch job sends one round of requests per job and replays the
+    replies it has (the same requests come out again, since everything they depend on is cached).
+    """
     pairs = prompts(plan_, settings, llm.profile)
     models = reply_models(plan_)
     hashes: dict[str, str] = {}
@@ -259,7 +271,8 @@ def run(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = ""
         context: dict[str, Any] = {"sentences": texts}
         if plan_.bilingual:
             context["glossary"] = plan_.glossary
-        reply, reasks, left = _ask_checked(llm, messages, model, context, shown, plan_.names, repair)
+        reply, reasks, left = yield from _ask_checked(llm, messages, model, context, shown, plan_.names,
+                                                      repair, reading.question)
         repairs += reasks
         notes.extend(left)
         try:
@@ -278,7 +291,7 @@ def run(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = ""
     except ValidationError as exc:
         raise _invalid(llm, english, exc, "the English answers do not fit together") from exc
     if translate:
-        chinese, t_repairs = _translate(llm, settings, plan_, en, hashes, report, notes)
+        chinese, t_repairs = yield from _translate(llm, settings, plan_, en, hashes, report, notes)
         repairs += t_repairs
     try:
         zh_summary = ChineseSummary.model_validate(chinese)
@@ -297,7 +310,7 @@ def _invalid(llm: LLM, data: Any, exc: ValidationError, what: str) -> SummaryInv
 
 
 def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, hashes: dict[str, str],
-               report: Any, notes: list[str]) -> tuple[dict[str, list[str]], int]:
+               report: Any, notes: list[str]) -> Steps[tuple[dict[str, list[str]], int]]:
     plain = {f: [b.text for b in getattr(en, f)] for f in FIELDS}
     per_bullet = llm.profile.translate_per_bullet
     t_system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0], per_bullet=per_bullet)
@@ -313,9 +326,10 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
         hashes[t_user.name] = t_user.sha256
         report("translate", "all bullets", 1, 1)
         messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
-        chinese, failed = llm.ask(messages, ChinesePass, repair=repair,
-                                  context={"expected_counts": expected, "english": plain, "glossary": plan_.glossary},
-                                  counts={f: (n, n) for f, n in expected.items()})
+        chinese, failed = yield from llm.asking(
+            messages, ChinesePass, repair=repair, label="zh",
+            context={"expected_counts": expected, "english": plain, "glossary": plan_.glossary},
+            counts={f: (n, n) for f, n in expected.items()})
         return {f: list(getattr(chinese.zh, f)) for f in FIELDS}, len(failed)
     # One request per bullet: a small model translating a whole list repeats or drops bullets.
     zh: dict[str, list[str]] = {f: [] for f in FIELDS}
@@ -329,14 +343,16 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
             t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[2], title=plan_.title, text=text, terms=terms)
             hashes[t_user.name] = t_user.sha256
             messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
+            label = f"zh-{name}-{len(zh[name]) + 1}"
             try:
-                one, failed = llm.ask(messages, ChineseBullet, context={"english": text, "glossary": plan_.glossary},
-                                      repair=repair)
+                one, failed = yield from llm.asking(messages, ChineseBullet, repair=repair, label=label,
+                                                    context={"english": text, "glossary": plan_.glossary})
             except ModelOutputError as exc:
                 # One bullet's translation is not worth the whole draft: ask once more checking only that
                 # it is Chinese, and say in the draft what it still gets wrong (validate reports it too).
                 last = exc.attempts[-1].errors if exc.attempts else [str(exc)]
-                one, failed = llm.ask(messages, ChineseBullet, context={}, repair=repair)
+                one, failed = yield from llm.asking(messages, ChineseBullet, context={}, repair=repair,
+                                                    label=f"{label}-unchecked")
                 failed = [*exc.attempts, *failed]
                 notes.append(f"zh.{name}[{len(zh[name]) + 1}]: translated without the checks it failed: "
                              f"{'; '.join(last)[:200]}")
@@ -362,5 +378,6 @@ __all__ = [
     "reply_models",
     "run",
     "soft_problems",
+    "steps",
     "stored_bullet",
 ]
