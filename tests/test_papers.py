@@ -228,3 +228,19 @@ def test_a_hostile_papers_file_stops_render_with_one_clear_line(
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert err.startswith(f"error: {path}:{line}: invalid YAML: {words}")
+
+
+def test_the_lists_own_sections_are_the_only_settings_a_summary_may_choose(sample: Path, tmp_path: Path) -> None:
+    from pipeline.core.config import load_settings
+    from pipeline.model.summary import DEFAULT_SETTINGS
+
+    def context(path: Path) -> tuple[str, ...]:
+        settings = load_settings({"PIPELINE_PAPERS_FILE": str(path), "PIPELINE_CACHE_DIR": str(tmp_path / "c")})
+        return papers.list_context(settings)[0]
+
+    assert context(sample) == ("semi",)
+    # The generic words are only a hint when there is no list, or a list without sections.
+    assert context(tmp_path / "missing.yaml") == DEFAULT_SETTINGS
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("list:\n  title: A list\npapers: []\n", encoding="utf-8")
+    assert context(bare) == DEFAULT_SETTINGS

@@ -218,11 +218,10 @@ DIM_SENTENCE = "The id of the sentence that shows the dimensionality (e.g. \"S4\
 SETTING_DESCRIPTION = ("The learning setting of the paper's main method, one of the list's sections, or unknown "
                        "when no sentence says which.")
 SETTING_SENTENCE = "The id of the sentence that states the setting (e.g. \"S3\"), or \"none\"."
-# The words the model classifies a paper with when there is no list yet: only a hint. The list decides:
-# an entry's and a stored summary's setting are ids of the list's own sections
-# (`pipeline.core.models.Setting`), and a summary may say `unknown`.
-ModelSetting = Literal["semi-supervised", "weakly-supervised", "active-learning", "zero-shot", "few-shot",
-                       "fully-supervised", "unsupervised", "other"]
+# The words the model classifies a paper with when there is no list yet (or it has no sections): only a
+# hint. The list decides: when it has sections, their ids are the only choices (`list_context` in
+# `pipeline.workspace.papers`), an entry's and a stored summary's setting are ids of the list's own
+# sections (`pipeline.core.models.Setting`), and a summary may say `unknown`.
 DEFAULT_SETTINGS: tuple[str, ...] = ("semi-supervised", "weakly-supervised", "active-learning", "zero-shot",
                                      "few-shot", "fully-supervised", "unsupervised")
 UNKNOWN = "unknown"
