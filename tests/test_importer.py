@@ -209,3 +209,50 @@ def test_links_become_arxiv_sources(tmp_path: Path) -> None:
     assert [s.id for s in doc.data.list.sections] == ["literature-list"]
     # No summary in the list, so no record: the paper is listed, not approved.
     assert not (tmp_path / "summaries").exists()
+
+
+MESSY_BULLETS = """\
+# A list
+
+## Papers
+
+- [CVPR2024] Clean Paper One [[Paper]](https://arxiv.org/abs/2401.00001)
+  - 文章考虑的问题:
+    - 半监督医学图像分割中标注数据稀缺的问题。
+  - 文章的动机和思路:
+    - 利用一致性正则化挖掘未标注数据中的信息。
+  - 文章的整体框架:
+    - 教师学生网络加上不确定性引导的伪标签筛选。
+- [MICCAI2024] Messy Paper Two [[Paper]](https://arxiv.org/abs/2401.00002)
+  - 文章考虑的问题:
+    - This bullet is written in English only, not Chinese.
+    - 半监督医学图像分割中标注数据稀缺的问题。
+    - 半监督医学图像分割中标注数据稀缺的问题！
+  - 文章的整体框架:
+    - 第一个模块负责提取多尺度特征表示。
+    - 第二个模块负责融合不同层级的特征。
+    - 第三个模块负责生成可靠的伪标签。
+    - 第四个模块负责估计像素级不确定性。
+    - 第五个模块负责约束边界区域的一致性。
+    - 第六个模块负责对齐标注与未标注分布。
+    - 第七个模块负责最终的分割结果输出。
+"""
+
+
+def test_bad_repeated_and_extra_bullets_are_left_out_with_their_lines(tmp_path: Path) -> None:
+    # A clean paper is validated in one go; a messy one bullet by bullet, each bad bullet named.
+    source = tmp_path / "list.md"
+    source.write_text(MESSY_BULLETS, encoding="utf-8")
+    result = import_list(source, tmp_path / "papers.yaml", tmp_path / "summaries")
+    assert [(line, message.split(" (")[0].split(":")[0]) for line, message in result.notes] == [
+        (12, "'Messy Paper Two'"), (14, "bullet not imported"),
+        (16, "bullet repeats an earlier bullet of the same paper; not imported"),
+        (24, "more than 6 bullets in the group; not imported")]
+    assert "no Chinese characters" in result.notes[1][1] and "empty group(s) motivation" in result.notes[0][1]
+    clean = store.load_record(tmp_path / "summaries" / "2401.00001.yaml").summary.zh
+    messy = store.load_record(tmp_path / "summaries" / "2401.00002.yaml").summary.zh
+    assert not isinstance(clean, ImportedChineseSummary)
+    assert clean.framework == ["教师学生网络加上不确定性引导的伪标签筛选。"]
+    assert isinstance(messy, ImportedChineseSummary)
+    assert (messy.problems, messy.motivation) == (["半监督医学图像分割中标注数据稀缺的问题。"], [])
+    assert [b[:2] for b in messy.framework] == ["第一", "第二", "第三", "第四", "第五", "第六"]

@@ -95,3 +95,27 @@ def test_example_keeps_its_plain_line_headings() -> None:
     summarized = [r for r in parsed.rows if r.groups]
     assert [r.title[:6] for r in summarized] == ["A Sema", "β-FFT:"]
     assert summarized[1].topic is not None and summarized[1].topic.name == "一致性学习"
+
+
+def test_inline_text_without_markdown_syntax_is_read_as_the_parser_reads_it() -> None:
+    # read_inline skips the parser for text with no inline Markdown; it must give the parser's answer.
+    import random
+
+    from pipeline.listing import mdparts
+
+    def parsed(text: str) -> mdparts.InlineRun:
+        tokens = mdparts.md_parser().parseInline(text)
+        return mdparts.inline_run(tokens[0].children or []) if tokens else mdparts.InlineRun(text=text)
+
+    samples = [cell for path in (TABLE, BULLETS, ONE_LINE, EXAMPLE_LIST)
+               for line in path.read_text(encoding="utf-8").splitlines()
+               for cell in (mdparts.split_row(line) if line.lstrip().startswith("|") else [line])]
+    rng = random.Random(13)
+    alphabet = "ab 中\t\u3000#-+:|.()'\"$%^=/{}@\\`*_~[]!<&;\n\r\0" + "x" * 10
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(3000)]
+    fast = 0
+    for text in samples:
+        assert mdparts.read_inline(text) == parsed(text), repr(text)
+        assert mdparts.plain_text(text) == " ".join(parsed(text).text.split()), repr(text)
+        fast += mdparts._INLINE_SYNTAX.isdisjoint(text)
+    assert fast > 1000  # the fast path was taken, not only the parser

@@ -283,18 +283,28 @@ def _entry(paper: _Paper, status: str) -> PaperEntry:
     return PaperEntry.model_validate({k: v for k, v in data.items() if v is not None})
 
 
-def _zh_summary(paper: _Paper, notes: list[tuple[int, str]]) -> ChineseSummary:
+def _whole(block: TableRow) -> ChineseSummary | None:
+    """All the Chinese bullets of a block validated at once, when each is valid, none repeats another
+    and no group is over the limit: the usual case, one validation instead of one per bullet. None
+    otherwise: then each bullet is checked alone, to name the bad ones."""
+    groups = {name: [text for _, text in block.groups.get(f"zh.{name}", [])] for name in FIELDS}
+    texts = [fold(text) for bullets in groups.values() for text in bullets]
+    if len(set(texts)) != len(texts):
+        return None
+    model = ChineseSummary if all(groups.values()) else ImportedChineseSummary
+    try:
+        return model.model_validate(groups)
+    except ValidationError:
+        return None
+
+
+def _bullet_by_bullet(block: TableRow, notes: list[tuple[int, str]]) -> dict[str, list[str]]:
+    """The Chinese bullets of a block that are valid alone, each other one noted with its line."""
     groups: dict[str, list[str]] = {name: [] for name in FIELDS}
     seen: set[str] = set()
-    block = paper.summary
-    if block is None:
-        return ImportedChineseSummary()
     for key, bullets in block.groups.items():
         lang, name = key.split(".")
         if lang != "zh":
-            if bullets:
-                notes.append((bullets[0][0], "English bullets not imported: an English summary needs an "
-                                             "evidence quote per bullet; run summarize for it"))
             continue
         for line, text in bullets:
             try:
@@ -311,9 +321,25 @@ def _zh_summary(paper: _Paper, notes: list[tuple[int, str]]) -> ChineseSummary:
                 continue
             seen.add(fold(text))
             groups[name].append(text)
+    return groups
+
+
+def _zh_summary(paper: _Paper, notes: list[tuple[int, str]]) -> ChineseSummary:
+    block = paper.summary
+    if block is None:
+        return ImportedChineseSummary()
+    for key, bullets in block.groups.items():
+        if not key.startswith("zh.") and bullets:
+            notes.append((bullets[0][0], "English bullets not imported: an English summary needs an "
+                                         "evidence quote per bullet; run summarize for it"))
+    whole = _whole(block)
+    groups = {name: list(getattr(whole, name)) for name in FIELDS} if whole is not None \
+        else _bullet_by_bullet(block, notes)
     empty = [name for name in FIELDS if not groups[name]]
     if empty and block.groups:
         notes.append((block.line, f"{paper.title[:50]!r}: empty group(s) {', '.join(empty)} imported as empty"))
+    if whole is not None:
+        return whole
     if not empty:
         return ChineseSummary.model_validate(groups)
     return ImportedChineseSummary.model_validate(groups)

@@ -43,6 +43,7 @@ from pipeline.listing.mdparts import (
     paper_bullet,
     parse_code,
     plain_text,
+    read_inline,
     split_lines,
     split_name,
     split_row,
@@ -347,8 +348,7 @@ class _Parser:
         cell = cell.strip()
         if not cell or cell == UNKNOWN:
             return
-        tokens = md_parser().parseInline(cell)
-        run = inline_run(tokens[0].children or [])
+        run = read_inline(cell)
         if not run.links:
             row.venue = " ".join(run.text.split())
             return
