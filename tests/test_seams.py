@@ -106,7 +106,10 @@ def test_every_error_class_is_defined_in_the_error_module() -> None:
 
 
 def test_only_llm_imports_openai() -> None:
-    assert _importers("openai") == ["model/llm.py"]
+    # model/batchapi.py moves files and jobs of the provider's Batch API (upload, create, poll, download);
+    # every request body and every reply still goes through model/llm.py. Two modules, both in the model
+    # stage, instead of one of 700 lines.
+    assert _importers("openai") == ["model/batchapi.py", "model/llm.py"]
 
 
 def test_only_pdf_imports_pypdf() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.cli.common import err
@@ -12,6 +13,7 @@ from pipeline.core.config import Settings
 
 if TYPE_CHECKING:
     from pipeline.workspace import batch as batch_module
+    from pipeline.workspace import jobs as jobs_module
 
 
 def _register_batch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,10 +29,16 @@ def _register_batch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.add_argument("--priority", type=int, default=0, help="higher runs first in batch (default 0)")
     add.set_defaults(func=_cmd_add)
 
-    bat = sub.add_parser("batch", help="summarize backlog entries of papers.yaml concurrently",
+    bat = sub.add_parser("batch", help="summarize backlog entries of papers.yaml concurrently, or in provider "
+                         "batch jobs (submit, status, collect)",
                          description="Summarize the selected entries (backlog and failed ones; drafted, "
                          "approved and rejected entries are skipped unless --force). Resumable: a stopped "
-                         "run loses no finished paper and the next run continues with what is left.")
+                         "run loses no finished paper and the next run continues with what is left. "
+                         "`batch submit` sends the same requests as one provider batch job at batch prices "
+                         "(OpenAI's Batch API, or --export FILE for vLLM's run_batch); `batch status` shows the "
+                         "jobs; `batch collect` writes the drafts and submits what needs another request.")
+    bat.add_argument("action", nargs="?", choices=["submit", "status", "collect"],
+                     help="provider batch jobs instead of live requests")
     bat.add_argument("--setting", help="only entries of this learning setting")
     bat.add_argument("--status", help="only entries with these statuses (comma-separated)")
     bat.add_argument("--ids", help="only these entries (comma-separated sources, keys or arXiv ids)")
@@ -38,12 +46,16 @@ def _register_batch(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bat.add_argument("--concurrency", type=int, default=4, help="papers in flight at once (default 4)")
     bat.add_argument("--rpm", type=float, help="requests per minute allowed on the LLM endpoint")
     bat.add_argument("--tpm", type=float, help="tokens per minute allowed on the LLM endpoint")
-    bat.add_argument("--budget", type=float, metavar="USD",
-                     help="stop starting papers before the estimated cost would pass this many dollars")
+    bat.add_argument("--budget", "--budget-usd", type=float, metavar="USD", dest="budget",
+                     help="skip papers whose estimated cost would pass this many dollars (batch prices for submit)")
     bat.add_argument("--dry-run", action="store_true", help="print the plan with estimated tokens and cost")
     bat.add_argument("--force", action="store_true",
                      help="also re-run finished entries (as summarize --force: edited drafts are kept aside)")
     bat.add_argument("--json", action="store_true", help="print the report (or plan) as JSON")
+    bat.add_argument("--export", type=Path, metavar="FILE",
+                     help="submit/collect: write the job's requests (JSONL, OpenAI Batch format) to FILE, not upload")
+    bat.add_argument("--from", type=Path, metavar="FILE", dest="results",
+                     help="collect: read the results of an exported job from FILE (run_batch's output)")
     bat.set_defaults(func=_cmd_batch)
 
 
@@ -76,9 +88,11 @@ def _cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     options = batch.BatchOptions(
         setting=args.setting, statuses=_split(args.status), ids=_split(args.ids), limit=args.limit,
         concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm, budget_usd=args.budget, force=args.force)
+    if args.action in ("status", "collect") or (args.action == "submit" and not args.dry_run):
+        return _cmd_jobs(args, settings, options)
     if args.dry_run:
         plan = batch.dry_run(settings, options, on_event=lambda e: err(
-            f"[{e.totals.done}/{e.totals.planned}] estimated {e.source}"))
+            f"[{e.totals.done}/{e.totals.planned}] estimated {e.source}"), batch_prices=args.action == "submit")
         if args.json:
             print(json.dumps(plan.to_dict(), ensure_ascii=False, indent=2))
         else:
@@ -104,9 +118,52 @@ def _print_plan(plan: batch_module.BatchPlan) -> None:
             print(f"run   {item.source}: estimate failed: {item.error}")
         else:
             cached = " (cached: free)" if item.estimate_cached else ""
-            print(f"run   {item.source}: ~{item.estimate_tokens} tokens, ${item.estimate_cost_usd:.4f}{cached}")
+            print(f"run   {item.source}: ~{item.estimate_tokens} tokens, live ${item.estimate_cost_usd:.4f}, "
+                  f"batch ${item.estimate_batch_cost_usd:.4f}{cached}")
     total = data["total"]
-    print(f"total: {total['runnable']} papers, ~{total['tokens']} tokens, ${total['cost_usd']:.4f}")
+    print(f"total: {total['runnable']} papers, ~{total['tokens']} tokens, live ${total['cost_usd']:.4f}, "
+          f"batch ${total['batch_cost_usd']:.4f}")
+
+
+def _cmd_jobs(args: argparse.Namespace, settings: Settings, options: batch_module.BatchOptions) -> int:
+    from pipeline.workspace import jobs
+
+    if args.results is not None and args.action != "collect":
+        err("error: --from FILE goes with `batch collect`")
+        return 2
+    if args.action == "submit":
+        report = jobs.submit(settings, options, export=args.export)
+    elif args.action == "status":
+        report = jobs.status(settings)
+    else:
+        report = jobs.collect(settings, results=args.results, export=args.export)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_jobs(report)
+    for warning in report.warnings:
+        err(f"warning: {warning}")
+    return report.exit_code
+
+
+def _print_jobs(report: jobs_module.JobsReport) -> None:
+    for job in report.jobs:
+        if job.collected:
+            continue
+        where = f"exported to {job.file}" if job.export else job.status
+        print(f"job   {job.name}  round {job.round}  {job.requests} requests  {where}"
+              + (f"  ({job.completed} done, {job.failed} failed)" if job.completed or job.failed else ""))
+    shown: dict[str, int] = {}
+    for o in report.outcomes:
+        shown[o.state] = shown.get(o.state, 0) + 1
+        if o.state in ("failed", "backlog") or shown[o.state] <= 20:
+            print(f"{o.state:<9} {o.key or o.source}: {o.reason}")
+    for state, count in shown.items():
+        if count > 20 and state not in ("failed", "backlog"):
+            print(f"... and {count - 20} more {state} (--json lists every paper)")
+    totals = report.to_dict()["totals"]
+    print(", ".join(f"{totals[s]} {s}" for s in ("drafted", "failed", "backlog", "submitted", "waiting", "skipped"))
+          + f"; {report.requests} requests put into jobs; ${report.cost_usd:.4f} at batch prices")
 
 
 def _print_report(report: batch_module.BatchReport) -> None:

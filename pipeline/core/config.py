@@ -69,6 +69,8 @@ class FilesSettings(_Section):
 class Price(_Section):
     input_per_mtok: float = Field(description="USD per million prompt tokens.")
     output_per_mtok: float = Field(description="USD per million completion tokens.")
+    batch_factor: float = Field(0.5, gt=0, le=1, description="Share of these prices a provider batch job "
+                                "charges (OpenAI's Batch API: half).")
 
 
 DEFAULT_PRICES: dict[str, Price] = {

@@ -206,7 +206,7 @@ class ReviewEvent(StrictModel):
 # --------------------------------------------------------------------------- papers.yaml
 
 # "listed": in the list (imported), not yet summarized; "approved": its summary is approved.
-EntryStatus = Literal["backlog", "listed", "drafted", "approved", "rejected", "failed"]
+EntryStatus = Literal["backlog", "listed", "submitted", "drafted", "approved", "rejected", "failed"]
 Layout = Literal["table", "bullets", "lines"]
 """How a section shows its papers: a table, one line per paper, or a title line with link lines and an
 author sub-bullet."""

@@ -1,6 +1,8 @@
 """A loopback OpenAI-compatible fake server: fault injection for tests, a benchmark target, a keyless demo.
 
-`FakeServer` answers ``POST /v1/chat/completions`` and ``GET /v1/models`` on 127.0.0.1 only. Its normal
+`FakeServer` answers ``POST /v1/chat/completions`` and ``GET /v1/models`` on 127.0.0.1 only, and a
+provider's Files and Batches endpoints (`pipeline.devtools.devbatch`: ``batch_expire``, ``batch_polls``,
+``batch_create_delay``). Its normal
 replies (`pipeline.devtools.devreplies`) are valid and grounded for whichever contract the request asks for.
 Faults (HTTP errors, hangs, broken or ungrounded JSON, refusals) are injected per request.
 
@@ -32,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from pipeline.core.errors import ConfigError
+from pipeline.devtools.devbatch import BatchFake
 from pipeline.devtools.devreplies import Json, build_summary, prompt_text, request_mode
 
 log = logging.getLogger(__name__)
@@ -123,7 +126,30 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:  # the client gave up
                 return
 
+    def send_bytes(self, data: bytes) -> None:
+        """Write one binary response (a batch output file)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def batch_api(self, method: str, raw: bytes = b"") -> bool:
+        """Answer a Files or Batches request; False when the path is neither."""
+        path = self.path.split("/v1", 1)[1] if self.path.startswith("/v1/") else self.path
+        answer = self.server.fake.batches.route(method, path, self.headers.get("Content-Type", ""), raw)
+        if answer is None:
+            return False
+        status, payload = answer
+        if isinstance(payload, bytes):
+            self.send_bytes(payload)
+        else:
+            self.send_json(status, payload)
+        return True
+
     def do_GET(self) -> None:
+        if self.batch_api("GET"):
+            return
         if self.path.rstrip("/").endswith("/models"):
             model = {"id": self.server.fake.model, "object": "model", "created": 0, "owned_by": "pipeline"}
             self.send_json(200, {"object": "list", "data": [model]})
@@ -133,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
+        if self.batch_api("POST", raw):
+            return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self.send_json(404, _error(f"unknown path {self.path}", "invalid_request_error"))
             return
@@ -162,7 +190,8 @@ class FakeServer:
                  fault_for: Mapping[str, list[str]] | None = None, retry_after: str = "1",
                  hang_seconds: float = 30.0, port: int = 0, model: str = "fake-model",
                  reject_as: str = "openai", context_tokens: int | None = None, trickle: float = 0.0,
-                 huge_bytes: int = 20 * 1024 * 1024) -> None:
+                 huge_bytes: int = 20 * 1024 * 1024, batch_expire: Sequence[str] = (), batch_polls: int = 0,
+                 batch_create_delay: float = 0.0) -> None:
         fault_map = dict(fault_for or {})
         if isinstance(faults, Mapping):
             fault_map.update(faults)
@@ -189,6 +218,8 @@ class FakeServer:
         self.peak_in_flight = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.batches = BatchFake(self.batch_item, expire=batch_expire, polls=batch_polls,
+                                 create_delay=batch_create_delay, stop=self._stop)
 
     @property
     def base_url(self) -> str:
@@ -277,17 +308,24 @@ class FakeServer:
                 self.in_flight -= 1
 
     def _reply(self, handler: _Handler, body: Json, fault: str | None, mode: str, name: str, number: int) -> None:
-        if fault in _STATUS_FAULTS:
-            status, text, code = _STATUS_FAULTS[fault]
-            headers = {"Retry-After": self.retry_after} if status == 429 else None
-            kind = "invalid_request_error" if status == 401 else "server_error" if status >= 500 else "requests"
-            handler.send_json(status, _error(text, kind, code=code), headers)
-            return
         if fault in ("hang", "disconnect"):
             if fault == "hang":
                 self._stop.wait(self.hang_seconds)
             handler.close_connection = True
             return
+        status, payload, headers = self.completion(body, fault, mode, name, number)
+        handler.send_json(status, payload, headers, trickle=self.trickle if status == 200 else 0.0)
+
+    def completion(self, body: Json, fault: str | None, mode: str, name: str,
+                   number: int) -> tuple[int, Json, dict[str, str] | None]:
+        """(HTTP status, JSON body, headers) of the answer to one chat request with ``fault``."""
+        if fault in _STATUS_FAULTS:
+            status, text, code = _STATUS_FAULTS[fault]
+            headers = {"Retry-After": self.retry_after} if status == 429 else None
+            kind = "invalid_request_error" if status == 401 else "server_error" if status >= 500 else "requests"
+            return status, _error(text, kind, code=code), headers
+        if fault in ("hang", "disconnect"):  # in a batch job: the item fails as a server error
+            return 500, _error("The server had an error processing your request.", "server_error"), None
         content = json.dumps(build_summary(body, fault), ensure_ascii=False)
         finish = "tool_calls" if mode == "tool" else "stop"
         if fault == "huge":
@@ -308,13 +346,30 @@ class FakeServer:
                                     "function": {"name": name, "arguments": content}}]
         prompt_tokens = max(1, len(json.dumps(body.get("messages", []), ensure_ascii=False)) // 4)
         completion_tokens = max(1, len(content) // 4)
-        handler.send_json(200, {
+        return 200, {
             "id": f"chatcmpl-fake-{number}", "object": "chat.completion", "created": int(time.time()),
             "model": str(body.get("model") or self.model), "system_fingerprint": "pipeline-devserver",
             "choices": [{"index": 0, "message": reply, "finish_reason": finish, "logprobs": None}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
-        }, trickle=self.trickle)
+        }, None
+
+    def batch_item(self, body: Json) -> tuple[int, Json]:
+        """Answer one request of a batch job as the chat endpoint would: (HTTP status, JSON body).
+
+        Counted in `requests` and consuming faults like a live request; a mode the server does not
+        accept is answered with HTTP 400."""
+        mode, _, name = request_mode(body)
+        with self._lock:
+            self._requests.append(body)
+            self._count += 1
+            number = self._count
+            accepted = mode not in MODES or mode in self.accept
+            fault = self._next_fault(prompt_text(body)) if accepted else None
+        if not accepted:
+            return 400, _error(f"'{mode}' is not supported by this server", "invalid_request_error")
+        status, payload, _ = self.completion(body, fault, mode, name, number)
+        return status, payload
 
 
 def serve(port: int = 8089, latency: float = 0.0, only_json_object: bool = False, *,

@@ -5,7 +5,8 @@ A `Connection` says how to reach a model (backend kind, server, credentials, tim
 bullet counts). `select_backend` pairs them from the settings: a configured server gets
 `remote_profile`, or `small_profile` when its model id names a small model (or ``PIPELINE_PROFILE``
 says so); the embedded model's connection and profile live with it, in
-`pipeline.model.embedded.backend`. `cost_usd` is the one cost formula (accounting and estimates).
+`pipeline.model.embedded.backend`. `cost_usd` is the one cost formula (accounting and estimates);
+`batch_factor` scales it for provider batch jobs.
 
 An endpoint is recorded and keyed only by ``host[:port]``: credentials in a base URL never reach a
 file, a cache key or a message.
@@ -150,3 +151,9 @@ def cost_usd(connection: Connection, prices: Mapping[str, Price], prompt_tokens:
     if price is None:
         return 0.0
     return (prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok) / 1e6
+
+
+def batch_factor(connection: Connection, prices: Mapping[str, Price]) -> float:
+    """The share of `cost_usd` the same tokens cost in a provider batch job (default half)."""
+    price = prices.get(connection.model)
+    return price.batch_factor if price is not None else 1.0

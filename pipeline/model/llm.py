@@ -383,11 +383,25 @@ class LLM:
             raise self._overflow(window, prompt, self._estimate)
         return min(self.settings.max_output_tokens, room)
 
-    def _send(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any],
-              mode: OutputMode, temperature: float | None = None) -> Reply:
+    def first_mode(self) -> OutputMode:
+        """The structured-output mode a request is sent in first: the configured one, else the one this
+        endpoint is known to take, else ``json_schema``."""
+        return self._modes()[0]
+
+    def body(self, request: Request, mode: OutputMode | None = None) -> dict[str, Any]:
+        """The chat-completions request body of ``request`` in ``mode`` (default: the first mode this
+        endpoint is known or configured to take), as a live request sends it and a batch file holds it."""
+        mode = mode or self.first_mode()
+        messages = list(request.messages)
+        kwargs = self._request_kwargs(messages, request.name, request.schema, mode, request.temperature)
+        return {"messages": messages, **kwargs}
+
+    def _request_kwargs(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any],
+                        mode: OutputMode, temperature: float | None) -> dict[str, Any]:
+        """The request's fields but the messages; ``messages`` (a copy the caller owns) is adapted in place."""
         kwargs: dict[str, Any] = {"model": self.connection.model,
                                   "temperature": self.settings.temperature if temperature is None else temperature}
-        messages = [dict(m) for m in messages]
+        messages[:] = [dict(m) for m in messages]
         if mode != "json_schema" and self.profile.schema_in_prompt:
             messages[0]["content"] = (f"{messages[0]['content']}\n\nThe JSON object must follow this JSON "
                                       f"schema:\n{json.dumps(schema, ensure_ascii=False)}")
@@ -401,7 +415,12 @@ class LLM:
             kwargs["tools"] = [{"type": "function", "function": {
                 "name": name, "description": f"Record the {name}.", "parameters": schema}}]
             kwargs["tool_choice"] = {"type": "function", "function": {"name": name}}
+        return kwargs
 
+    def _send(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any],
+              mode: OutputMode, temperature: float | None = None) -> Reply:
+        messages = list(messages)
+        kwargs = self._request_kwargs(messages, name, schema, mode, temperature)
         retry_timeouts = self._retry_timeouts()
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.max_attempts), wait=_wait,
@@ -432,6 +451,20 @@ class LLM:
         self.usage.completion_tokens += completion_tokens
         cost = cost_usd(self.connection, self.settings.prices, prompt_tokens, completion_tokens)
         self.usage.cost_usd = round(self.usage.cost_usd + cost, 6)
+        return self.reply(completion, mode)
+
+    def reply(self, completion: Any, mode: str) -> Reply:
+        """The `Reply` in a chat completion: an ``openai`` object, or its JSON (a batch output line's body)."""
+        if isinstance(completion, dict):
+            try:
+                completion = openai.types.chat.ChatCompletion.model_validate(completion)
+            except ValidationError as exc:
+                raise LLMError(f"LLM reply from {self.connection.host} is not a chat completion: "
+                               f"{_validation_messages(exc)[0]}",
+                               hint="the server is not OpenAI-compatible for chat completions") from exc
+        usage = completion.usage
+        prompt_tokens = usage.prompt_tokens if usage else 0
+        completion_tokens = usage.completion_tokens if usage else 0
         if not completion.choices:
             raise LLMError(f"LLM reply from {self.connection.host} has no choices",
                            hint="the server is not OpenAI-compatible for chat completions")

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # imported where used: loading openai costs a second, and a p
 log = logging.getLogger(__name__)
 
 RUNNABLE = frozenset({"backlog", "listed", "failed"})  # listed: in the list, not yet summarized
+# submitted: waiting in a provider batch job (`pipeline.workspace.jobs`); `batch collect` settles it.
 RECORD_TO_ENTRY = {"draft": "drafted", "needs-changes": "drafted", "approved": "approved",
                    "rejected": "rejected"}
 State = Literal["done", "failed", "skipped"]
@@ -77,6 +78,7 @@ class PlannedPaper:
     key: str | None = None
     estimate_tokens: int | None = None
     estimate_cost_usd: float | None = None
+    estimate_batch_cost_usd: float | None = None  # the same requests in a provider batch job
     estimate_cached: bool = False
     error: str | None = None
 
@@ -99,7 +101,8 @@ class BatchPlan:
         return {"papers_file": str(self.papers_file), "items": [asdict(i) for i in self.items],
                 "total": {"runnable": len(runnable),
                           "tokens": sum(i.estimate_tokens or 0 for i in runnable),
-                          "cost_usd": round(sum(i.estimate_cost_usd or 0.0 for i in runnable), 6)}}
+                          "cost_usd": round(sum(i.estimate_cost_usd or 0.0 for i in runnable), 6),
+                          "batch_cost_usd": round(sum(i.estimate_batch_cost_usd or 0.0 for i in runnable), 6)}}
 
 
 @dataclass
@@ -230,8 +233,9 @@ def resolve_source(source: str, papers_file: Path) -> str:
 
 
 def dry_run(settings: Settings, options: BatchOptions,
-            on_event: EventCallback | None = None) -> BatchPlan:
-    """The plan with estimated tokens and cost per runnable paper (fetches and extracts, no LLM)."""
+            on_event: EventCallback | None = None, *, batch_prices: bool = False) -> BatchPlan:
+    """The plan with estimated tokens and cost per runnable paper, live and in a provider batch job (fetches
+    and extracts, no LLM); ``batch_prices``: the budget caps the batch cost (``batch submit``)."""
     from pipeline.workspace.summarize import estimate  # lazy: loading openai costs a second
 
     selected = plan(settings, options)
@@ -252,13 +256,15 @@ def dry_run(settings: Settings, options: BatchOptions,
         item.key = found.key
         item.estimate_tokens = found.prompt_tokens + found.output_tokens
         item.estimate_cost_usd = 0.0 if found.cached else found.cost_usd
+        item.estimate_batch_cost_usd = 0.0 if found.cached else found.batch_cost_usd
         item.estimate_cached = found.cached
-        if options.budget_usd is not None and planned_cost + item.estimate_cost_usd > options.budget_usd:
+        cost = item.estimate_batch_cost_usd if batch_prices else item.estimate_cost_usd
+        if options.budget_usd is not None and planned_cost + cost > options.budget_usd:
             # Skip this one, not the rest: a cheaper (or cached, free) paper further down may still fit.
-            item.skip = (f"budget: its estimate ${item.estimate_cost_usd:.4f} would pass "
+            item.skip = (f"budget: its {'batch ' if batch_prices else ''}estimate ${cost:.4f} would pass "
                          f"${options.budget_usd:.4f} (planned so far ${planned_cost:.4f})")
         else:
-            planned_cost += item.estimate_cost_usd
+            planned_cost += cost
     return selected
 
 

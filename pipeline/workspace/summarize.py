@@ -47,7 +47,7 @@ from pipeline.core.models import (
     Usage,
 )
 from pipeline.model import checks, grounding
-from pipeline.model.backend import Backend, Profile, cost_usd, select_backend
+from pipeline.model.backend import Backend, Profile, batch_factor, cost_usd, select_backend
 from pipeline.model.biblio import bibliography, find_code_url
 from pipeline.model.llm import LLM, MIN_COMPLETION_TOKENS
 from pipeline.model.prompts import Prompt, file_sha256, render
@@ -102,6 +102,7 @@ class Estimate:
     output_tokens: int
     cost_usd: float
     cached: bool
+    batch_cost_usd: float = 0.0  # the same requests in a provider batch job
 
 
 @dataclass
@@ -110,6 +111,35 @@ class _Paper:
     metadata: PaperMetadata
     doc: ExtractedDocument
     warnings: list[str]
+
+
+@dataclass
+class Answer:
+    """What the model's replies came to for one paper: what the LLM cache keeps and a draft records."""
+
+    summary: PaperSummary
+    prompts: dict[str, str]
+    repairs: int
+    notes: list[str]
+    usage: Usage
+    mode: str | None
+
+    @classmethod
+    def of(cls, drafted: passes.Drafted, usage: Usage, mode: str | None) -> Answer:
+        """The answer of a finished run of the passes."""
+        return cls(drafted.summary, drafted.prompts, drafted.repairs, drafted.notes, usage, mode)
+
+    @classmethod
+    def from_cache(cls, cached: dict[str, Any]) -> Answer:
+        """The answer an LLM cache entry holds."""
+        return cls(PaperSummary.model_validate(cached["summary"]), dict(cached["prompts"]), int(cached["repairs"]),
+                   [str(n) for n in cached.get("notes", [])], Usage.model_validate(cached["usage"]), cached["mode"])
+
+    def remember(self, cache: Cache, key: str) -> None:
+        """Keep it in the LLM cache under ``key`` (`cache_key`)."""
+        cache.put_json(CACHE_NAMESPACE, key, {
+            "summary": self.summary.model_dump(mode="json"), "usage": self.usage.model_dump(), "repairs": self.repairs,
+            "mode": self.mode, "prompts": self.prompts, "notes": self.notes})
 
 
 def load_paper(source_text: str, settings: Settings, progress: ProgressHook = silent,
@@ -228,23 +258,21 @@ def summarize(source: str, settings: Settings, *, force: bool = False, refresh: 
         if cached:
             break
         try:
-            drafted = passes.run(llm, settings, plan, repair=_repair(settings), key=paper.source.key,
+            drafted = passes.run(llm, settings, plan, repair=repair_prompt(settings), key=paper.source.key,
                                  progress=progress, started=status.started)
             break
         except ContextOverflow as exc:
             smaller = _smaller_budget(plan, llm.profile, exc, settings) if fit_round < FIT_ROUNDS else None
             if smaller is None:
-                _record_failure(settings, llm, paper, source, exc)
+                record_failure(settings, llm, paper, source, exc)
                 raise
             log.info("%s: %s; text budget %d instead of %d tokens", paper.source.key, exc.message, smaller, budget)
             budget = smaller
         except LLMError as exc:
-            _record_failure(settings, llm, paper, source, exc)
+            record_failure(settings, llm, paper, source, exc)
             raise
     if cached:
-        summary = PaperSummary.model_validate(cached["summary"])
-        usage, repairs, mode = Usage.model_validate(cached["usage"]), int(cached["repairs"]), cached["mode"]
-        hashes, notes = dict(cached["prompts"]), [str(n) for n in cached.get("notes", [])]
+        answer = Answer.from_cache(cached)
         log.info("LLM result for %s found in the cache", paper.source.key)
     else:
         usage = Usage(
@@ -253,22 +281,26 @@ def summarize(source: str, settings: Settings, *, force: bool = False, refresh: 
             requests=llm.usage.requests - usage_before.requests,
             cost_usd=round(llm.usage.cost_usd - usage_before.cost_usd, 6),
         )
-        mode = llm.mode
-        summary, hashes, repairs, notes = drafted.summary, drafted.prompts, drafted.repairs, drafted.notes
-        cache.put_json(CACHE_NAMESPACE, key, {
-            "summary": summary.model_dump(mode="json"), "usage": usage.model_dump(), "repairs": repairs,
-            "mode": mode, "prompts": hashes, "notes": notes})
-
-    record = _record(paper, plan, summary, backend, hashes, usage, repairs, mode, notes)
+        answer = Answer.of(drafted, usage, llm.mode)
+        answer.remember(cache, key)
     status.stage, status.detail, status.step, status.steps = "write", "", 0, 0
     progress(status)
-    write = store.write_draft(settings.summaries_dir, record, force=force)
+    record, write = save(settings, paper, plan, backend, answer, force=force)
+    usage = answer.usage
     return SummarizeResult(
         key=record.key, path=write.path, outcome="cached" if cached and write.outcome == "unchanged"
         else write.outcome, message=write.message, record=record, backend=llm.connection.backend, usage=usage,
         requests_sent=llm.http_requests - requests_before, cached=bool(cached),
         preview=preview(record), warnings=record.warnings,
     )
+
+
+def save(settings: Settings, paper: _Paper, plan: passes.Plan, backend: Backend, answer: Answer, *,
+         force: bool = False) -> tuple[SummaryRecord, store.DraftWrite]:
+    """The draft of ``answer`` (bibliography, provenance, warnings), written as `store.write_draft` does."""
+    record = _record(paper, plan, answer.summary, backend, answer.prompts, answer.usage, answer.repairs, answer.mode,
+                     answer.notes)
+    return record, store.write_draft(settings.summaries_dir, record, force=force)
 
 
 def _smaller_budget(plan: passes.Plan, profile: Profile, exc: ContextOverflow, settings: Settings) -> int | None:
@@ -282,7 +314,7 @@ def _smaller_budget(plan: passes.Plan, profile: Profile, exc: ContextOverflow, s
     return reading * share if reading >= MIN_BUDGET_TOKENS else None
 
 
-def _record_failure(settings: Settings, llm: LLM, paper: _Paper, source: str, exc: LLMError) -> None:
+def record_failure(settings: Settings, llm: LLM, paper: _Paper, source: str, exc: LLMError) -> None:
     """Write the failure record (every attempt, as bounded excerpts) and name it in the error's hint."""
     attempts = exc.attempts if isinstance(exc, ModelOutputError) else []
     failure_file = store.write_failure(settings.summaries_dir, paper.source.key, {
@@ -294,7 +326,8 @@ def _record_failure(settings: Settings, llm: LLM, paper: _Paper, source: str, ex
     exc.hint = f"{exc.hint + '; ' if exc.hint else ''}failure record: {failure_file}"
 
 
-def _repair(settings: Settings) -> Any:
+def repair_prompt(settings: Settings) -> Any:
+    """The follow-up message of a re-ask: `prompts/repair.j2` with the errors."""
     def message(errors: list[str], truncated: bool) -> str:
         return render(settings.prompts_dir, "repair.j2", errors=errors, truncated=truncated).text
     return message
@@ -377,18 +410,25 @@ def estimate(source: str, settings: Settings, *, backend: Backend | None = None)
     """Expected tokens and cost of summarizing ``source`` (metadata and text are fetched and cached)."""
     paper = load_paper(source, settings)
     backend = backend or select_backend(settings)
-    connection, profile = backend
     plan = make_plan(paper, backend, settings)
-    pairs = passes.prompts(plan, settings, profile)
+    pairs = passes.prompts(plan, settings, backend.profile)
+    cached = Cache(settings.cache_dir).get_json(CACHE_NAMESPACE, cache_key(settings, backend, pairs, plan))
+    return estimate_of(paper.source.key, pairs, backend, settings, cached=bool(cached))
+
+
+def estimate_of(key: str, pairs: list[tuple[Prompt, Prompt]], backend: Backend, settings: Settings, *,
+                cached: bool) -> Estimate:
+    """Expected tokens and cost of the passes whose first prompts are ``pairs``."""
+    connection, profile = backend
     prompt_tokens = sum(estimate_tokens(s.text) + estimate_tokens(u.text) for s, u in pairs)
     output = EXPECTED_OUTPUT_TOKENS
     if profile.translate:
         prompt_tokens += 600 + output // 2
     cost = cost_usd(connection, settings.llm.prices, prompt_tokens, output)
-    cached = Cache(settings.cache_dir).get_json(CACHE_NAMESPACE, cache_key(settings, backend, pairs, plan))
-    return Estimate(key=paper.source.key, prompt_tokens=prompt_tokens, output_tokens=output,
-                    cost_usd=round(cost, 6), cached=bool(cached))
+    in_batch = cost * batch_factor(connection, settings.llm.prices)
+    return Estimate(key=key, prompt_tokens=prompt_tokens, output_tokens=output, cost_usd=round(cost, 6),
+                    cached=cached, batch_cost_usd=round(in_batch, 6))
 
 
-__all__ = ["CacheModeMemory", "Estimate", "PipelineError", "SummarizeResult", "cache_key", "estimate", "load_paper",
-           "preview", "summarize"]
+__all__ = ["Answer", "CacheModeMemory", "Estimate", "PipelineError", "SummarizeResult", "cache_key", "estimate",
+           "estimate_of", "load_paper", "preview", "record_failure", "save", "summarize"]
