@@ -119,3 +119,18 @@ def test_inline_text_without_markdown_syntax_is_read_as_the_parser_reads_it() ->
         assert mdparts.plain_text(text) == " ".join(parsed(text).text.split()), repr(text)
         fast += mdparts._INLINE_SYNTAX.isdisjoint(text)
     assert fast > 1000  # the fast path was taken, not only the parser
+
+
+def test_the_parse_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    text = TABLE.read_text(encoding="utf-8")
+    assert gc.isenabled()
+    parse_list(text)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_list(text)
+        assert not gc.isenabled()  # paused by someone else: not switched back on behind their back
+    finally:
+        gc.enable()
