@@ -18,12 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from pipeline.core.config import Settings
+from pipeline.core.config import OutputMode, Settings
 from pipeline.core.errors import ConfigError, LLMError, PipelineError
 from pipeline.core.models import PaperEntry, Usage
 from pipeline.core.redact import scrub
@@ -211,8 +210,9 @@ def submit(settings: Settings, options: BatchOptions, *, export: Path | None = N
                 report.outcomes.append(JobOutcome(item.source, "failed", str(exc), key))
                 continue
             cached = Cache(settings.cache_dir).get_json(CACHE_NAMESPACE, paper.cache_key)
-            if cached and not options.force:
-                _, write = save(settings, paper.paper, paper.plan, paper.backend, Answer.from_cache(cached))
+            if cached:  # as a live run: the answer to the same prompts is reused, nothing is sent
+                _, write = save(settings, paper.paper, paper.plan, paper.backend, Answer.from_cache(cached),
+                                force=options.force)
                 writer.put(item.source, status="drafted", last_error=None)
                 report.outcomes.append(JobOutcome(item.source, "drafted", f"{write.outcome} (LLM cache)", paper.key))
                 continue
@@ -316,7 +316,7 @@ def collect(settings: Settings, *, results: Path | None = None, export: Path | N
         follow: list[tuple[str, _Paper]] = []
         for key in [k for k, p in state.papers.items() if p.job in finished]:
             record = state.papers.pop(key)
-            mode = state.job(record.job).mode
+            mode = cast(OutputMode, state.job(record.job).mode)
             outcome, paper = _resume(record, lines.get(record.pending), finished[record.job], mode, settings, llm,
                                      writer)
             if paper is not None and paper.request is not None:
@@ -377,7 +377,7 @@ def _fetch(state: State, job: Job, api: BatchAPI, finished: dict[str, str]) -> d
     return out
 
 
-def _resume(record: PaperState, line: dict[str, Any] | None, missing: str, mode: str, settings: Settings,
+def _resume(record: PaperState, line: dict[str, Any] | None, missing: str, mode: OutputMode, settings: Settings,
             llm: LLM, writer: StatusWriter) -> tuple[JobOutcome | None, _Paper | None]:
     """Replay a paper's machine with its stored replies, give it this job's reply, and finish it or say what
     it asks next; a request without a valid result sends the paper back to the backlog."""
@@ -400,7 +400,7 @@ def _resume(record: PaperState, line: dict[str, Any] | None, missing: str, mode:
         if not paper.give(cid, earlier):
             return back("its requests changed since they were sent (prompts, settings or the list); submit it again")
     if paper.request is None or paper.pending != record.pending or \
-            _sha(llm.body(paper.request, mode)) != record.sha256:  # type: ignore[arg-type]
+            _sha(llm.body(paper.request, mode)) != record.sha256:
         return back("its requests changed since they were sent (prompts, settings or the list); submit it again")
     paper.give(record.pending, reply)
     if paper.request is not None:
@@ -426,10 +426,4 @@ def _failure(line: dict[str, Any] | None, missing: str) -> str | None:
     return None
 
 
-def papers_of(report: JobsReport, states: Iterable[Outcome]) -> list[JobOutcome]:
-    """The outcomes in ``states``."""
-    wanted = set(states)
-    return [o for o in report.outcomes if o.state in wanted]
-
-
-__all__ = ["JobOutcome", "JobsReport", "collect", "custom_id", "papers_of", "status", "submit"]
+__all__ = ["JobOutcome", "JobsReport", "collect", "custom_id", "status", "submit"]
