@@ -15,53 +15,27 @@ cause. The state between commands is `pipeline.workspace.jobstate`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from pipeline.core.config import OutputMode, Settings
-from pipeline.core.errors import ConfigError, LLMError, PipelineError
-from pipeline.core.models import PaperEntry, Usage
+from pipeline.core.errors import ConfigError, PipelineError
+from pipeline.core.models import PaperEntry
 from pipeline.core.redact import scrub
-from pipeline.model.backend import Backend, batch_factor, cost_usd, select_backend
 from pipeline.model.batchapi import BatchAPI, request_line, result_lines
-from pipeline.model.llm import LLM, Reply, Request
+from pipeline.model.llm import LLM
 from pipeline.storage import files
 from pipeline.storage.cache import Cache
-from pipeline.workspace import jobstate, passes
+from pipeline.workspace import jobstate
 from pipeline.workspace.batch import BatchOptions, StatusWriter, existing_status, plan, resolve_source
+from pipeline.workspace.jobpaper import JobOutcome, Outcome, PaperSteps, batch_llm, body_sha256, custom_id
 from pipeline.workspace.jobstate import Job, PaperState, State
 from pipeline.workspace.papers import entry_key
-from pipeline.workspace.summarize import (
-    CACHE_NAMESPACE,
-    Answer,
-    CacheModeMemory,
-    cache_key,
-    estimate_of,
-    load_paper,
-    make_plan,
-    record_failure,
-    repair_prompt,
-    save,
-)
+from pipeline.workspace.summarize import CACHE_NAMESPACE, Answer, estimate_of, save
 
 log = logging.getLogger(__name__)
-
-Outcome = Literal["submitted", "waiting", "drafted", "failed", "backlog", "skipped"]
-
-
-@dataclass
-class JobOutcome:
-    """What happened to one paper in this command."""
-
-    source: str
-    state: Outcome
-    reason: str
-    key: str | None = None
-    job: str | None = None
 
 
 @dataclass
@@ -91,88 +65,6 @@ class JobsReport:
                 "outcomes": [asdict(o) for o in self.outcomes]}
 
 
-def custom_id(key: str, request: Request) -> str:
-    """``<paper key>|<pass>|<attempt>``: a request's name in a job (keys hold no ``|``)."""
-    return f"{key}|{request.label or 'ask'}|{request.attempt}"
-
-
-def _sha(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
-class _Paper:
-    """One paper's step machine, advanced to its next request or to its end (a draft or an error)."""
-
-    def __init__(self, source: str, settings: Settings, llm: LLM) -> None:
-        self.source, self.settings, self.llm = source, settings, llm
-        self.paper = load_paper(source, settings)
-        self.key = self.paper.source.key
-        self.backend = Backend(llm.connection, llm.profile)
-        self.plan = make_plan(self.paper, self.backend, settings)
-        self.pairs = passes.prompts(self.plan, settings, llm.profile)
-        self.cache_key = cache_key(settings, self.backend, self.pairs, self.plan)
-        self.request: Request | None = None
-        self.drafted: passes.Drafted | None = None
-        self.error: LLMError | None = None
-        self.replies: list[tuple[str, Reply]] = []
-        self._steps = passes.steps(llm, settings, self.plan, repair=repair_prompt(settings), key=self.key)
-        self._advance(None)
-
-    def _advance(self, reply: Reply | None) -> None:
-        try:
-            self.request = next(self._steps) if reply is None else self._steps.send(reply)
-        except StopIteration as done:
-            self.request, self.drafted = None, done.value
-        except LLMError as exc:
-            self.request, self.error = None, exc
-
-    @property
-    def pending(self) -> str:
-        """The custom_id of the request it waits for."""
-        assert self.request is not None
-        return custom_id(self.key, self.request)
-
-    def give(self, cid: str, reply: Reply) -> bool:
-        """Feed the reply to the request named ``cid``; False when the machine asks something else now."""
-        if self.request is None or self.pending != cid:
-            return False
-        self.replies.append((cid, reply))
-        self._advance(reply)
-        return True
-
-    def usage(self) -> Usage:
-        """Tokens and cost of every reply it had, at batch prices."""
-        prompt = sum(r.prompt_tokens for _, r in self.replies)
-        completion = sum(r.completion_tokens for _, r in self.replies)
-        connection, prices = self.llm.connection, self.settings.llm.prices
-        cost = cost_usd(connection, prices, prompt, completion) * batch_factor(connection, prices)
-        return Usage(prompt_tokens=prompt, completion_tokens=completion, requests=len(self.replies),
-                     cost_usd=round(cost, 6))
-
-    def finish(self, entry: str, writer: StatusWriter) -> JobOutcome:
-        """Write the draft or the failure record, as a live run does, and queue the entry's status."""
-        if self.drafted is not None:
-            mode = self.replies[-1][1].mode if self.replies else None
-            answer = Answer.of(self.drafted, self.usage(), mode)
-            answer.remember(Cache(self.settings.cache_dir), self.cache_key)
-            _, write = save(self.settings, self.paper, self.plan, self.backend, answer)
-            writer.put(entry, status=existing_status(self.settings, self.key) if write.outcome == "proposed"
-                       else "drafted", last_error=None)
-            return JobOutcome(entry, "drafted", write.outcome, self.key)
-        assert self.error is not None
-        record_failure(self.settings, self.llm, self.paper, self.source, self.error)
-        writer.put(entry, status="failed", last_error=str(self.error))
-        return JobOutcome(entry, "failed", str(self.error), self.key)
-
-
-def _llm(settings: Settings, *, export: bool) -> LLM:
-    connection, profile = select_backend(settings)
-    if connection.backend == "local" and not export:
-        raise ConfigError("batch jobs need an OpenAI-compatible endpoint; the embedded model answers live only",
-                          hint="set OPENAI_BASE_URL / OPENAI_API_KEY, or write the requests with --export FILE")
-    return LLM(connection, settings.llm, profile, memory=CacheModeMemory(Cache(settings.cache_dir)))
-
-
 # --------------------------------------------------------------------------- submit
 
 
@@ -180,12 +72,12 @@ def submit(settings: Settings, options: BatchOptions, *, export: Path | None = N
            api: BatchAPI | None = None) -> JobsReport:
     """Prepare the selected entries and put each one's first request into one job (or ``export`` file)."""
     selected = plan(settings, options)
-    llm = _llm(settings, export=export is not None)
+    llm = batch_llm(settings, export=export is not None)
     report = JobsReport()
     writer = StatusWriter(settings.papers_file, interval=float("inf"))
     spent = 0.0
     with jobstate.locked(settings) as state:
-        queued: list[tuple[str, _Paper]] = []  # (papers.yaml source, paper)
+        queued: list[tuple[str, PaperSteps, dict[str, Any]]] = []  # (papers.yaml source, paper, request body)
         for item in selected.items:
             source = resolve_source(item.source, settings.papers_file)
             key = item.key or _key(source)
@@ -204,7 +96,7 @@ def submit(settings: Settings, options: BatchOptions, *, export: Path | None = N
                 report.outcomes.append(JobOutcome(item.source, "skipped", f"summary already on disk ({status})", key))
                 continue
             try:
-                paper = _Paper(source, settings, llm)
+                paper = PaperSteps(source, settings, llm)
             except PipelineError as exc:
                 writer.put(item.source, status="failed", last_error=str(exc))
                 report.outcomes.append(JobOutcome(item.source, "failed", str(exc), key))
@@ -224,11 +116,15 @@ def submit(settings: Settings, options: BatchOptions, *, export: Path | None = N
                                                       paper.key))
                     continue
                 spent += cost
-            queued.append((item.source, paper))
+            body = paper.next_body()
+            if body is None:
+                report.outcomes.append(paper.finish(item.source, writer))
+                continue
+            queued.append((item.source, paper, body))
         if queued:
             job = _send_round(state, llm, queued, round_=1, export=export, api=api)
             report.requests += job.requests
-            for entry, paper in queued:
+            for entry, paper, _ in queued:
                 writer.put(entry, status="submitted", last_error=None)
                 report.outcomes.append(JobOutcome(entry, "submitted", f"{paper.pending} in {job.name}", paper.key,
                                                   job.name))
@@ -244,18 +140,15 @@ def _key(source: str) -> str | None:
         return None
 
 
-def _send_round(state: State, llm: LLM, papers: list[tuple[str, _Paper]], *, round_: int, export: Path | None,
-                api: BatchAPI | None) -> Job:
-    """Record, write and (unless exported) submit one job holding each paper's next request."""
-    mode = llm.first_mode()
+def _send_round(state: State, llm: LLM, papers: list[tuple[str, PaperSteps, dict[str, Any]]], *, round_: int,
+                export: Path | None, api: BatchAPI | None) -> Job:
+    """Record, write and (unless exported) submit one job holding each paper's next request (its body)."""
     lines = []
-    job = state.new_job(round_=round_, requests=len(papers), mode=mode, export=export)
-    for entry, paper in papers:
-        assert paper.request is not None
-        body = llm.body(paper.request, mode)
+    job = state.new_job(round_=round_, requests=len(papers), mode=llm.first_mode(), export=export)
+    for entry, paper, body in papers:
         lines.append(request_line(paper.pending, body))
         state.papers[paper.key] = PaperState(
-            source=entry, path=paper.source, pending=paper.pending, job=job.token, sha256=_sha(body),
+            source=entry, path=paper.source, pending=paper.pending, job=job.token, sha256=body_sha256(body),
             replies=[(cid, asdict(r)) for cid, r in paper.replies])
     files.atomic_write(Path(job.file), "\n".join(lines) + "\n")
     state.save()  # before the upload: a process killed from here on finds the job by its token
@@ -279,7 +172,7 @@ def status(settings: Settings, *, api: BatchAPI | None = None) -> JobsReport:
     with jobstate.locked(settings) as state:
         report = JobsReport(jobs=[j for j in state.jobs if not j.collected])
         if any(j.id for j in report.jobs):
-            api = api or BatchAPI(_llm(settings, export=False).connection)
+            api = api or BatchAPI(batch_llm(settings, export=False).connection)
         for job in report.jobs:
             if job.id and api is not None:
                 info = api.retrieve(job.id)
@@ -297,7 +190,7 @@ def collect(settings: Settings, *, results: Path | None = None, export: Path | N
     writer = StatusWriter(settings.papers_file, interval=float("inf"))
     with jobstate.locked(settings) as state:
         open_jobs = [j for j in state.jobs if not j.collected]
-        llm = _llm(settings, export=all(j.export for j in open_jobs) or results is not None)
+        llm = batch_llm(settings, export=all(j.export for j in open_jobs) or results is not None)
         lines: dict[str, dict[str, Any]] = {}
         finished: dict[str, str] = {}  # token -> why a request without a result has none
         if results is not None:
@@ -313,15 +206,19 @@ def collect(settings: Settings, *, results: Path | None = None, export: Path | N
                 assert api is not None
                 lines.update(_fetch(state, job, api, finished))
         round_ = max((j.round for j in state.jobs), default=0) + 1
-        follow: list[tuple[str, _Paper]] = []
+        follow: list[tuple[str, PaperSteps, dict[str, Any]]] = []
         for key in [k for k, p in state.papers.items() if p.job in finished]:
             record = state.papers.pop(key)
             mode = cast(OutputMode, state.job(record.job).mode)
             outcome, paper = _resume(record, lines.get(record.pending), finished[record.job], mode, settings, llm,
                                      writer)
-            if paper is not None and paper.request is not None:
-                follow.append((record.source, paper))
-            elif outcome is not None:
+            body = paper.next_body() if paper is not None and outcome is None else None
+            if paper is not None and body is not None:
+                follow.append((record.source, paper, body))
+                continue
+            if outcome is None and paper is not None:
+                outcome = paper.finish(record.source, writer)
+            if outcome is not None:
                 outcome.job = state.job(record.job).name
                 report.outcomes.append(outcome)
                 report.cost_usd = round(report.cost_usd + (paper.usage().cost_usd if paper else 0.0), 6)
@@ -332,13 +229,14 @@ def collect(settings: Settings, *, results: Path | None = None, export: Path | N
             exported = export or (results.with_suffix(f".round{round_}.jsonl") if results is not None else None)
             job = _send_round(state, llm, follow, round_=round_, export=exported, api=api)
             report.requests += job.requests
-            for entry, paper in follow:
+            for entry, paper, _ in follow:
                 report.outcomes.append(JobOutcome(entry, "submitted", f"{paper.pending} in {job.name}", paper.key,
                                                   job.name))
         else:
             state.save()
+        settled = {o.key for o in report.outcomes}
         for key, record in state.papers.items():
-            if record.job not in finished and not any(o.key == key for o in report.outcomes):
+            if record.job not in finished and key not in settled:
                 job = state.job(record.job)
                 report.outcomes.append(JobOutcome(record.source, "waiting", job.status, key, job.name))
         report.jobs = list(state.jobs)
@@ -378,7 +276,7 @@ def _fetch(state: State, job: Job, api: BatchAPI, finished: dict[str, str]) -> d
 
 
 def _resume(record: PaperState, line: dict[str, Any] | None, missing: str, mode: OutputMode, settings: Settings,
-            llm: LLM, writer: StatusWriter) -> tuple[JobOutcome | None, _Paper | None]:
+            llm: LLM, writer: StatusWriter) -> tuple[JobOutcome | None, PaperSteps | None]:
     """Replay a paper's machine with its stored replies, give it this job's reply, and finish it or say what
     it asks next; a request without a valid result sends the paper back to the backlog."""
     entry = record.source
@@ -392,16 +290,21 @@ def _resume(record: PaperState, line: dict[str, Any] | None, missing: str, mode:
         return back(reason)
     assert line is not None
     try:
-        paper = _Paper(record.path, settings, llm)
+        paper = PaperSteps(record.path, settings, llm)
         reply = llm.reply(line["response"]["body"], mode)
     except PipelineError as exc:
         return back(str(exc))
+    changed = "its requests changed since they were sent (prompts, settings or the list); submit it again"
     for cid, earlier in record.reply_objects():
         if not paper.give(cid, earlier):
-            return back("its requests changed since they were sent (prompts, settings or the list); submit it again")
-    if paper.request is None or paper.pending != record.pending or \
-            _sha(llm.body(paper.request, mode)) != record.sha256:
-        return back("its requests changed since they were sent (prompts, settings or the list); submit it again")
+            return back(changed)
+    try:
+        same = paper.request is not None and paper.pending == record.pending and \
+            body_sha256(llm.body(paper.request, mode)) == record.sha256
+    except PipelineError:
+        same = False
+    if not same:
+        return back(changed)
     paper.give(record.pending, reply)
     if paper.request is not None:
         return None, paper
