@@ -209,3 +209,63 @@ def test_cli_dry_run_prints_live_and_batch_cost_and_the_workflow_runs(tmp_path: 
         assert cli.main(["batch", "collect", "--json"]) == 0
         data = json.loads(capsys.readouterr().out)
         assert data["totals"]["drafted"] == 2 and data["totals"]["cost_usd"] > 0
+
+
+def test_a_job_the_provider_failed_sends_its_papers_back(tmp_path: Path) -> None:
+    papers = make_backlog(tmp_path, 2)
+    with FakeServer() as server:
+        settings = settings_for(tmp_path, server)
+        job = jobs.submit(settings, batch.BatchOptions()).jobs[0]
+        assert job.id is not None
+        input_id = server.batches.jobs[job.id]["input_file_id"]
+        meta, _ = server.batches.files[input_id]
+        server.batches.files[input_id] = (meta, b"this is not a request\n")  # as if the upload were mangled
+        report = jobs.collect(settings)
+    assert report.jobs[0].status == "failed" and report.count("backlog") == 2
+    assert all(o.reason.startswith("the job failed: line 1") for o in report.outcomes)
+    assert set(statuses(papers).values()) == {"backlog"} and server.requests == []
+
+
+def test_a_paper_whose_prompts_changed_since_submit_goes_back(tmp_path: Path) -> None:
+    papers = make_backlog(tmp_path, 2)
+    with FakeServer() as server:
+        settings = settings_for(tmp_path, server)
+        jobs.submit(settings, batch.BatchOptions())
+        text = papers.read_text(encoding="utf-8")  # a new section: the model may now choose another setting
+        papers.write_text(text.replace("papers:\n", "    - {id: few-shot, name_zh: 小样本, name_en: Few-shot}\n"
+                                       "papers:\n", 1), encoding="utf-8")
+        report = jobs.collect(settings)
+    assert report.count("backlog") == 2 and all("changed since" in o.reason for o in report.outcomes)
+    assert set(statuses(papers).values()) == {"backlog"}
+
+
+def test_a_small_model_s_many_passes_and_bullet_translations_match_a_live_run(tmp_path: Path) -> None:
+    make_backlog(tmp_path / "jobs", 2)
+    make_backlog(tmp_path / "live", 2)
+    faults = {title(0): ["bad-evidence"]}
+    with FakeServer(fault_for=faults) as server:
+        settings = load_small(tmp_path / "jobs", server)
+        jobs.submit(settings, batch.BatchOptions())
+        rounds, ended = 0, []
+        while jobstate.load(settings).papers:
+            ended += [o for o in jobs.collect(settings).outcomes if o.state in ("drafted", "failed")]
+            rounds += 1
+            assert rounds < 30
+        sent = server.requests
+    with FakeServer(fault_for=faults) as live_server:
+        live = load_small(tmp_path / "live", live_server)
+        live_run = batch.run(live, batch.BatchOptions(concurrency=1))
+        assert sorted(json.dumps(b["messages"]) for b in sent) == \
+            sorted(json.dumps(b["messages"]) for b in live_server.requests)
+    assert rounds >= 9  # three passes, then six bullets to translate, one request after the other
+    # The fake translates these papers' bullets into two equal Chinese bullets: both runs fail them alike.
+    assert {o.state for o in live_run.outcomes} == {o.state for o in ended} == {"failed"}
+    assert sorted((o.source, o.reason.split(" (")[0]) for o in ended) == \
+        sorted((o.source, o.reason.split(" (")[0]) for o in live_run.outcomes)
+    assert len(list((settings.summaries_dir / "_failed").glob("*.yaml"))) == 2  # failure records, as live
+
+
+def load_small(folder: Path, server: FakeServer) -> Settings:
+    from pipeline.core.config import load_settings
+
+    return load_settings({**env_for(folder, server), "PIPELINE_PROFILE": "small"})
