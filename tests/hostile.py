@@ -580,3 +580,43 @@ CASES += [
     Case("symlinked-original", 13, "summaries/_original is a link to a folder outside (summarize)",
          _symlinked_original, size=1, llm=True, expect="error", check=_check_outside_empty),
 ]
+
+
+# --------------------------------------------------------------------------- row 6: links in free Markdown
+
+_BAD_LINKS = ("[the demo](javascript:alert(1)) and <img src=\"data:image/svg+xml,<svg onload=alert(1)>\">",
+              "[r]: vbscript:alert(1)")
+
+
+def _link_in_introduction(folder: Path, size: int) -> list[str]:
+    intro = "\n\n".join([f"Paragraph {i}: see {_BAD_LINKS[0]}." for i in range(size)] + [_BAD_LINKS[1]])
+    (folder / "papers.yaml").write_text("list:\n  title: A list\n  description: |\n"
+                                        + "".join(f"    {line}\n" for line in intro.splitlines())
+                                        + "papers: []\n", encoding="utf-8")
+    return ["render", "--out", "LIST.md"]
+
+
+def _list_with_bad_links(folder: Path, size: int) -> list[str]:
+    rows = "".join(f"| 2025-01 | Paper {i} | [x](javascript:alert({i})) |\n" for i in range(size))
+    (folder / "list.md").write_text(
+        f"# A list\n\nAn introduction: {_BAD_LINKS[0]}.\n\n{_BAD_LINKS[1]}\n\n"
+        "## [Methods](javascript:alert(0))\n\n| Date | Title | [Notes](data:text/html,x) |\n|---|---|---|\n" + rows,
+        encoding="utf-8")
+    return ["import", "list.md", "--no-summaries"]
+
+
+def _check_no_bad_links(outcome: Outcome) -> None:
+    for path, text in outcome.written().items():
+        if path.name == "list.md":
+            continue  # the input
+        for scheme in ("javascript:", "data:", "vbscript:"):
+            assert scheme not in text, f"{path} holds a {scheme} link"
+
+
+CASES += [
+    Case("link-in-introduction", 6, "javascript:, data: and vbscript: links in papers.yaml's introduction (render)",
+         _link_in_introduction, size=1, expect="error",
+         check=_says("papers.yaml:3: list.description: link 'javascript:alert(1)' is not an http(s) URL")),
+    Case("links-in-imported-list", 6, "the same links in a list's introduction, heading, header and cells (import)",
+         _list_with_bad_links, size=1_000, test_size=50, expect="ok", check=_check_no_bad_links),
+]

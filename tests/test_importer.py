@@ -251,7 +251,7 @@ def test_bad_repeated_and_extra_bullets_are_left_out_with_their_lines(tmp_path: 
     assert "no Chinese characters" in result.notes[1][1] and "empty group(s) motivation" in result.notes[0][1]
     clean = store.load_record(tmp_path / "summaries" / "2401.00001.yaml").summary.zh
     messy = store.load_record(tmp_path / "summaries" / "2401.00002.yaml").summary.zh
-    assert not isinstance(clean, ImportedChineseSummary)
+    assert clean is not None and not isinstance(clean, ImportedChineseSummary)
     assert clean.framework == ["教师学生网络加上不确定性引导的伪标签筛选。"]
     assert isinstance(messy, ImportedChineseSummary)
     assert (messy.problems, messy.motivation) == (["半监督医学图像分割中标注数据稀缺的问题。"], [])

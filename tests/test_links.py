@@ -12,7 +12,7 @@ from test_render import PAPERS, record
 
 from pipeline import cli
 from pipeline.core.errors import ConfigError
-from pipeline.core.links import link_problem, md_url
+from pipeline.core.links import link_problem, markdown_link_problems, md_url
 from pipeline.core.models import Bibliography, Link, PaperEntry, PaperMetadata
 from pipeline.listing.importer import import_list
 from pipeline.listing.mdparts import split_row
@@ -128,3 +128,91 @@ def test_import_reports_bad_links_and_stores_none(tmp_path: Path) -> None:
     assert entry.code_url is None and entry.paper_url is None
     assert [link.url for link in entry.links] == ["https://example.org/p"]
     assert "javascript:" not in render_list(papers_path, summaries).text
+
+
+# Free Markdown that render publishes as written: the introduction, headings, header cells and cells.
+FREE_MARKDOWN = [
+    ("  description: An introduction.\n", "  description: 'See [the demo](javascript:alert(1)).'\n",
+     "list.description", "javascript:alert(1)"),
+    ("  description: An introduction.\n", '  description: "<img src=\\"data:image/svg+xml,x\\"> hi"\n',
+     "list.description", "data:image/svg+xml,x"),
+    ("  description: An introduction.\n", "  description: |\n    Intro.\n\n    [r]: vbscript:x\n",
+     "list.description", "vbscript:x"),
+    ("      emoji: 💬\n", "      emoji: 💬\n      heading: '[Semi](data:text/html,x)'\n",
+     "list.sections[0].heading", "data:text/html,x"),
+    ("      emoji: 💬\n", "      emoji: 💬\n      columns: [Title, '[Notes](javascript:x)']\n",
+     "list.sections[0].columns[1]", "javascript:x"),
+    ('    topic: consistency\n', "    topic: consistency\n    cells: {Notes: '<a href=javascript:x>n</a>'}\n",
+     "papers[0].cells.Notes", "javascript:x"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "where", "target"), FREE_MARKDOWN)
+def test_a_bad_link_in_free_markdown_stops_render_with_its_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, where: str, target: str) -> None:
+    papers_path = tmp_path / "papers.yaml"
+    assert old in PAPERS
+    papers_path.write_text(PAPERS.replace(old, new, 1), encoding="utf-8")
+    # The line of the field (a block scalar's first line: its key).
+    field = next(line for line in new.splitlines() if where.split(".")[-1].split("[")[0] in line)
+    line = papers_path.read_text(encoding="utf-8").splitlines().index(field) + 1
+    out = tmp_path / "LIST.md"
+    code = cli.main(["render", "--papers", str(papers_path), "--summaries", str(tmp_path / "s"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists()
+    assert f"{papers_path}:{line}: {where}: link '{target}' is not an http(s) URL" in err, err
+
+
+def test_links_inside_the_site_and_mail_addresses_stay() -> None:
+    text = "[Usage](#usage), [docs](docs/a.md), [up](../x), <a href='#top'>top</a>, [mail](mailto:a@b.org)"
+    assert markdown_link_problems(text) == []
+    # A browser reads a backslash as a slash: both leave the site (markdown-it encodes one in a link).
+    assert [p.message for p in markdown_link_problems("[x](//evil.org/x) <a href='/\\evil.org'>y</a>")] == [
+        "link '//evil.org/x' is not an http(s) URL", f"link {'/' + chr(92) + 'evil.org'!r} is not an http(s) URL"]
+    # Entities and escapes are what a browser decodes: they do not hide a scheme.
+    assert markdown_link_problems("[x](javascript&#58;alert(1)) <a href='jav&#x61;script:1'>y</a>")
+
+
+HOSTILE_INTRO = """\
+# A list
+
+An introduction with [a contact](mailto:curator@example.org) and [the docs](docs/README.md).
+
+Click [here](javascript:alert(1)) for more,
+or look at <img src="data:image/svg+xml,<svg/onload=alert(1)>">.
+
+- [Usage](#usage)
+- [Bad](data:text/html,x)
+
+The last paragraph stays.
+
+## [Methods](javascript:alert(2))
+
+| Date | Title | Code | [Notes](javascript:alert(3)) |
+|---|---|---|---|
+| 2025-01 | A paper | [Code](https://github.com/a/b) | fine |
+"""
+
+
+def test_import_drops_bad_links_in_the_introduction_headings_and_columns(tmp_path: Path) -> None:
+    source = tmp_path / "list.md"
+    source.write_text(HOSTILE_INTRO, encoding="utf-8")
+    papers_path, summaries = tmp_path / "papers.yaml", tmp_path / "summaries"
+    result = import_list(source, papers_path, summaries)
+    notes = dict(result.notes) | {line: msg for line, msg in result.notes}
+    assert "introduction: link 'javascript:alert(1)' is not an http(s) URL" in notes[5]
+    assert "'data:image/svg+xml,<svg/onload=alert(1)>'" in notes[6]
+    assert "introduction: link 'data:text/html,x'" in notes[9]
+    assert "heading 'Methods': link 'javascript:alert(2)'" in notes[13]
+    assert "table column 'Notes': link 'javascript:alert(3)'" in notes[15]
+    stored = papers_path.read_text(encoding="utf-8")
+    for bad in ("javascript:", "data:"):
+        assert bad not in stored
+    info = papers.load_papers(papers_path).data.list
+    assert info.description is not None
+    assert "mailto:curator@example.org" in info.description and "The last paragraph stays." in info.description
+    assert "Click" not in info.description and "#usage" not in info.description
+    [entry] = papers.load_papers(papers_path).data.papers
+    assert entry.cells == {"Notes": "fine"}
+    text = render_list(papers_path, summaries).text
+    assert "javascript:" not in text and "data:" not in text and "| fine |" in text

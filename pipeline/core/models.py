@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.core.links import HttpLink
+from pipeline.core.links import HttpLink, InlineMarkdown, MarkdownText
 
 Dim = Literal["2D", "3D", "2D+3D", "N/A", "unknown"]
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
@@ -218,7 +218,8 @@ class ListTopic(StrictModel):
     id: str = Field(pattern=ID_PATTERN, description="Stable id used by paper entries.")
     name_zh: str
     name_en: str
-    heading: str | None = Field(None, description="The heading as the list writes it (Markdown), e.g. '**2024**'.")
+    heading: InlineMarkdown | None = Field(None, description="The heading as the list writes it (Markdown), "
+                                                             "e.g. '**2024**'.")
     level: int | None = Field(None, ge=0, le=6, description="Heading level 1-6; 0 for a bold line used as heading.")
 
 
@@ -229,12 +230,12 @@ class ListSection(StrictModel):
     name_zh: str
     name_en: str
     emoji: str | None = None
-    heading: str | None = Field(None, description="The heading as the list writes it (Markdown).")
+    heading: InlineMarkdown | None = Field(None, description="The heading as the list writes it (Markdown).")
     level: int | None = Field(None, ge=0, le=6, description="Heading level 1-6; 0 for a bold line used as heading.")
     layout: Layout | None = Field(None, description="table, bullets or lines; default table.")
-    columns: list[str] | None = Field(None, description="Table header cells as the list writes them; "
-                                                        "default Date | The First and Last Authors | Dim | "
-                                                        "Title | Code | Reference.")
+    columns: list[InlineMarkdown] | None = Field(None, description="Table header cells as the list writes "
+                                                 "them; default Date | The First and Last Authors | Dim | "
+                                                 "Title | Code | Reference.")
     topics: list[ListTopic] = Field(default_factory=list)
 
 
@@ -243,7 +244,7 @@ class ListInfo(StrictModel):
 
     title: str
     subtitle: str | None = None
-    description: str | None = Field(None, description="Introduction, Markdown kept as written.")
+    description: MarkdownText | None = Field(None, description="Introduction, Markdown kept as written.")
     style: Literal["review", "native"] = Field(
         "review", description="review: contents, one table per section, then the summaries; native: the "
                               "imported list's own headings and layouts.")
@@ -276,8 +277,8 @@ class PaperEntry(StrictModel):
     venue_note: str | None = Field(None, description="Text after the reference links, e.g. 'under TMI revision'.")
     paper_url: HttpLink | None = Field(None, description="The paper's link (the reference's URL).")
     links: list[Link] = Field(default_factory=list, description="Further links: more references, project pages.")
-    cells: dict[str, str] = Field(default_factory=dict, description="Table cells of columns not understood, "
-                                                                    "Markdown kept as written, by header.")
+    cells: dict[str, InlineMarkdown] = Field(default_factory=dict, description="Table cells of columns not "
+                                             "understood, Markdown kept as written, by header.")
     dim: Dim | None = None
     code_url: HttpLink | None = None
     has_code: bool | None = Field(None, description="Code is public but its URL is unknown.")

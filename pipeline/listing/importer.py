@@ -21,7 +21,6 @@ from pydantic import ValidationError
 
 from pipeline import __version__
 from pipeline.core.errors import ImportListError, PipelineError
-from pipeline.core.links import link_problem
 from pipeline.core.models import (
     FIELDS,
     Bibliography,
@@ -33,8 +32,9 @@ from pipeline.core.models import (
     Provenance,
     ReviewEvent,
 )
+from pipeline.listing import cleanlinks
 from pipeline.listing.mdlist import parse_list
-from pipeline.listing.mdparts import DEFAULT_COLUMNS, Code, Heading, ParsedList, TableRow, fold, md_parser, split_name
+from pipeline.listing.mdparts import DEFAULT_COLUMNS, Heading, ParsedList, TableRow, fold, split_name
 from pipeline.model.summary import ChineseSummary, ImportedChineseSummary, PaperSummary, SummaryRecord
 from pipeline.sources.ids import slug
 from pipeline.workspace import papers, store
@@ -132,11 +132,12 @@ class _Builder:
                               name_en=full, emoji=heading.emoji)
         parsed = next(s for s in self.parsed.sections if s.heading is heading)
         if self.native:
-            section.heading, section.level = heading.markdown, heading.level
+            section.heading, section.level = cleanlinks.heading(heading, self.notes), heading.level
         if parsed.layout != "table":
             section.layout = parsed.layout
-        if parsed.columns is not None and parsed.columns != DEFAULT_COLUMNS:
-            section.columns = parsed.columns
+        columns = cleanlinks.columns(parsed, self.notes)
+        if columns is not None and columns != DEFAULT_COLUMNS:
+            section.columns = columns
         self.sections.append(section)
         self.new_sections.append(section.id)
         self._remember(section)
@@ -152,7 +153,7 @@ class _Builder:
                 return topic
         topic = ListTopic(id=_topic_id(name, {t.id for t in section.topics}), name_zh=name, name_en=name)
         if self.native:
-            topic.heading, topic.level = heading.markdown, heading.level
+            topic.heading, topic.level = cleanlinks.heading(heading, self.notes), heading.level
         section.topics.append(topic)
         if not self.native:
             note = f"topic {name!r} added to setting {section.id!r} as {topic.id!r}"
@@ -167,25 +168,6 @@ class _Builder:
             for topic in parsed.topics:
                 self.topic_for(section, topic)
 
-    def drop_bad_links(self, row: TableRow) -> None:
-        """Links that are not http(s) URLs with a host (core.links) are reported and not stored."""
-        def bad(url: str | None, what: str) -> bool:
-            why = link_problem(url) if url else None
-            if why is not None:
-                self.notes.append((row.line, f"{row.title[:50]!r}: {what} {why}; not imported"))
-            return why is not None
-
-        if bad(row.paper_url, "paper"):
-            row.paper_url = None
-        if bad(row.code.url, "code"):
-            row.code = Code(url=None, present=row.code.present)
-        row.links = [link for link in row.links if not bad(link.url, repr(link.label))]
-        for column, cell in list(row.cells.items()):  # Markdown kept as written: its links too
-            tokens = [t for block in md_parser().parseInline(cell) for t in block.children or []]
-            hrefs = [str(t.attrs.get("href", "")) for t in tokens if t.type in ("link_open", "image")]
-            if any([bad(href, f"{column!r} cell's") for href in hrefs]):
-                del row.cells[column]
-
     def collect_papers(self) -> list[_Paper]:
         """One paper per arXiv id or title; a second listing confirms the first or brings its summary."""
         by_title: dict[str, _Paper] = {}
@@ -193,7 +175,7 @@ class _Builder:
         found: list[_Paper] = []
         for row in self.parsed.rows:
             assert row.section is not None  # the parser places every paper
-            self.drop_bad_links(row)
+            cleanlinks.paper_links(row, self.notes)
             section = self.section_for(row.section)
             topic = self.topic_for(section, row.topic).id if row.topic is not None else None
             arxiv = row.arxiv_id
@@ -427,7 +409,7 @@ def import_list(source: Path, papers_path: Path, summaries_dir: Path | None) -> 
         result.papers_found = len(found)
         if doc is None:
             info = ListInfo(title=parsed.title or source.stem, subtitle=parsed.subtitle,
-                            description=parsed.description, sections=builder.sections)
+                            description=cleanlinks.description(parsed, notes), sections=builder.sections)
             if native:
                 info.style = "native"
             doc = papers.new_papers(papers_path, PapersFile(list=info), SCHEMA_HEADER)

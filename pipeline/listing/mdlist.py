@@ -62,13 +62,14 @@ def _plain_line_markdown(lines: list[str], out: ParsedList) -> list[str]:
                           if (m := NUMBERED.match(line.strip())) and not m.group("emoji")), len(lines))
     contents = next((i for i, line in enumerate(lines[:first_heading])
                      if "contents" in line.casefold() or "目录" in line), first_heading)
-    preamble = [line.strip() for line in lines[:contents] if line.strip()]
+    preamble = [(i + 1, line.strip()) for i, line in enumerate(lines[:contents]) if line.strip()]
     if preamble:
-        out.title = preamble[0].lstrip("#").strip()
+        out.title = preamble[0][1].lstrip("#").strip()
         rest = preamble[1:]
-        if rest and len(rest[0]) < 120:
-            out.subtitle = rest.pop(0).strip("*_>").strip()
-        out.description = "\n\n".join(rest) or None
+        if rest and len(rest[0][1]) < 120:
+            out.subtitle = rest.pop(0)[1].strip("*_>").strip()
+        out.description = "\n\n".join(line for _, line in rest) or None
+        out.description_lines = [n for n, _ in rest for n in (n, n)][:-1]
     links = sum(1 for line in lines[contents + 1:first_heading] if line.strip())
     if contents < first_heading:
         out.entries += links
@@ -219,6 +220,8 @@ class _Parser:
                 break
         intro = "\n".join(self.lines[start:intro_end]).strip()
         self.out.description = intro or None
+        first = next((n for n in range(start, intro_end) if self.lines[n].strip()), start)
+        self.out.description_lines = [first + 1 + k for k in range(len(intro.splitlines()))]
 
     # -- headings and sections
 
@@ -246,11 +249,12 @@ class _Parser:
         section = known.get(fold(section_heading.name)) if section_heading.line not in self.sections else \
             self.sections[section_heading.line]
         if section is None:
-            section = Section(heading=section_heading, layout=layout, columns=columns)
+            section = Section(heading=section_heading, layout=layout, columns=columns,
+                              columns_line=line if columns is not None else 0)
             self.sections[section_heading.line] = section
             self.out.sections.append(section)
         elif section.columns is None and columns is not None and section.layout == "table":
-            section.columns = columns
+            section.columns, section.columns_line = columns, line
         if topic is not None and all(t.line != topic.line for t in section.topics):
             section.topics.append(topic)
         return section, topic

@@ -9,7 +9,6 @@ No I/O.
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
     from markdown_it import MarkdownIt
     from markdown_it.token import Token
 
+from pipeline.core.links import markdown_parser
 from pipeline.core.models import FIELD_TITLES_EN, FIELD_TITLES_ZH, Layout
 
 DIMS = ("2D", "3D", "2D+3D", "N/A")
@@ -47,17 +47,10 @@ _YEAR = re.compile(r"^(?:19|20)\d{2}$")
 _UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>$~])")
 
 
-@functools.cache
 def md_parser() -> MarkdownIt:
-    """The one Markdown parser: CommonMark with HTML kept, tables and strikethrough. Built on first
-    use: render and lint import this module for its helpers and never parse Markdown."""
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-    # Every link is read as a link, whatever its scheme: markdown-it would leave `[Code](javascript:...)`
-    # as text inside the title; import checks each link itself (core.links) and reports a bad one.
-    md.validateLink = lambda url: True  # type: ignore[method-assign]
-    return md
+    """The one Markdown parser (`pipeline.core.links.markdown_parser`): CommonMark with HTML kept,
+    tables and strikethrough, every link read as a link whatever its scheme (import checks each one)."""
+    return markdown_parser()
 
 
 Fate = Literal["reported", "ignored"]
@@ -154,6 +147,8 @@ class Section:
     heading: Heading
     layout: Layout
     columns: list[str] | None = None
+    columns_line: int = 0
+    """The 1-based line of the table header ``columns`` come from."""
     topics: list[Heading] = field(default_factory=list)
     rows: list[TableRow] = field(default_factory=list)
 
@@ -165,6 +160,8 @@ class ParsedList:
     title: str | None = None
     subtitle: str | None = None
     description: str | None = None
+    description_lines: list[int] = field(default_factory=list)
+    """The 1-based line of the list each line of ``description`` comes from."""
     sections: list[Section] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     entries: int = 0
