@@ -24,7 +24,7 @@ from pipeline.core.config import OutputMode, Settings
 from pipeline.core.errors import ConfigError, PipelineError
 from pipeline.core.models import PaperEntry
 from pipeline.core.redact import scrub
-from pipeline.model.batchapi import BatchAPI, request_line, result_lines
+from pipeline.model.batchapi import TERMINAL, BatchAPI, request_line, result_lines
 from pipeline.model.llm import LLM
 from pipeline.storage import files
 from pipeline.storage.cache import Cache
@@ -177,8 +177,9 @@ def status(settings: Settings, *, api: BatchAPI | None = None) -> JobsReport:
             if job.id and api is not None:
                 info = api.retrieve(job.id)
                 job.status, job.completed, job.failed = info.status, info.completed, info.failed
+            why = f"job {job.status}" + (": `batch collect` reads it" if job.status in TERMINAL else "")
             for key in state.waiting(job.token):
-                report.outcomes.append(JobOutcome(state.papers[key].source, "waiting", job.status, key, job.name))
+                report.outcomes.append(JobOutcome(state.papers[key].source, "waiting", why, key, job.name))
     return report
 
 
