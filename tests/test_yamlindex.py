@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from collections.abc import Iterator
@@ -9,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic_core import to_jsonable_python
 
 from pipeline.storage import fastyaml, files, yamlindex
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -72,16 +76,72 @@ def test_a_changed_file_is_read_again(tmp_path: Path, index: Path, monkeypatch: 
     assert yamlindex.load_json(path) == expected[how]
 
 
-def test_a_file_written_within_the_racy_window_is_not_recorded(tmp_path: Path, index: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def _entry(index: Path, name: str) -> list[Any]:
+    entry: list[Any] = json.loads(next(index.glob("*.json")).read_text(encoding="utf-8"))["entries"][name]
+    return entry
+
+
+def _same_times(path: Path, index: Path) -> None:
+    # What two writes within one clock tick can leave: new bytes under the recorded status.
+    saved = next(index.glob("*.json"))
+    data = json.loads(saved.read_text(encoding="utf-8"))
+    stat = path.stat()
+    data["entries"][path.name][0] = [stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+    saved.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_a_file_written_within_the_racy_window_is_used_only_while_its_bytes_are_the_same(
+        tmp_path: Path, index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "a.yaml"
     path.write_text("key: a\n", encoding="utf-8")
     assert yamlindex.load_json(path) == {"key": "a"}
     yamlindex.save()
+    assert len(_entry(index, "a.yaml")) == 3  # with the bytes' sha256: the times alone cannot vouch
     yamlindex.use(index)
     parsed = _no_parsing(monkeypatch)
     assert yamlindex.load_json(path) == {"key": "a"}
-    assert parsed == ["key: a\n"]  # two writes in one clock tick could have left the same times
+    assert parsed == []  # hashed, not parsed
+    with path.open("r+", encoding="utf-8") as handle:
+        handle.write("key: b\n")
+    _same_times(path, index)
+    yamlindex.use(index)
+    assert yamlindex.load_json(path) == {"key": "b"}
+    assert parsed == ["key: b\n"]
+
+
+def test_the_hash_is_dropped_once_the_file_is_older_than_the_window(
+        tmp_path: Path, index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("key: a\n", encoding="utf-8")
+    yamlindex.load_json(path)
+    yamlindex.save()
+    _settled(monkeypatch)
+    yamlindex.use(index)
+    assert yamlindex.load_json(path) == {"key": "a"}
+    yamlindex.save()
+    assert len(_entry(index, "a.yaml")) == 2
+
+
+def test_a_file_a_command_wrote_is_not_parsed_by_the_next(tmp_path: Path, index: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.yaml"
+    data = {"key": "a", "at": "2025-07-01T10:00:00Z", "month": "2025-07", "count": 2, "tags": ["x", "y"]}
+    text = fastyaml.dump(data)
+    assert text is not None
+    files.create_files([(path, text)])
+    yamlindex.written(path, text, data)
+    yamlindex.save()
+    assert data == to_jsonable_python(fastyaml.load(text))
+    yamlindex.use(index)
+    parsed = _no_parsing(monkeypatch)
+    assert yamlindex.load_json(path) == data
+    assert parsed == []
+    with path.open("r+", encoding="utf-8") as handle:
+        handle.write("key: b")
+    _same_times(path, index)
+    yamlindex.use(index)
+    yamlindex.load_json(path)
+    assert parsed  # other bytes: parsed again
 
 
 def test_a_refused_file_is_never_recorded(tmp_path: Path, index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,3 +191,30 @@ def test_without_an_index_every_file_is_parsed(tmp_path: Path, monkeypatch: pyte
     yamlindex.load_json(path)
     yamlindex.save()
     assert len(parsed) == 2
+
+
+def test_after_an_import_the_index_holds_what_each_new_file_reads_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # import records the summaries it creates (their data as dumped), so the first render parses none:
+    # that data must be exactly what the fast loader reads from each file.
+    from conftest import EXAMPLE_LIST
+
+    from pipeline import cli
+
+    spec = importlib.util.spec_from_file_location("list_scale", ROOT / "bench" / "list_scale.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    source = tmp_path / "list.md"
+    source.write_text(bench.generate(40) + "\n" + EXAMPLE_LIST.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["import", str(source)]) == 0
+    [saved] = (tmp_path / "cache" / "yaml-index").glob("*.json")
+    entries = json.loads(saved.read_text(encoding="utf-8"))["entries"]
+    summaries = sorted((tmp_path / "summaries").glob("*.yaml"))
+    assert len(summaries) >= 40 and sorted(entries) == [path.name for path in summaries]
+    for path in summaries:
+        assert entries[path.name][1] == to_jsonable_python(fastyaml.load(path.read_text(encoding="utf-8"))), path
+    parsed = _no_parsing(monkeypatch)
+    assert cli.main(["render"]) == 0
+    assert parsed == [] or all("papers:" in text for text in parsed)  # papers.yaml only

@@ -9,10 +9,15 @@ inode, size, modification and change time in nanoseconds.
 Fresh by construction:
 - an entry is used only while the file's status is exactly the recorded one; any write changes the
   change time (which no tool can set back), a replacing write the inode as well;
-- a file changed less than `RACY_SECONDS` before it was read is not recorded: two writes within one
-  clock tick can leave the same times, so such a file is read again next time (git's racy-clean rule);
+- a file changed less than `RACY_SECONDS` before it was recorded may be written again within the same
+  clock tick and keep its times (git's racy-clean rule): such an entry also holds the sha256 of the
+  file's bytes and is used only after the file is read and hashed again (far cheaper than parsing it);
+  once the file is older than that window, the hash is dropped and the status alone decides;
 - the index is dropped whole when its format, the package version or the YAML size limit differ;
 - a file the fast loader refuses is never recorded: it goes round-trip every time, with its error line.
+
+A command that has just created files with `fastyaml.dump` (import's summaries) records them with
+`written`: their data is what it dumped, so the next read-only command parses none of them.
 
 The CLI turns it on (`use`) and writes it back once at the end (`save`); library calls without it
 read every file as before.
@@ -35,8 +40,8 @@ from pipeline.storage import fastyaml, files
 
 log = logging.getLogger(__name__)
 
-# Bump when what `fastyaml.load` returns for a file changes.
-FORMAT = 1
+# Bump when what `fastyaml.load` returns for a file changes, or the entries' shape.
+FORMAT = 2
 RACY_SECONDS = 2.0
 
 _Status = list[int]
@@ -82,29 +87,65 @@ def _status(stat: os.stat_result) -> _Status:
     return [stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
 
 
+def _racy(stat: os.stat_result) -> bool:
+    return time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) <= RACY_SECONDS * 1e9
+
+
+def _entry(stat: os.stat_result, data: Any, raw: bytes, *, checked: bool) -> list[Any]:
+    # [status, data], plus the bytes' sha256 while the status alone cannot vouch for them.
+    if checked and not _racy(stat):
+        return [_status(stat), data]
+    return [_status(stat), data, hashlib.sha256(raw).hexdigest()]
+
+
 def load_json(path: Path) -> Any | None:
     """The data of the YAML file ``path`` as JSON-compatible values (dates as ISO text), or None when
     the fast loader cannot vouch for it (then load it round-trip) or it cannot be read."""
     index = _folder(path.parent)
     try:
-        stat = os.stat(path)
-        if index is not None and (entry := index.entries.get(path.name)) is not None \
-                and entry[0] == _status(stat):
-            return entry[1]
-        plain = fastyaml.load(path.read_text(encoding="utf-8"))
+        stat = os.stat(path)  # before the read: a file written meanwhile has another status next time
+        entry = index.entries.get(path.name) if index is not None else None
+        if index is not None and entry is not None and entry[0] == _status(stat):
+            if len(entry) == 2:
+                return entry[1]
+            raw = path.read_bytes()
+            if hashlib.sha256(raw).hexdigest() == entry[2]:
+                if not _racy(stat):
+                    index.entries[path.name] = entry[:2]
+                    index.changed = True
+                return entry[1]
+        else:
+            raw = path.read_bytes()
+        text = raw.decode("utf-8")
+        if "\r" in text:  # as reading in text mode gives it
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        plain = fastyaml.load(text)
     except (OSError, UnicodeDecodeError):
         return None
     if plain is None:
         return None
     data = to_jsonable_python(plain)
     if index is not None:
-        # Status taken before the read: a file written meanwhile has another status next time.
-        if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) > RACY_SECONDS * 1e9:
-            index.entries[path.name] = [_status(stat), data]
-        else:
-            index.entries.pop(path.name, None)
+        index.entries[path.name] = _entry(stat, data, raw, checked=True)
         index.changed = True
     return data
+
+
+def written(path: Path, text: str, data: Any) -> None:
+    """Record that ``path`` was just created holding ``text``, whose plain data is ``data``: what
+    `fastyaml.dump` was given for it, which `fastyaml.load` reads back exactly. The entry keeps the
+    text's sha256, so the file is used only while it still holds those bytes."""
+    index = _folder(path.parent)
+    if index is None:
+        return
+    raw = text.encode("utf-8")
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return
+    if stat.st_size == len(raw):
+        index.entries[path.name] = _entry(stat, to_jsonable_python(data), raw, checked=False)
+        index.changed = True
 
 
 def save() -> None:
@@ -112,7 +153,11 @@ def save() -> None:
     for folder, index in _folders.items():
         if not index.changed:
             continue
-        entries = {name: entry for name, entry in index.entries.items() if (folder / name).exists()}
+        try:
+            present = set(os.listdir(folder))  # one call, not a stat per entry
+        except OSError:
+            present = set()
+        entries = {name: entry for name, entry in index.entries.items() if name in present}
         try:
             files.atomic_write(index.path, json.dumps({"stamp": index.stamp, "entries": entries},
                                                       ensure_ascii=False, separators=(",", ":")))

@@ -321,8 +321,14 @@ def save_new_records(summaries_dir: Path, records: Sequence[SummaryRecord]) -> l
         for index, path in enumerate(paths):
             if path not in fresh and not path.exists():
                 fresh[path] = index
-        texts = [(path, _new_text(records[index])) for path, index in fresh.items()]
+        data = {path: _record_data(records[index]) for path, index in fresh.items()}
+        dumped = {path: fastyaml.dump(item) for path, item in data.items()}
+        texts = [(path, dumped[path] or files.dump_yaml(_to_node(item))) for path, item in data.items()]
         taken = set(files.create_files(texts))
+        for path, text in texts:
+            if path not in taken and dumped[path] is not None:
+                # What the next read-only command would parse back: its data as dumped.
+                yamlindex.written(path, text, data[path])
         for index, (path, record) in enumerate(zip(paths, records, strict=True)):
             if fresh.get(path) != index or path in taken:
                 save_record(summaries_dir, record)
