@@ -10,18 +10,34 @@ Public API::
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
-
-from pipeline.core.config import Settings
 from pipeline.core.models import PaperMetadata
-from pipeline.sources.arxiv import fetch_metadata, parse_feed
-from pipeline.sources.download import fetch_pdf, pdf_url
-from pipeline.sources.http import ARXIV_LIMITER, RateLimiter
 from pipeline.sources.ids import ACCEPTED_FORMS, Source, SourceKind, arxiv_key, parse_source
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from pipeline.core.config import Settings
+    from pipeline.sources.arxiv import fetch_metadata, parse_feed
+    from pipeline.sources.download import fetch_pdf, pdf_url
+    from pipeline.sources.http import ARXIV_LIMITER, RateLimiter
+
+# The network side (httpx2, the arXiv client, downloads) is imported on first use: the list commands
+# import this package for the source ids alone, and those imports were a tenth of their start-up.
+_LAZY = {"fetch_metadata": "arxiv", "parse_feed": "arxiv", "fetch_pdf": "download", "pdf_url": "download",
+         "ARXIV_LIMITER": "http", "RateLimiter": "http"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"pipeline.sources.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ACCEPTED_FORMS",
@@ -84,6 +100,9 @@ def fetch(text: str, settings: Settings, *, pdf: bool = False, refresh: bool = F
 
     Local PDFs and PDF URLs have no metadata service: their metadata comes from the PDF itself.
     """
+    from pipeline.sources.arxiv import fetch_metadata
+    from pipeline.sources.download import fetch_pdf
+
     source = parse_source(text)
     if source.kind != "arxiv":
         path = fetch_pdf(source, settings, client=client) if pdf or source.kind == "pdf" else None
