@@ -58,12 +58,13 @@ def body_sha256(body: dict[str, Any]) -> str:
 class PaperSteps:
     """One paper's step machine, advanced to its next request or to its end (a draft or an error)."""
 
-    def __init__(self, source: str, settings: Settings, llm: LLM) -> None:
+    def __init__(self, source: str, settings: Settings, llm: LLM,
+                 context: tuple[tuple[str, ...], dict[str, str]] | None = None) -> None:
         self.source, self.settings, self.llm = source, settings, llm
         self.paper = load_paper(source, settings)
         self.key = self.paper.source.key
         self.backend = Backend(llm.connection, llm.profile)
-        self.plan = make_plan(self.paper, self.backend, settings)
+        self.plan = make_plan(self.paper, self.backend, settings, context=context)
         self.pairs = passes.prompts(self.plan, settings, llm.profile)
         self.cache_key = cache_key(settings, self.backend, self.pairs, self.plan)
         self.request: Request | None = None

@@ -32,7 +32,7 @@ from pipeline.workspace import jobstate
 from pipeline.workspace.batch import BatchOptions, StatusWriter, existing_status, plan, resolve_source
 from pipeline.workspace.jobpaper import JobOutcome, Outcome, PaperSteps, batch_llm, body_sha256, custom_id
 from pipeline.workspace.jobstate import Job, PaperState, State
-from pipeline.workspace.papers import entry_key
+from pipeline.workspace.papers import entry_key, list_context
 from pipeline.workspace.summarize import CACHE_NAMESPACE, Answer, estimate_of, save
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ def submit(settings: Settings, options: BatchOptions, *, export: Path | None = N
     """Prepare the selected entries and put each one's first request into one job (or ``export`` file)."""
     selected = plan(settings, options)
     llm = batch_llm(settings, export=export is not None)
+    context = list_context(settings)  # the list's settings and glossary, read once for every paper
     report = JobsReport()
     writer = StatusWriter(settings.papers_file, interval=float("inf"))
     spent = 0.0
@@ -96,7 +97,7 @@ def submit(settings: Settings, options: BatchOptions, *, export: Path | None = N
                 report.outcomes.append(JobOutcome(item.source, "skipped", f"summary already on disk ({status})", key))
                 continue
             try:
-                paper = PaperSteps(source, settings, llm)
+                paper = PaperSteps(source, settings, llm, context)
             except PipelineError as exc:
                 writer.put(item.source, status="failed", last_error=str(exc))
                 report.outcomes.append(JobOutcome(item.source, "failed", str(exc), key))
@@ -207,12 +208,13 @@ def collect(settings: Settings, *, results: Path | None = None, export: Path | N
                 assert api is not None
                 lines.update(_fetch(state, job, api, finished))
         round_ = max((j.round for j in state.jobs), default=0) + 1
+        context = list_context(settings) if finished else None
         follow: list[tuple[str, PaperSteps, dict[str, Any]]] = []
         for key in [k for k, p in state.papers.items() if p.job in finished]:
             record = state.papers.pop(key)
             mode = cast(OutputMode, state.job(record.job).mode)
             outcome, paper = _resume(record, lines.get(record.pending), finished[record.job], mode, settings, llm,
-                                     writer)
+                                     writer, context)
             body = paper.next_body() if paper is not None and outcome is None else None
             if paper is not None and body is not None:
                 follow.append((record.source, paper, body))
@@ -277,7 +279,8 @@ def _fetch(state: State, job: Job, api: BatchAPI, finished: dict[str, str]) -> d
 
 
 def _resume(record: PaperState, line: dict[str, Any] | None, missing: str, mode: OutputMode, settings: Settings,
-            llm: LLM, writer: StatusWriter) -> tuple[JobOutcome | None, PaperSteps | None]:
+            llm: LLM, writer: StatusWriter,
+            context: tuple[tuple[str, ...], dict[str, str]] | None) -> tuple[JobOutcome | None, PaperSteps | None]:
     """Replay a paper's machine with its stored replies, give it this job's reply, and finish it or say what
     it asks next; a request without a valid result sends the paper back to the backlog."""
     entry = record.source
@@ -291,7 +294,7 @@ def _resume(record: PaperState, line: dict[str, Any] | None, missing: str, mode:
         return back(reason)
     assert line is not None
     try:
-        paper = PaperSteps(record.path, settings, llm)
+        paper = PaperSteps(record.path, settings, llm, context)
         reply = llm.reply(line["response"]["body"], mode)
     except PipelineError as exc:
         return back(str(exc))

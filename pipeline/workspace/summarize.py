@@ -176,11 +176,13 @@ def load_paper(source_text: str, settings: Settings, progress: ProgressHook = si
     return _Paper(source, metadata, doc, warnings)
 
 
-def make_plan(paper: _Paper, backend: Backend, settings: Settings) -> passes.Plan:
-    """Number the paper's sentences and decide what each request reads."""
+def make_plan(paper: _Paper, backend: Backend, settings: Settings, *,
+              context: tuple[tuple[str, ...], dict[str, str]] | None = None) -> passes.Plan:
+    """Number the paper's sentences and decide what each request reads; ``context`` is `list_context`
+    when the caller already read it (once for a thousand papers, not once each)."""
     meta = paper.metadata
     numbered = number_sentences(paper.doc, title=meta.title, abstract=meta.abstract)
-    choices, terms = list_context(settings)
+    choices, terms = context or list_context(settings)
     return passes.plan(numbered, backend.profile, names=method_names(meta.title), settings=choices, terms=terms,
                        title=meta.title)
 
