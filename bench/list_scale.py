@@ -12,8 +12,9 @@ verdict compares CPU time with the target: on a shared machine a command's wall 
 other jobs as much as the command. The load average before and after is printed with the figures.
 Commands: import, render, validate, lint, review list, then render again (import records the files it
 creates in the read-only commands' index, `pipeline.storage.yamlindex`, so the first render hashes
-each file once instead of parsing it; the later ones read the index alone); first ``import rows``, the same list without its bullet groups (as most real lists are:
-papers listed, none summarized, no summary file).
+each file once instead of parsing it; the later ones read the index alone); first ``import rows``,
+the same list without its bullet groups (as most real lists are: papers listed, none summarized, no
+summary file).
 Targets at 1,000 papers (issue 13): import ≤ 2 s, render ≤ 1 s, validate ≤ 2 s, lint ≤ 3 s,
 review list ≤ 1 s.
 """
