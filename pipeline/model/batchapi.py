@@ -104,23 +104,23 @@ class BatchAPI:
 
     def retrieve(self, job_id: str) -> JobInfo:
         """The job's current state."""
-        with self._errors(f"read batch job {job_id}"):
+        with self._errors(f"read batch job {job_id}", missing=f"knows no batch job {job_id}"):
             return _info(self._client.batches.retrieve(job_id))
 
     def content(self, file_id: str) -> bytes:
         """The bytes of an output or error file."""
-        with self._errors(f"download batch file {file_id}"):
+        with self._errors(f"download batch file {file_id}", missing=f"has no file {file_id} (any more)"):
             return self._client.files.content(file_id).content
 
-    def _errors(self, what: str) -> _Translate:
-        return _Translate(self.connection.host, what)
+    def _errors(self, what: str, *, missing: str | None = None) -> _Translate:
+        return _Translate(self.connection.host, what, missing)
 
 
 class _Translate:
     """Turns the client's exceptions into one-line `LLMError`s naming the endpoint and the step."""
 
-    def __init__(self, host: str, what: str) -> None:
-        self.host, self.what = host, what
+    def __init__(self, host: str, what: str, missing: str | None) -> None:
+        self.host, self.what, self.missing = host, what, missing
 
     def __enter__(self) -> None:
         return None
@@ -131,6 +131,10 @@ class _Translate:
             if exc.status_code in (401, 403):
                 raise LLMAuthError(f"{self.host} rejected the credentials (HTTP {exc.status_code}) trying to "
                                    f"{self.what}: {detail}", hint="check OPENAI_API_KEY / PIPELINE_API_KEY") from exc
+            if exc.status_code == 404 and self.missing:
+                raise LLMError(f"{self.host} {self.missing} (HTTP 404)",
+                               hint="was it made on another endpoint or account? `batch status` lists the jobs "
+                               "this list waits for") from exc
             if exc.status_code == 404:
                 raise LLMError(f"{self.host} has no batch API: HTTP 404 trying to {self.what}",
                                hint="write the requests with `batch submit --export FILE` and run them elsewhere "
