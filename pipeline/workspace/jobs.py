@@ -269,7 +269,8 @@ def _fetch(state: State, job: Job, api: BatchAPI, finished: dict[str, str]) -> d
     if not info.finished:
         return {}
     why = {"completed": "the job completed without a result for it", "expired": "the job expired (24 h) before it ran",
-           "cancelled": "the job was cancelled", "failed": "the job failed: " + "; ".join(info.errors[:3])}
+           "cancelled": "the job was cancelled",
+           "failed": "the job failed: " + ("; ".join(info.errors[:3]) or "no reason given")}
     finished[job.token] = why.get(info.status, f"the job ended {info.status}")
     out: dict[str, dict[str, Any]] = {}
     for file_id in (info.output_file_id, info.error_file_id):
