@@ -349,3 +349,108 @@ def test_a_translation_that_keeps_failing_its_checks_is_kept_with_a_warning(tmp_
     assert drafted.summary.zh is not None and drafted.summary.zh.problems == ["教师网络的consensus伪标签不可靠。"]
     assert any(n.startswith("zh.problems[1]: translated without the checks it failed:") and "consensus" in n
                for n in drafted.notes)
+
+
+def _run_small(tmp_path: Path, en: dict[str, Any], zh: Any, **profile_changes: Any) -> tuple[Any, list[str]]:
+    """Run a small model's passes against canned replies; (drafted, names of the requests sent)."""
+    import dataclasses
+    import json as _json
+
+    import httpx2
+    from test_llm import PAPER, ok
+
+    from pipeline.core.config import LLMSettings
+    from pipeline.model.backend import Connection
+    from pipeline.model.llm import LLM
+    from pipeline.workspace import passes
+
+    seen: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = _json.loads(request.content)
+        name = body["response_format"]["json_schema"]["name"]
+        seen.append(name)
+        if name.endswith("Pass"):
+            return ok(_question_reply(body, en))
+        return ok({"zh": zh(len(seen))})
+
+    settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
+    connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
+                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    profile, plan = _small_model_plan(PAPER)
+    profile = dataclasses.replace(profile, **profile_changes)
+    drafted = passes.run(LLM(connection, LLMSettings(max_repairs=2), profile), settings, plan,
+                         repair=lambda errors, truncated: "; ".join(errors))
+    return drafted, seen
+
+
+def _zh(n: int) -> str:
+    return f"第{'一二三四五六七八九十'[n % 10]}条：{ZH_OK}"
+
+
+COPIED_EN = {
+    "problems": [{"text": "Pseudo labels produced by the teacher network are unreliable near organ boundaries.",
+                  "sentences": ["S2"]}],
+    "motivation": [{"text": "An agreement mask weights each voxel's unsupervised loss by how far it can be trusted.",
+                    "sentences": ["S3"]}],
+    "framework": [{"text": "A dual-view consistency scheme guides the semi-supervised segmentation of CT volumes.",
+                   "sentences": ["S1"]}],
+}
+
+
+def test_a_copied_bullet_is_sent_back_once_unless_the_profile_keeps_the_warning(tmp_path: Path) -> None:
+    """Restating a copy is worth a re-ask for a strong model; the small profile keeps only the warning
+    (its re-asks came back word for word), so it sends no re-ask for a copy alone."""
+    drafted, seen = _run_small(tmp_path / "a", COPIED_EN, _zh, restate_copies=True)
+    assert seen.count("ProblemsPass") == 2
+    drafted, seen = _run_small(tmp_path / "b", COPIED_EN, _zh, restate_copies=False)
+    assert seen == ["ProblemsPass", "MotivationPass", "FrameworkPass"] + ["ChineseBullet"] * 3
+    assert any("en.problems[1] repeats S2 nearly word for word" in n for n in drafted.notes)
+
+
+def test_a_bullet_citing_the_sentence_after_the_one_it_states_gets_that_one_as_evidence(tmp_path: Path) -> None:
+    """The small model restates S2 but cites S3: the draft's evidence is S2, with a note, and no re-ask."""
+    en = {**COPIED_EN, "problems": [{"text": "Pseudo labels of the teacher network are unreliable near the "
+                                             "boundaries of organs.", "sentences": ["S3"]}]}
+    drafted, seen = _run_small(tmp_path, en, _zh, restate_copies=False)
+    problems = drafted.summary.en.problems[0]
+    assert problems.sentences == [2] and problems.evidence.startswith("Pseudo labels produced by the teacher")
+    assert any(n.startswith("en.problems[1] cited S3, which does not say it") and n.endswith("S2")
+               for n in drafted.notes)
+    assert seen.count("ProblemsPass") == 1
+
+
+def test_the_draft_names_the_documents_sentence_ids_not_the_requests(tmp_path: Path) -> None:
+    """A request shows its sentences as S1..Sn; a warning in the draft names the document's ids."""
+    from pipeline.text.sentences import Sentence
+    from pipeline.workspace import passes
+
+    shown = {1: Sentence(17, "We propose X.", "Method", "method", 0),
+             2: Sentence(40, "Y works.", "Method", "method", 3)}
+    assert passes.document_ids(["en.framework[1] repeats S1, S2 nearly word for word", "S9 is gone"], shown) == \
+        ["en.framework[1] repeats S17, S40 nearly word for word", "S9 is gone"]
+
+
+def test_a_failed_translation_keeps_its_last_attempt_without_another_request(tmp_path: Path) -> None:
+    """A small profile re-asks a bullet's translation once; what still fails only the checks against the
+    English (an English word left in) is kept with a warning, with no further request."""
+    def zh(n: int) -> str:
+        return "教师网络的consensus伪标签不可靠。" if n in (4, 5) else _zh(n)
+
+    drafted, seen = _run_small(tmp_path, COPIED_EN, zh, restate_copies=False, translation_repairs=1)
+    assert seen.count("ChineseBullet") == 2 + 2
+    assert drafted.summary.zh.problems == ["教师网络的consensus伪标签不可靠。"]
+    assert any(n.startswith("zh.problems[1]: translated without the checks it failed") for n in drafted.notes)
+
+
+def test_the_translation_prompt_gives_chinese_numbers_and_keeps_method_names(tmp_path: Path) -> None:
+    from pipeline.model import glossary, grounding
+    from pipeline.model.prompts import render
+
+    settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
+    text = "pipeline runs a 1.5-billion-parameter model on 10k papers."
+    prompt = render(settings.prompts_dir, "translate_bullet.j2", title="pipeline: a tool", text=text, terms={},
+                    numbers=grounding.chinese_numbers(text), names=["pipeline"])
+    assert "Numbers: 1.5-billion = 15亿; 10k = 1万" in prompt.text and "Names kept in English: pipeline" in prompt.text
+    assert glossary.english_words("pipeline 在两个核心上运行。", {}, ["pipeline"]) == []
+    assert glossary.english_words("pipeline 在两个核心上运行。", {}) == ["pipeline"]

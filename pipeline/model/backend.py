@@ -62,6 +62,10 @@ class Profile:
     reask_with_reply: bool = True  # re-asks show the rejected reply (small models then copy it verbatim)
     prompt_example: bool = True  # the worked example helps strong models; small ones copy its quotes
     translate_per_bullet: bool = False  # small models repeat or drop bullets translating a whole list
+    # A copied bullet goes back once to be restated. The embedded 1.5B model sent back gave the same
+    # sentence again in every measured case (bench/README.md), so small profiles keep the warning only.
+    restate_copies: bool = True
+    translation_repairs: int | None = None  # re-asks per bullet translation (None: settings.max_repairs)
 
 
 class Backend(NamedTuple):
@@ -90,7 +94,8 @@ def small_profile(settings: Settings) -> Profile:
     first, then Chinese bullet by bullet, no worked example, re-asks without the rejected reply)."""
     translate = settings.llm.translate if settings.llm.translate is not None else True
     return Profile(translate=translate, budget_tokens=settings.local.budget_tokens, bullets=(2, 2),
-                   reask_with_reply=False, prompt_example=False, translate_per_bullet=True)
+                   reask_with_reply=False, prompt_example=False, translate_per_bullet=True,
+                   restate_copies=False, translation_repairs=1)
 
 
 def is_small_model(model_id: str) -> bool:

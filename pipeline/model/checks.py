@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from pipeline.text import sentences as sent
 from pipeline.text.sentences import Sentence
 
 MIN_SUPPORT = 0.34  # below this, most of a bullet's terms are not in what it cites
+NEIGHBOUR_SUPPORT = 0.8  # a neighbouring sentence that says this much of a bullet is the one it meant
 COPY_RUN = 5  # words in a row shared with the evidence that a reader sees as copied
 COPY_SHARE = 0.6  # ... covering this share of the bullet's words makes it a copy
 
@@ -67,6 +68,25 @@ def support(text: str, cited: Sequence[str]) -> float:
         return 1.0
     hits = sum(1 for w in mine if _stem(w) in found or all(_stem(p) in found for p in w.split("-") if p))
     return round(hits / len(mine), 2)
+
+
+def neighbour_citation(text: str, cited: Sequence[int], shown: Mapping[int, str],
+                       taken: Collection[int] = ()) -> int | None:
+    """The sentence next to a cited one that says what ``text`` says, when the cited ones do not.
+
+    A small model often cites the sentence after (or before) the one it restates. When ``text`` has
+    less than `MIN_SUPPORT` in ``cited`` and a neighbour of a cited id (shown, not in ``taken``: backing
+    another bullet) has at least `NEIGHBOUR_SUPPORT`, that neighbour's id; otherwise None.
+    """
+    if support(text, [shown[n] for n in cited if n in shown]) >= MIN_SUPPORT:
+        return None
+    best, best_score = None, NEIGHBOUR_SUPPORT
+    for m in sorted({m for n in cited for m in (n - 1, n + 1)}):
+        if m not in shown or m in taken or m in cited:
+            continue
+        if (score := support(text, [shown[m]])) >= best_score and (best is None or score > best_score):
+            best, best_score = m, score
+    return best
 
 
 def copied_share(text: str, cited: Sequence[str]) -> float:

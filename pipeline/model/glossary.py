@@ -11,7 +11,7 @@ Chinese bullet got wrong: a glossary term not rendered by its Chinese term, or a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 SEED: dict[str, str] = {
     "semi-supervised": "半监督",
@@ -52,6 +52,17 @@ SEED: dict[str, str] = {
     "regularization": "正则化",
     "paper list": "论文列表",
     "medical image": "医学图像",
+    # Words a small model leaves in English when translating method descriptions.
+    "token": "词元",
+    "prompt": "提示词",
+    "fine-tuning": "微调",
+    "pre-training": "预训练",
+    "benchmark": "基准",
+    "baseline": "基线",
+    "knowledge distillation": "知识蒸馏",
+    "contrastive learning": "对比学习",
+    "curator": "维护者",
+    "provenance": "来源记录",
 }
 
 _LATIN = re.compile(r"[A-Za-z][A-Za-z'-]*")
@@ -90,19 +101,22 @@ def misses(english: str, chinese: str, glossary: Mapping[str, str]) -> list[str]
             if zh not in chinese]
 
 
-def english_words(chinese: str, glossary: Mapping[str, str] | None = None) -> list[str]:
+def english_words(chinese: str, glossary: Mapping[str, str] | None = None, names: Sequence[str] = ()) -> list[str]:
     """Ordinary English words left in a Chinese bullet: lower-case words of three letters or more.
-    Names and acronyms (a capital or a digit: SAM, DivideMix, U-Net, ResNet-50) may stay, and so may a
-    word that a glossary keeps in Latin letters."""
+    Names and acronyms (a capital or a digit: SAM, DivideMix, U-Net, ResNet-50) may stay, so may the
+    paper's own method ``names`` even in lower case ("pipeline"), and a word that a glossary keeps in
+    Latin letters."""
     kept = {w.lower() for zh in (glossary or {}).values() for w in _LATIN.findall(zh)}
+    kept |= {w.lower() for name in names for w in _LATIN.findall(name)}
     return [w for w in _LATIN.findall(chinese)
             if w.islower() and len(w) >= 3 and w.lower() not in kept]
 
 
-def problems(english: str, chinese: str, glossary: Mapping[str, str]) -> list[str]:
-    """What is wrong with the terminology of ``chinese`` as a translation of ``english``."""
+def problems(english: str, chinese: str, glossary: Mapping[str, str], names: Sequence[str] = ()) -> list[str]:
+    """What is wrong with the terminology of ``chinese`` as a translation of ``english`` (``names``: the
+    paper's method names, which stay as written)."""
     found = misses(english, chinese, glossary)
-    if left := english_words(chinese, glossary):
+    if left := english_words(chinese, glossary, names):
         found.append(f"English word(s) left in the Chinese: {', '.join(dict.fromkeys(left))}; translate them "
                      "(only names and acronyms stay in English)")
     return found

@@ -187,6 +187,22 @@ def quantities(text: str) -> list[tuple[str, float]]:
     return found
 
 
+def chinese_numbers(english: str) -> dict[str, str]:
+    """The numbers of ``english`` written with a scale ("1.5-billion", "10k", "3 million") and how Chinese
+    writes them ("15亿", "1万", "300万"): small models translate 1.5 billion as 1.5亿, so the prompt says."""
+    out = {}
+    for written, value in quantities(english):
+        if not re.search(r"[A-Za-z]", written):
+            continue
+        if value >= 1e8:
+            out[written] = f"{value / 1e8:g}亿"
+        elif value >= 1e4:
+            out[written] = f"{value / 1e4:g}万"
+        else:
+            out[written] = f"{value:g}"
+    return out
+
+
 def _shown(value: float) -> str:
     return f"{value:,.0f}" if value == int(value) else f"{value:,}"
 
@@ -247,7 +263,8 @@ _ADDRESSES_MODEL = re.compile(
     r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+|of\s+)*"
     r"(?:previous|prior|above|earlier|preceding|former|original)\s+(?:instructions?|prompts?|rules|directions|text)\b"
     r"|\bdisregard\s+(?:all\s+|everything\s+)?(?:the\s+)?(?:above|previous|prior)\b"
-    r"|\byou\s+are\b|\bsystem\s+prompt\b|\bas\s+an?\s+(?:ai|language\s+model|llm)\b"
+    r"|\byou\s+are\b|\b(?:print|reveal|show|repeat|output|ignore|disregard)\s+(?:your|the)\s+system\s+prompt\b"
+    r"|\bnew\s+system\s+prompt\b|\bsystem\s+prompt\s*:|\bas\s+an?\s+(?:ai|language\s+model|llm)\b"
     r"|\b(?:the|this|your)\s+(?:summary|answer|response|output|reply)\s+(?:must|should|shall|has\s+to)\b",
     re.IGNORECASE)
 

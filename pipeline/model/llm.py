@@ -518,18 +518,20 @@ class LLM:
     def ask(self, messages: list[dict[str, Any]], model: type[T], *, context: dict[str, Any],
             repair: Callable[[list[str], bool], str],
             counts: dict[str, tuple[int, int]] | None = None,
-            checks: Callable[[T], list[str]] | None = None, label: str = "") -> tuple[T, list[Attempt]]:
+            checks: Callable[[T], list[str]] | None = None, label: str = "",
+            max_repairs: int | None = None) -> tuple[T, list[Attempt]]:
         """Get a reply that validates as ``model``; re-ask with the errors at most ``max_repairs`` times.
 
         ``repair(errors, truncated)`` renders the follow-up message; ``counts`` narrows the bullets per
         question the schema asks for (default: the profile's ``bullets``). ``context`` is the validation
         context of every attempt (validators only read it); ``checks`` finds what is wrong with a reply
-        that validates (each finding counts as a validation error: the model is asked again). Returns
+        that validates (each finding counts as a validation error: the model is asked again);
+        ``max_repairs`` overrides the setting of that name for this request. Returns
         the valid object and the failed attempts before it; raises a `ModelOutputError` (SummaryInvalid,
         LLMRefusal or LLMTruncated) carrying every attempt when the last re-ask fails too.
         """
         return self.drive(self.asking(messages, model, context=context, repair=repair, counts=counts,
-                                      checks=checks, label=label))
+                                      checks=checks, label=label, max_repairs=max_repairs))
 
     def drive(self, steps: Steps[R]) -> R:
         """Run a step machine live: send each `Request` it yields with `chat`, give it the `Reply`."""
@@ -544,7 +546,8 @@ class LLM:
     def asking(self, messages: list[dict[str, Any]], model: type[T], *, context: dict[str, Any],
                repair: Callable[[list[str], bool], str],
                counts: dict[str, tuple[int, int]] | None = None,
-               checks: Callable[[T], list[str]] | None = None, label: str = "") -> Steps[tuple[T, list[Attempt]]]:
+               checks: Callable[[T], list[str]] | None = None, label: str = "",
+               max_repairs: int | None = None) -> Steps[tuple[T, list[Attempt]]]:
         """`ask` as a step machine: yields each `Request` (``label`` names it), is sent its `Reply`.
 
         The one repair loop: `ask` drives it live, a provider batch job drives it one round per job.
@@ -556,7 +559,8 @@ class LLM:
             schema = bullet_counts(schema, counts)
         conversation = list(messages)
         attempts: list[Attempt] = []
-        for attempt_number in range(self.settings.max_repairs + 1):
+        repairs = self.settings.max_repairs if max_repairs is None else min(max_repairs, self.settings.max_repairs)
+        for attempt_number in range(repairs + 1):
             # A re-ask at the same low temperature often gets the same answer back, word for word
             # (small models copy their previous turn); sample a little more freely on re-asks.
             temperature = None if attempt_number == 0 else \

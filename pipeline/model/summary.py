@@ -237,6 +237,12 @@ SentenceRef = Annotated[str, Field(pattern=r"^S[0-9]{1,5}$")]
 SentenceOrNone = Annotated[str, Field(pattern=r"^(S[0-9]{1,5}|none)$")]
 
 
+def _names(context: Any) -> list[str]:
+    """The paper's method names a validation context carries (they may stay in English in Chinese text)."""
+    names = context.get("names") if isinstance(context, dict) else None
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list | tuple) else []
+
+
 def _ref(value: Any) -> Any:
     """A sentence id as a model may write it ("S12", "[S12]", "s12", 12) -> "S12"."""
     from pipeline.text.sentences import parse_id
@@ -319,7 +325,7 @@ class CitedReply(StrictModel):
             if isinstance(terms, Mapping) and (problems := [
                     f"zh.{name}[{i}]: {p}" for name in groups
                     for i, (en, text) in enumerate(zip(english[name], getattr(zh, name), strict=False), 1)
-                    for p in glossary.problems(en, text, terms)]):
+                    for p in glossary.problems(en, text, terms, _names(info.context))]):
                 raise ValueError("; ".join(problems))
         return self
 
@@ -408,7 +414,7 @@ class ChinesePass(StrictModel):
             problems = [f"zh.{name}[{i}]: {p}" for name in FIELDS
                         for i, (en, zh) in enumerate(zip(english.get(name, ()), getattr(self.zh, name),
                                                          strict=False), 1)
-                        for p in glossary.problems(en, zh, terms)]
+                        for p in glossary.problems(en, zh, terms, _names(info.context))]
             if problems:
                 raise ValueError("; ".join(problems))
         return self
@@ -435,7 +441,7 @@ class ChineseBullet(StrictModel):
             raise ValueError(f"the translation {mismatch}")
         terms = info.context.get("glossary") if isinstance(info.context, dict) else None
         if isinstance(english, str) and isinstance(terms, Mapping) and (
-                problems := glossary.problems(english, value, terms)):
+                problems := glossary.problems(english, value, terms, _names(info.context))):
             raise ValueError(f"the translation: {'; '.join(problems)}")
         return value
 

@@ -12,6 +12,7 @@ evidence with the exact sentences it cited and translates with the list's glossa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -126,6 +127,9 @@ class Drafted:
 
 # --------------------------------------------------------------------------- soft checks
 
+_COPIED = " repeats "
+_REQUEST_ID = re.compile(r"\bS(\d+)\b")
+
 
 def soft_problems(reply: CitedReply, shown: dict[int, Sentence], names: list[str]) -> list[str]:
     """What a reader would object to in a valid reply: copied bullets, unsupported terms, bullets that
@@ -133,11 +137,12 @@ def soft_problems(reply: CitedReply, shown: dict[int, Sentence], names: list[str
     found = []
     for name, bullets in reply.groups().items():
         for i, bullet in enumerate(bullets, 1):
-            cited = [shown[n] for n in bullet.ids if n in shown]
+            # As the request showed them: the model is told the ids it saw.
+            cited = [dataclasses.replace(shown[n], id=n) for n in bullet.ids if n in shown]
             texts = [s.text for s in cited]
             labels = ", ".join(bullet.sentences)
             if checks.is_copied(bullet.text, texts):
-                found.append(f"en.{name}[{i}] repeats {labels} nearly word for word; restate what it means for "
+                found.append(f"en.{name}[{i}]{_COPIED}{labels} nearly word for word; restate what it means for "
                              "this paper in your own words")
             elif (score := checks.support(bullet.text, texts)) < checks.MIN_SUPPORT:
                 found.append(f"en.{name}[{i}]: most of its terms are not in {labels} (support {score}); cite the "
@@ -145,6 +150,30 @@ def soft_problems(reply: CitedReply, shown: dict[int, Sentence], names: list[str
             if reason := checks.rests_on_paper(name, cited, names):
                 found.append(f"en.{name}[{i}]: {reason}")
     return found
+
+
+def fix_neighbour_citations(reply: CitedReply, shown: dict[int, Sentence]) -> list[str]:
+    """Re-cite a bullet whose cited sentences do not say it to the neighbouring sentence that does (a
+    small model cites the sentence after the one it restates); one draft note per change."""
+    texts = {k: s.text for k, s in shown.items()}
+    notes = []
+    for name, bullets in reply.groups().items():
+        for i, bullet in enumerate(bullets, 1):
+            taken = {n for other in bullets if other is not bullet for n in other.ids}
+            if (m := checks.neighbour_citation(bullet.text, bullet.ids, texts, taken)) is not None:
+                notes.append(f"en.{name}[{i}] cited {', '.join(shown[n].label for n in bullet.ids if n in shown)}, "
+                             f"which does not say it; its evidence is the next sentence that does, {shown[m].label}")
+                bullet.sentences = [f"S{m}"]
+    return notes
+
+
+def document_ids(problems: list[str], shown: dict[int, Sentence]) -> list[str]:
+    """``problems`` as the draft states them: the sentence ids the request showed (S1..Sn) become the
+    document's ids, the ones the draft's ``sentences`` and the review desk use."""
+    def label(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        return shown[number].label if number in shown else match.group(0)
+    return [_REQUEST_ID.sub(label, p) for p in problems]
 
 
 def injected_citations(shown: dict[int, str]) -> Any:
@@ -161,9 +190,10 @@ def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedRepl
     """A valid reply, re-asked once when a reader would object to it; (reply, re-asks, problems left)."""
     hard = injected_citations(context["sentences"])
     reply, failed = yield from llm.asking(messages, model, context=context, repair=repair, checks=hard, label=label)
+    fixed = fix_neighbour_citations(reply, shown)
     problems = soft_problems(reply, shown, names)
-    if not problems:
-        return reply, len(failed), []
+    if not problems or (not llm.profile.restate_copies and all(_COPIED in p for p in problems)):
+        return reply, len(failed), [*fixed, *document_ids(problems, shown)]
     follow_up = {"role": "user", "content": repair(problems, False)}
     conversation = [*messages, {"role": "assistant", "content": reply.model_dump_json()}, follow_up] \
         if llm.profile.reask_with_reply else [*messages, follow_up]
@@ -172,11 +202,12 @@ def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedRepl
                                                      checks=hard, label=f"{label}-reask")
     except ModelOutputError as exc:
         log.info("the re-ask for %d soft problem(s) gave nothing valid: %s", len(problems), exc)
-        return reply, len(failed) + 1 + len(exc.attempts), problems
+        return reply, len(failed) + 1 + len(exc.attempts), [*fixed, *document_ids(problems, shown)]
+    fixed_again = fix_neighbour_citations(second, shown)
     left = soft_problems(second, shown, names)
     if len(left) <= len(problems):
-        return second, len(failed) + 1 + len(failed_again), left
-    return reply, len(failed) + 1 + len(failed_again), problems
+        return second, len(failed) + 1 + len(failed_again), [*fixed_again, *document_ids(left, shown)]
+    return reply, len(failed) + 1 + len(failed_again), [*fixed, *document_ids(problems, shown)]
 
 
 # --------------------------------------------------------------------------- judgements
@@ -270,7 +301,7 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
         texts = {k: s.text for k, s in shown.items()}
         context: dict[str, Any] = {"sentences": texts}
         if plan_.bilingual:
-            context["glossary"] = plan_.glossary
+            context["glossary"], context["names"] = plan_.glossary, plan_.names
         reply, reasks, left = yield from _ask_checked(llm, messages, model, context, shown, plan_.names,
                                                       repair, reading.question)
         repairs += reasks
@@ -321,14 +352,17 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
         expected = {f: len(plain[f]) for f in FIELDS}
         counts = ", ".join(f"{len(plain[f])} {f}" for f in FIELDS)
         terms = glossary.used(" ".join(t for f in FIELDS for t in plain[f]), plan_.glossary)
+        everything = " ".join(t for f in FIELDS for t in plain[f])
         t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[1], title=plan_.title, terms=terms,
+                        numbers=grounding.chinese_numbers(everything), names=plan_.names,
                         english_json=json.dumps(plain, ensure_ascii=False, indent=1), counts=counts)
         hashes[t_user.name] = t_user.sha256
         report("translate", "all bullets", 1, 1)
         messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
         chinese, failed = yield from llm.asking(
             messages, ChinesePass, repair=repair, label="zh",
-            context={"expected_counts": expected, "english": plain, "glossary": plan_.glossary},
+            context={"expected_counts": expected, "english": plain, "glossary": plan_.glossary,
+                     "names": plan_.names},
             counts={f: (n, n) for f, n in expected.items()})
         return {f: list(getattr(chinese.zh, f)) for f in FIELDS}, len(failed)
     # One request per bullet: a small model translating a whole list repeats or drops bullets.
@@ -340,25 +374,44 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
             step += 1
             report("translate", name, step, total)
             terms = glossary.used(text, plan_.glossary)
-            t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[2], title=plan_.title, text=text, terms=terms)
+            t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[2], title=plan_.title, text=text, terms=terms,
+                            numbers=grounding.chinese_numbers(text), names=plan_.names)
             hashes[t_user.name] = t_user.sha256
             messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
             label = f"zh-{name}-{len(zh[name]) + 1}"
             try:
                 one, failed = yield from llm.asking(messages, ChineseBullet, repair=repair, label=label,
-                                                    context={"english": text, "glossary": plan_.glossary})
+                                                    context={"english": text, "glossary": plan_.glossary,
+                                                             "names": plan_.names},
+                                                    max_repairs=llm.profile.translation_repairs)
             except ModelOutputError as exc:
-                # One bullet's translation is not worth the whole draft: ask once more checking only that
-                # it is Chinese, and say in the draft what it still gets wrong (validate reports it too).
+                # One bullet's translation is not worth the whole draft: keep the last attempt when only
+                # the checks against the English failed (else ask once more checking only that it is
+                # Chinese), and say in the draft what it still gets wrong (validate reports it too).
                 last = exc.attempts[-1].errors if exc.attempts else [str(exc)]
-                one, failed = yield from llm.asking(messages, ChineseBullet, context={}, repair=repair,
-                                                    label=f"{label}-unchecked")
-                failed = [*exc.attempts, *failed]
+                kept = _plain_chinese(exc.attempts[-1].raw if exc.attempts else None)
+                if kept is None:
+                    kept, more = yield from llm.asking(messages, ChineseBullet, context={}, repair=repair,
+                                                       label=f"{label}-unchecked")
+                    failed = [*exc.attempts, *more]
+                else:
+                    failed = list(exc.attempts)
+                one = kept
                 notes.append(f"zh.{name}[{len(zh[name]) + 1}]: translated without the checks it failed: "
                              f"{'; '.join(last)[:200]}")
             repairs += len(failed)
             zh[name].append(one.zh)
     return zh, repairs
+
+
+def _plain_chinese(raw: str | None) -> ChineseBullet | None:
+    """A rejected translation that is still acceptable Chinese on its own (checked without the English)."""
+    if not raw:
+        return None
+    try:
+        return ChineseBullet.model_validate_json(raw, context={})
+    except ValidationError:
+        return None
 
 
 def _repair(settings: Settings) -> Any:
