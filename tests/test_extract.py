@@ -182,15 +182,21 @@ def test_numbered_list_items_are_not_sections(extracted: dict[str, Extracted]) -
 @pytest.mark.parametrize("name", NAMES)
 def test_cli_extract_prints_clean_text_and_a_stat_line(name: str, extracted: dict[str, Extracted],
                                                        cached_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """With no endpoint configured, what the embedded model reads: one reading per question, each with
+    the sentence ids the request shows; the framework reading reaches the method section."""
     assert cli.main(["extract", str(PDFS / name)]) == 0
     out, err = capsys.readouterr()
-    assert out.strip() == extracted[name].selection.text.strip()
-    assert out.startswith(f"Title: {TITLES[name]}")
-    assert_clean(name, out, extracted[name].raw)
+    parts = out.strip().split("\n\n# ")
+    assert [p.split(":")[0].lstrip("# ") for p in parts] == ["problems", "motivation", "framework"]
+    for part in parts:
+        assert part.splitlines()[1].startswith(f"[S1] Title: {TITLES[name]}")
+        assert_clean(name, re.sub(r"\[S\d+\] ", "", part.split("\n", 1)[1]), extracted[name].raw)
+    framework = [s for s in extracted[name].doc.sections if s.kind == "method"]
+    assert not framework or any(s.title in parts[2].splitlines()[0] for s in framework)
     stat = err.strip().splitlines()
     assert len(stat) == 1
-    assert re.fullmatch(r"pages=\d+ chars=\d+ tokens~\d+ selected~\d+/6000 sections=\d+ ms=\d+ \(cached\)",
-                        stat[0]), stat
+    assert re.fullmatch(r"pages=\d+ chars=\d+ tokens~\d+ sections=\d+ readings=3 \(problems ~\d+/800, "
+                        r"motivation ~\d+/800, framework ~\d+/800\) ms=\d+ \(cached\)", stat[0]), stat
 
 
 def test_cli_json_lists_every_section_with_tokens_and_fate(extracted: dict[str, Extracted], cached_env: None,
@@ -206,6 +212,9 @@ def test_cli_json_lists_every_section_with_tokens_and_fate(extracted: dict[str, 
     assert not fate["2.1 Consistency Regularization"]["kept"]
     assert "2.1 Consistency Regularization" in data["cut"]
     assert data["text"].startswith("Title: MixMatch")
+    assert [r["question"] for r in data["readings"]] == ["problems", "motivation", "framework"]
+    assert all(r["budget"] == 1000 and r["ids"] and r["text"].startswith("[S1] Title: MixMatch")
+               for r in data["readings"])
 
 
 @pytest.mark.parametrize("kind", BROKEN_KINDS)

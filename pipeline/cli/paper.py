@@ -46,33 +46,44 @@ def _cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 def _register_extract(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "extract", help="print a paper's cleaned, budgeted text (arXiv id, URL or PDF path)",
+        "extract", help="print what the model reads of a paper: its numbered sentences, per request",
         description="Extract the text of a paper's PDF: clean it (ligatures, hyphenation, running "
                     "headers, page numbers, licence footers, arXiv stamp), find its sections, cut references "
-                    "and appendices, and print the token-budgeted selection. Stats go to stderr.",
+                    "and appendices, number its sentences, and print what each request of `summarize` reads, "
+                    "as the model is shown it (one reading per question for a small model, one for all three "
+                    "otherwise; the configured backend decides). Stats go to stderr.",
     )
     p.add_argument("source", help="2506.01234[v2], an arxiv.org URL, a PDF path or PDF URL")
     p.add_argument("--json", action="store_true",
-                   help="print JSON: every section with its token estimate and whether it was kept")
+                   help="print JSON: every section with its token estimate, and every reading with its "
+                        "document sentence ids")
     p.add_argument("--budget", type=int, metavar="N",
-                   help="token budget of the selection (default: pdf.budget_tokens, 6000)")
+                   help="token budget of paper text (default: the backend's, e.g. 6000 remote, 1600 embedded)")
     p.set_defaults(func=_cmd_extract)
 
 
 def _cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.core.errors import ConfigError
     from pipeline.text.extract import extract_source, selection_report
+    from pipeline.workspace.summarize import readings
 
     if args.budget is not None and args.budget <= 0:
         raise ConfigError(f"--budget must be a positive number of tokens, got {args.budget}")
     document, selection, stats = extract_source(args.source, settings, budget=args.budget)
+    read = readings(args.source, settings, budget=args.budget)
     if args.json:
+        import dataclasses
         import json
 
-        print(json.dumps(selection_report(document, selection), ensure_ascii=False, indent=2))
+        report = {**selection_report(document, selection), "readings": [dataclasses.asdict(r) for r in read]}
+        print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
-        print(selection.text)
-    err(stats.line())
+        print("\n\n".join(f"# {r.line()}" + (f"; left out: {', '.join(r.left_out)}" if r.left_out else "")
+                          + f"\n{r.text}" for r in read))
+    cached = " (cached)" if stats.cached else ""
+    err(f"pages={stats.pages} chars={stats.chars} tokens~{stats.tokens} sections={stats.sections} "
+        f"readings={len(read)} ({', '.join(f'{r.question} ~{r.tokens}/{r.budget}' for r in read)}) "
+        f"ms={stats.milliseconds}{cached}")
     return 0
 
 

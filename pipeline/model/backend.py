@@ -130,6 +130,16 @@ def configured_profile(settings: Settings, connection: Connection) -> Profile:
     return small_profile(settings) if choice == "small" else remote_profile(settings)
 
 
+def reading_profile(settings: Settings) -> Profile:
+    """The profile `select_backend` would use, without a connection to the embedded model (what
+    ``extract`` shows): the configured endpoint's, else the embedded model's."""
+    if settings.llm.explicit:
+        return configured_profile(settings, remote_connection(settings))
+    from pipeline.model.embedded import embedded_profile
+
+    return embedded_profile(settings)
+
+
 def select_backend(settings: Settings) -> Backend:
     """An explicitly configured endpoint wins; else the embedded model if installed; else an error."""
     if settings.llm.explicit:

@@ -47,7 +47,7 @@ from pipeline.core.models import (
     Usage,
 )
 from pipeline.model import checks, grounding
-from pipeline.model.backend import Backend, Profile, batch_factor, cost_usd, select_backend
+from pipeline.model.backend import Backend, Profile, batch_factor, cost_usd, reading_profile, select_backend
 from pipeline.model.biblio import bibliography, find_code_url
 from pipeline.model.llm import LLM, MIN_COMPLETION_TOKENS
 from pipeline.model.prompts import Prompt, file_sha256, render
@@ -60,7 +60,7 @@ from pipeline.model.summary import (
 )
 from pipeline.sources import Source, fetch_metadata, fetch_pdf, parse_source
 from pipeline.storage.cache import Cache
-from pipeline.text.budget import estimate_tokens
+from pipeline.text.budget import Reading, estimate_tokens
 from pipeline.text.extract import extract_document
 from pipeline.text.sentences import method_names, number_sentences
 from pipeline.workspace import passes, store
@@ -180,11 +180,26 @@ def make_plan(paper: _Paper, backend: Backend, settings: Settings, *,
               context: tuple[tuple[str, ...], dict[str, str]] | None = None) -> passes.Plan:
     """Number the paper's sentences and decide what each request reads; ``context`` is `list_context`
     when the caller already read it (once for a thousand papers, not once each)."""
+    return _plan_with(paper, backend.profile, settings, context)
+
+
+def _plan_with(paper: _Paper, profile: Profile, settings: Settings,
+               context: tuple[tuple[str, ...], dict[str, str]] | None = None) -> passes.Plan:
     meta = paper.metadata
     numbered = number_sentences(paper.doc, title=meta.title, abstract=meta.abstract)
     choices, terms = context or list_context(settings)
-    return passes.plan(numbered, backend.profile, names=method_names(meta.title), settings=choices, terms=terms,
+    return passes.plan(numbered, profile, names=method_names(meta.title), settings=choices, terms=terms,
                        title=meta.title)
+
+
+def readings(source: str, settings: Settings, *, budget: int | None = None) -> list[Reading]:
+    """What each request of a summary of ``source`` reads, as the model is shown it, without asking a
+    model: the configured backend's profile (the embedded model's when none is configured), with
+    ``budget`` tokens of paper text instead of the profile's when given."""
+    profile = reading_profile(settings)
+    if budget is not None:
+        profile = dataclasses.replace(profile, budget_tokens=budget)
+    return _plan_with(load_paper(source, settings), profile, settings).readings
 
 
 def cache_key(settings: Settings, backend: Backend, pairs: list[tuple[Prompt, Prompt]], plan: passes.Plan) -> str:
@@ -433,4 +448,4 @@ def estimate_of(key: str, pairs: list[tuple[Prompt, Prompt]], backend: Backend, 
 
 
 __all__ = ["Answer", "CacheModeMemory", "Estimate", "PipelineError", "SummarizeResult", "cache_key", "estimate",
-           "estimate_of", "load_paper", "preview", "record_failure", "save", "summarize"]
+           "estimate_of", "load_paper", "preview", "readings", "record_failure", "save", "summarize"]
