@@ -233,8 +233,10 @@ def test_without_a_browser_the_browser_tests_skip_with_one_line_but_fail_in_ci(m
     import browser
 
     monkeypatch.setattr(browser, "CHROMIUM", ("no-such-chromium",))
+    monkeypatch.setattr(browser, "DRIVER", ("no-such-chromedriver",))  # whatever this machine has installed
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match=r"^no chromium: .*\(apt-get install chromium chromium-driver\)$"):
+    with pytest.raises(pytest.skip.Exception,
+                       match=r"^no chromium and chromedriver: .*\(apt-get install chromium chromium-driver\)$"):
         browser.require_browser()
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true, so they may not be skipped"):
