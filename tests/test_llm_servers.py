@@ -15,7 +15,7 @@ import pytest
 from pipeline.core.config import LLMSettings
 from pipeline.core.errors import Attempt, ContextOverflow, LLMTransportError, SummaryInvalid
 from pipeline.devtools.devserver import LLAMA_CPP_REJECTION, FakeServer, context_error
-from pipeline.model.backend import Connection
+from pipeline.model.backend import Connection, Profile
 from pipeline.model.llm import LLM, DictMemory
 from pipeline.model.summary import CitedReply, EnglishPass
 from pipeline.text.sentences import split_sentences
@@ -32,11 +32,12 @@ def repair(errors: list[str], truncated: bool) -> str:
     return "fix: " + "; ".join(errors)
 
 
-def _loopback_llm(server: FakeServer, memory: DictMemory | None = None, **settings: Any) -> LLM:
+def _loopback_llm(server: FakeServer, memory: DictMemory | None = None, profile: Profile | None = None,
+                  **settings: Any) -> LLM:
     """An LLM on the fake server through the real openai client and the real (guarded) HTTP client."""
     connection = Connection(backend="remote", model="fake", host="127.0.0.1", base_url=server.base_url,
                             api_key="test-key", timeout_seconds=settings.pop("timeout", 5.0), loopback=True)
-    return LLM(connection, LLMSettings(**settings), memory=memory, sleep=lambda _: None)
+    return LLM(connection, LLMSettings(**settings), profile, memory=memory, sleep=lambda _: None)
 
 
 def _numbered(text: str) -> str:
@@ -110,6 +111,14 @@ def test_a_timeout_against_a_server_on_this_machine_is_not_sent_again() -> None:
             _ask_real(_loopback_llm(server, timeout=0.5))
         elapsed = time.monotonic() - started
     assert len(server.requests) == 1 and elapsed < 3
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_a_timeout_suggests_the_small_profile_only_when_it_is_not_already_used(small: bool) -> None:
+    profile = Profile(translate=True, translate_per_bullet=True) if small else None
+    with FakeServer(faults=["hang*"], hang_seconds=5) as server, pytest.raises(LLMTransportError) as caught:
+        _ask_real(_loopback_llm(server, profile=profile, timeout=0.5))
+    assert ("PIPELINE_PROFILE=small" in (caught.value.hint or "")) is not small
 
 
 def test_a_trickling_server_is_cut_at_the_request_deadline() -> None:

@@ -489,7 +489,8 @@ class LLM:
             return LLMTransportError(
                 f"LLM request to {host} timed out ({limit}); not sent again: a server on this machine is "
                 "still working on it and a retry would queue behind it",
-                hint="raise PIPELINE_TIMEOUT, or use a smaller model or PIPELINE_PROFILE=small")
+                hint="raise PIPELINE_TIMEOUT, or use a smaller model" + (
+                    "" if self.profile.translate_per_bullet else " or PIPELINE_PROFILE=small (shorter requests)"))
         return LLMTransportError(f"LLM request to {host} timed out after {attempts} attempts ({limit})",
                                  hint="check the endpoint is up and reachable, or raise PIPELINE_TIMEOUT")
 
