@@ -45,11 +45,11 @@ def test_problem_bullets_may_cite_others_only_for_a_limit() -> None:
     assert "cited work" in (checks.rests_on_paper("motivation", other, []) or "")
 
 
-def test_a_neighbour_that_says_the_bullet_is_the_citation_it_meant() -> None:
+def test_the_shown_sentence_that_says_the_bullet_is_the_citation_it_meant() -> None:
     shown = {1: "We propose a dual-view framework.", 2: "Pseudo labels are unreliable near organ boundaries.",
-             3: "Experiments use 20 scans."}
+             3: "Experiments use 20 scans.", 9: "Teacher pseudo labels are unreliable near organ boundaries."}
     text = "Pseudo labels are unreliable near the boundaries of organs."  # a small model's near-copy of S2
-    assert checks.neighbour_citation(text, [3], shown) == 2
-    assert checks.neighbour_citation(text, [3], shown, taken={2}) is None  # backs another bullet
-    assert checks.neighbour_citation(text, [2], shown) is None  # already right
-    assert checks.neighbour_citation("Something else entirely is claimed here.", [3], shown) is None
+    assert checks.better_citation(text, [3], shown) == 2  # S9 says it too: the nearer one wins
+    assert checks.better_citation(text, [3], shown, taken={2}) == 9  # S2 backs another bullet
+    assert checks.better_citation(text, [2], shown) is None  # already right
+    assert checks.better_citation("Something else entirely is claimed here.", [3], shown) is None

@@ -372,7 +372,7 @@ def _run_small(tmp_path: Path, en: dict[str, Any], zh: Any, **profile_changes: A
         seen.append(name)
         if name.endswith("Pass"):
             return ok(_question_reply(body, en))
-        return ok({"zh": zh(len(seen))})
+        return ok({"zh": zh(len(seen), body["messages"][1]["content"])})
 
     settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
     connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
@@ -384,7 +384,7 @@ def _run_small(tmp_path: Path, en: dict[str, Any], zh: Any, **profile_changes: A
     return drafted, seen
 
 
-def _zh(n: int) -> str:
+def _zh(n: int, asked: str = "") -> str:
     return f"第{'一二三四五六七八九十'[n % 10]}条：{ZH_OK}"
 
 
@@ -415,7 +415,7 @@ def test_a_bullet_citing_the_sentence_after_the_one_it_states_gets_that_one_as_e
     drafted, seen = _run_small(tmp_path, en, _zh, restate_copies=False)
     problems = drafted.summary.en.problems[0]
     assert problems.sentences == [2] and problems.evidence.startswith("Pseudo labels produced by the teacher")
-    assert any(n.startswith("en.problems[1] cited S3, which does not say it") and n.endswith("S2")
+    assert any(n.startswith("en.problems[1] cited S3, which do(es) not say it") and n.endswith("S2")
                for n in drafted.notes)
     assert seen.count("ProblemsPass") == 1
 
@@ -434,7 +434,7 @@ def test_the_draft_names_the_documents_sentence_ids_not_the_requests(tmp_path: P
 def test_a_failed_translation_keeps_its_last_attempt_without_another_request(tmp_path: Path) -> None:
     """A small profile re-asks a bullet's translation once; what still fails only the checks against the
     English (an English word left in) is kept with a warning, with no further request."""
-    def zh(n: int) -> str:
+    def zh(n: int, asked: str) -> str:
         return "教师网络的consensus伪标签不可靠。" if n in (4, 5) else _zh(n)
 
     drafted, seen = _run_small(tmp_path, COPIED_EN, zh, restate_copies=False, translation_repairs=1)
@@ -454,3 +454,47 @@ def test_the_translation_prompt_gives_chinese_numbers_and_keeps_method_names(tmp
     assert "Numbers: 1.5-billion = 15亿; 10k = 1万" in prompt.text and "Names kept in English: pipeline" in prompt.text
     assert glossary.english_words("pipeline 在两个核心上运行。", {}, ["pipeline"]) == []
     assert glossary.english_words("pipeline 在两个核心上运行。", {}) == ["pipeline"]
+
+
+def test_a_translation_that_keeps_the_digits_but_not_the_scale_is_rewritten(tmp_path: Path) -> None:
+    """1.5 billion written 1.5亿 after the re-ask too: the digits are right, so the scale is rewritten
+    (15亿), with a note, and no warning is left since nothing else is wrong."""
+    en = {**COPIED_EN, "problems": [{"text": "The teacher network saw 1.5 billion voxels before training.",
+                                     "sentences": ["S2"]}]}
+
+    def zh(n: int, asked: str) -> str:
+        return "教师网络在训练前看过1.5亿个体素。" if "1.5 billion" in asked else _zh(n)
+
+    import test_llm
+    paper = test_llm.PAPER
+    test_llm.PAPER = paper.replace("Pseudo labels produced", "The teacher saw 1.5 billion voxels. Pseudo labels "
+                                   "produced")
+    try:
+        drafted, _seen = _run_small(tmp_path, en, zh, restate_copies=False, translation_repairs=1)
+    finally:
+        test_llm.PAPER = paper
+    assert drafted.summary.zh.problems == ["教师网络在训练前看过15亿个体素。"]
+    assert any("a number's scale rewritten" in n for n in drafted.notes)
+    assert not any(n.startswith("zh.problems[1]: translated without") for n in drafted.notes)
+
+
+def test_a_bullet_whose_translation_stays_english_is_left_out_with_a_note(tmp_path: Path) -> None:
+    """No acceptable Chinese after the re-ask: the bullet (both languages) is left out and the draft says
+    which and why; the rest of the draft stands. A question's only bullet cannot be left out."""
+    from pipeline.core.errors import SummaryInvalid
+
+    second = {"text": "An agreement mask weights the unsupervised consistency loss of each voxel of the volume.",
+              "sentences": ["S3"]}
+    en = {**COPIED_EN, "framework": [COPIED_EN["framework"][0], second]}
+
+    def zh(n: int, asked: str) -> str:
+        return "An agreement mask weights the loss of each voxel." if "of the volume" in asked else _zh(n)
+
+    drafted, seen = _run_small(tmp_path / "a", en, zh, restate_copies=False, translation_repairs=1, bullets=(1, 2))
+    assert len(drafted.summary.en.framework) == len(drafted.summary.zh.framework) == 1
+    assert any(n.startswith("en.framework[2] 'An agreement mask") and "left out of the draft" in n
+               for n in drafted.notes)
+    assert seen.count("ChineseBullet") == 3 + 2  # three bullets translated, the fourth asked twice
+    with pytest.raises(SummaryInvalid, match="a question's only bullet could not be translated"):
+        _run_small(tmp_path / "b", {**COPIED_EN, "framework": [second]}, zh, restate_copies=False,
+                   translation_repairs=1)

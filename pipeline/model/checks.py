@@ -18,7 +18,7 @@ from pipeline.text import sentences as sent
 from pipeline.text.sentences import Sentence
 
 MIN_SUPPORT = 0.34  # below this, most of a bullet's terms are not in what it cites
-NEIGHBOUR_SUPPORT = 0.8  # a neighbouring sentence that says this much of a bullet is the one it meant
+RECITE_SUPPORT = 0.8  # a shown sentence that says this much of a bullet is the one it meant
 COPY_RUN = 5  # words in a row shared with the evidence that a reader sees as copied
 COPY_SHARE = 0.6  # ... covering this share of the bullet's words makes it a copy
 
@@ -70,23 +70,21 @@ def support(text: str, cited: Sequence[str]) -> float:
     return round(hits / len(mine), 2)
 
 
-def neighbour_citation(text: str, cited: Sequence[int], shown: Mapping[int, str],
-                       taken: Collection[int] = ()) -> int | None:
-    """The sentence next to a cited one that says what ``text`` says, when the cited ones do not.
+def better_citation(text: str, cited: Sequence[int], shown: Mapping[int, str],
+                    taken: Collection[int] = ()) -> int | None:
+    """The shown sentence that says what ``text`` says, when the sentences it cites do not.
 
-    A small model often cites the sentence after (or before) the one it restates. When ``text`` has
-    less than `MIN_SUPPORT` in ``cited`` and a neighbour of a cited id (shown, not in ``taken``: backing
-    another bullet) has at least `NEIGHBOUR_SUPPORT`, that neighbour's id; otherwise None.
+    A small model restates one sentence and cites another (often the one after it). When ``text`` has
+    less than `MIN_SUPPORT` in ``cited`` and a shown sentence (not in ``taken``: backing another bullet)
+    has at least `RECITE_SUPPORT`, the id of the best such sentence, the nearest to a cited one on a tie;
+    otherwise None.
     """
     if support(text, [shown[n] for n in cited if n in shown]) >= MIN_SUPPORT:
         return None
-    best, best_score = None, NEIGHBOUR_SUPPORT
-    for m in sorted({m for n in cited for m in (n - 1, n + 1)}):
-        if m not in shown or m in taken or m in cited:
-            continue
-        if (score := support(text, [shown[m]])) >= best_score and (best is None or score > best_score):
-            best, best_score = m, score
-    return best
+    scored = [(support(text, [sentence]), -min((abs(m - n) for n in cited), default=0), m)
+              for m, sentence in shown.items() if m not in taken and m not in cited]
+    best = max(scored, default=None)
+    return best[2] if best is not None and best[0] >= RECITE_SUPPORT else None
 
 
 def copied_share(text: str, cited: Sequence[str]) -> float:

@@ -51,10 +51,10 @@ SEED: dict[str, str] = {
     "entropy minimization": "熵最小化",
     "regularization": "正则化",
     "paper list": "论文列表",
+    "paper": "论文",
     "medical image": "医学图像",
     # Words a small model leaves in English when translating method descriptions.
     "token": "词元",
-    "prompt": "提示词",
     "fine-tuning": "微调",
     "pre-training": "预训练",
     "benchmark": "基准",

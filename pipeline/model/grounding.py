@@ -203,6 +203,22 @@ def chinese_numbers(english: str) -> dict[str, str]:
     return out
 
 
+def fix_scales(translation: str, english: str) -> str:
+    """``translation`` with each number whose digits are an English number's but whose scale is wrong
+    ("1.5亿" for "1.5-billion") written the Chinese way ("15亿"); unchanged when there is none."""
+    right = chinese_numbers(english)
+    values = [value for _, value in quantities(english)]
+    by_digits = {m.group(0): zh for w, zh in right.items() if (m := _DIGITS.match(w))}
+    out = translation
+    for written, value in quantities(translation):
+        digits = _DIGITS.match(written)
+        if digits is None or any(abs(value - v) <= 1e-9 * max(abs(value), abs(v), 1.0) for v in values):
+            continue
+        if (zh := by_digits.get(digits.group(0))) is not None:
+            out = out.replace(written, zh, 1)
+    return out
+
+
 def _shown(value: float) -> str:
     return f"{value:,.0f}" if value == int(value) else f"{value:,}"
 

@@ -152,17 +152,17 @@ def soft_problems(reply: CitedReply, shown: dict[int, Sentence], names: list[str
     return found
 
 
-def fix_neighbour_citations(reply: CitedReply, shown: dict[int, Sentence]) -> list[str]:
-    """Re-cite a bullet whose cited sentences do not say it to the neighbouring sentence that does (a
-    small model cites the sentence after the one it restates); one draft note per change."""
+def fix_citations(reply: CitedReply, shown: dict[int, Sentence]) -> list[str]:
+    """Re-cite a bullet whose cited sentences do not say it to the shown sentence that does (a small
+    model restates one sentence and cites another); one draft note per change."""
     texts = {k: s.text for k, s in shown.items()}
     notes = []
     for name, bullets in reply.groups().items():
         for i, bullet in enumerate(bullets, 1):
             taken = {n for other in bullets if other is not bullet for n in other.ids}
-            if (m := checks.neighbour_citation(bullet.text, bullet.ids, texts, taken)) is not None:
+            if (m := checks.better_citation(bullet.text, bullet.ids, texts, taken)) is not None:
                 notes.append(f"en.{name}[{i}] cited {', '.join(shown[n].label for n in bullet.ids if n in shown)}, "
-                             f"which does not say it; its evidence is the next sentence that does, {shown[m].label}")
+                             f"which do(es) not say it; its evidence is the sentence that does, {shown[m].label}")
                 bullet.sentences = [f"S{m}"]
     return notes
 
@@ -190,7 +190,7 @@ def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedRepl
     """A valid reply, re-asked once when a reader would object to it; (reply, re-asks, problems left)."""
     hard = injected_citations(context["sentences"])
     reply, failed = yield from llm.asking(messages, model, context=context, repair=repair, checks=hard, label=label)
-    fixed = fix_neighbour_citations(reply, shown)
+    fixed = fix_citations(reply, shown)
     problems = soft_problems(reply, shown, names)
     if not problems or (not llm.profile.restate_copies and all(_COPIED in p for p in problems)):
         return reply, len(failed), [*fixed, *document_ids(problems, shown)]
@@ -203,7 +203,7 @@ def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedRepl
     except ModelOutputError as exc:
         log.info("the re-ask for %d soft problem(s) gave nothing valid: %s", len(problems), exc)
         return reply, len(failed) + 1 + len(exc.attempts), [*fixed, *document_ids(problems, shown)]
-    fixed_again = fix_neighbour_citations(second, shown)
+    fixed_again = fix_citations(second, shown)
     left = soft_problems(second, shown, names)
     if len(left) <= len(problems):
         return second, len(failed) + 1 + len(failed_again), [*fixed_again, *document_ids(left, shown)]
@@ -322,8 +322,14 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
     except ValidationError as exc:
         raise _invalid(llm, english, exc, "the English answers do not fit together") from exc
     if translate:
-        chinese, t_repairs = yield from _translate(llm, settings, plan_, en, hashes, report, notes)
+        chinese, t_repairs, dropped = yield from _translate(llm, settings, plan_, en, hashes, report, notes)
         repairs += t_repairs
+        if dropped:
+            kept = {name: [b for i, b in enumerate(english[name]) if (name, i) not in dropped] for name in english}
+            try:
+                en = EnglishSummary.model_validate(kept)
+            except ValidationError as exc:
+                raise _invalid(llm, kept, exc, "a question's only bullet could not be translated") from exc
     try:
         zh_summary = ChineseSummary.model_validate(chinese)
     except ValidationError as exc:
@@ -341,7 +347,9 @@ def _invalid(llm: LLM, data: Any, exc: ValidationError, what: str) -> SummaryInv
 
 
 def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, hashes: dict[str, str],
-               report: Any, notes: list[str]) -> Steps[tuple[dict[str, list[str]], int]]:
+               report: Any, notes: list[str]) -> Steps[tuple[dict[str, list[str]], int, set[tuple[str, int]]]]:
+    """The Chinese bullets, the re-asks they took, and the English bullets left out (name, index) because
+    no acceptable Chinese came back for them (a note says which and why)."""
     plain = {f: [b.text for b in getattr(en, f)] for f in FIELDS}
     per_bullet = llm.profile.translate_per_bullet
     t_system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0], per_bullet=per_bullet)
@@ -364,13 +372,14 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
             context={"expected_counts": expected, "english": plain, "glossary": plan_.glossary,
                      "names": plan_.names},
             counts={f: (n, n) for f, n in expected.items()})
-        return {f: list(getattr(chinese.zh, f)) for f in FIELDS}, len(failed)
+        return {f: list(getattr(chinese.zh, f)) for f in FIELDS}, len(failed), set()
     # One request per bullet: a small model translating a whole list repeats or drops bullets.
     zh: dict[str, list[str]] = {f: [] for f in FIELDS}
+    dropped: set[tuple[str, int]] = set()
     total = sum(len(v) for v in plain.values())
     step = 0
     for name in FIELDS:
-        for text in plain[name]:
+        for index, text in enumerate(plain[name]):
             step += 1
             report("translate", name, step, total)
             terms = glossary.used(text, plan_.glossary)
@@ -385,23 +394,34 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
                                                              "names": plan_.names},
                                                     max_repairs=llm.profile.translation_repairs)
             except ModelOutputError as exc:
-                # One bullet's translation is not worth the whole draft: keep the last attempt when only
-                # the checks against the English failed (else ask once more checking only that it is
-                # Chinese), and say in the draft what it still gets wrong (validate reports it too).
+                # One bullet's translation is not worth the whole draft: keep the latest attempt that is
+                # acceptable Chinese on its own (only the checks against the English failed) and say in
+                # the draft what it still gets wrong (validate reports it too); with none, leave the
+                # bullet out and say why (asking again the same way gave the same English back).
                 last = exc.attempts[-1].errors if exc.attempts else [str(exc)]
-                kept = _plain_chinese(exc.attempts[-1].raw if exc.attempts else None)
+                kept = next((k for a in reversed(exc.attempts) if (k := _plain_chinese(a.raw)) is not None), None)
+                if kept is not None and (fixed := grounding.fix_scales(kept.zh, text)) != kept.zh:
+                    # The small model writes 1.5 billion as 1.5亿 however it is told: the digits are right.
+                    notes.append(f"zh.{name}[{len(zh[name]) + 1}]: a number's scale rewritten ({kept.zh!r} -> "
+                                 f"{fixed!r})")
+                    kept = ChineseBullet.model_validate({"zh": fixed}, context={})
+                    mismatch = grounding.quantity_mismatch(fixed, text)
+                    last = [*([mismatch] if mismatch else []), *glossary.problems(text, fixed, plan_.glossary,
+                                                                                 plan_.names)]
+                failed = list(exc.attempts)
                 if kept is None:
-                    kept, more = yield from llm.asking(messages, ChineseBullet, context={}, repair=repair,
-                                                       label=f"{label}-unchecked")
-                    failed = [*exc.attempts, *more]
-                else:
-                    failed = list(exc.attempts)
+                    repairs += len(failed)
+                    dropped.add((name, index))
+                    notes.append(f"en.{name}[{index + 1}] {text[:80]!r} left out of the draft: no acceptable Chinese "
+                                 f"translation came back ({'; '.join(last)[:200]})")
+                    continue
                 one = kept
-                notes.append(f"zh.{name}[{len(zh[name]) + 1}]: translated without the checks it failed: "
-                             f"{'; '.join(last)[:200]}")
+                if last:
+                    notes.append(f"zh.{name}[{len(zh[name]) + 1}]: translated without the checks it failed: "
+                                 f"{'; '.join(last)[:200]}")
             repairs += len(failed)
             zh[name].append(one.zh)
-    return zh, repairs
+    return zh, repairs, dropped
 
 
 def _plain_chinese(raw: str | None) -> ChineseBullet | None:
