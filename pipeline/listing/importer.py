@@ -356,7 +356,8 @@ SCHEMA_HEADER = """\
 papers.yaml: the reading backlog and the structure of the rendered list (LIST.md).
 
 list:                        what `render` builds
-  title, subtitle, description   heading, sub-heading and introduction (Markdown, kept as written)
+  title, subtitle, description   heading, sub-heading and introduction (Markdown, kept as written;
+                             links: http(s), #anchors, relative paths or mailto: only)
   style                      review (contents, tables, then summaries) | native (the imported list's shape)
   sort                       date: newest first; default: the order of papers below
   sections:                  the list's sections, in order (the only sections there are)
