@@ -2,9 +2,10 @@
 
     python docs/screenshot.py [--out docs/desk.png]
 
-The demo draft is summarized from docs/report/pipeline-report.pdf through the loopback fake model
-server in a scratch folder (nothing is written into the checkout but the PNG), then served by the desk
-and photographed by headless Chromium, as the browser tests do (needs chromium and chromium-driver).
+The demo draft is the embedded model's real draft of docs/report/pipeline-report.pdf, replayed from its
+recording (tests/cassettes/pipeline-report-4deec728.json) in a scratch folder (nothing is written into
+the checkout but the PNG), then served by the desk and photographed by headless Chromium, as the browser
+tests do (needs chromium and chromium-driver).
 """
 
 from __future__ import annotations
@@ -18,11 +19,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the browser and demo-draft helpers live with the tests
 
+import httpx2  # noqa: E402
 from browser import chromium  # noqa: E402
-from test_desk_browser import demo_draft, make_settings  # noqa: E402
+from cassette import ReplayTransport  # noqa: E402
+from test_desk_browser import DEMO_PDF, make_settings  # noqa: E402
 
+from pipeline.core.config import Settings  # noqa: E402
 from pipeline.desk.app import Desk  # noqa: E402
 from pipeline.desk.server import running  # noqa: E402
+from pipeline.model.embedded import embedded_backend  # noqa: E402
+from pipeline.model.llm import LLM  # noqa: E402
+from pipeline.workspace.summarize import summarize  # noqa: E402
+
+CASSETTE = ROOT / "tests" / "cassettes" / "pipeline-report-4deec728.json"
+
+
+def real_draft(settings: Settings) -> Path:
+    """The embedded model's draft of the demo report, replayed from its recording."""
+    client = httpx2.Client(transport=ReplayTransport(CASSETTE), base_url="http://embedded.local/v1")
+    connection, profile = embedded_backend(settings, client)
+    return summarize(str(DEMO_PDF), settings, llm=LLM(connection, settings.llm, profile)).path
 
 
 def main() -> int:
@@ -32,7 +48,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="desk-shot-") as tmp:
         settings = make_settings(Path(tmp))
-        key = demo_draft(settings).stem
+        key = real_draft(settings).stem
         with running(Desk(settings, by="curator")) as bound, chromium() as driver:
             driver.set_window_size(1400, 860)
             driver.get(bound.base + bound.desk.url(f"/paper/{key}"))

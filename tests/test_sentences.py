@@ -49,3 +49,15 @@ def test_cited_work_contribution_and_limit_sentences() -> None:
     assert is_contribution("DivideMix models the per-sample loss with a mixture model.", names)
     assert not is_contribution("Deep networks need many annotated samples.", names)
     assert states_a_limit("However, these methods suffer from confirmation bias [12].")
+
+
+def test_figure_labels_and_table_rows_are_not_prose() -> None:
+    from pipeline.text.sentences import is_prose
+
+    for text in ("Classify ClassifyUnlabeled Guessed Label Average", "... K augmentations ...",
+                 "Method #Param (M) GFLOPs Top-1 Err (%)", "SegNeXt-T SegNeXt-S SegNeXt-B SegNeXt-L"):
+        assert not is_prose(text), text
+    for text in ("Furthermore, data labels may contain private information.",
+                 "Figure 3: Three different decoder designs.", "Larger circles mean more parameters.",
+                 "Unlabeled scans outnumber annotated scans twenty to one."):
+        assert is_prose(text), text

@@ -498,3 +498,20 @@ def test_a_bullet_whose_translation_stays_english_is_left_out_with_a_note(tmp_pa
     with pytest.raises(SummaryInvalid, match="a question's only bullet could not be translated"):
         _run_small(tmp_path / "b", {**COPIED_EN, "framework": [second]}, zh, restate_copies=False,
                    translation_repairs=1)
+
+
+def test_a_bullet_repeating_an_earlier_questions_is_left_out_when_its_question_keeps_another() -> None:
+    from pipeline.model.summary import EvidencedBullet
+    from pipeline.workspace import passes
+
+    def b(text: str) -> EvidencedBullet:
+        return EvidencedBullet(text=text, evidence="Pseudo labels are unreliable near organ boundaries.",
+                               sentences=[2], support=1.0)
+
+    same = "Pseudo labels of the teacher are unreliable near organ boundaries."
+    english = {"problems": [b(same)], "motivation": [b(same), b("Agreement between two views tells which "
+                                                               "pseudo labels to trust.")],
+               "framework": [b(same)]}
+    notes = passes.drop_repeats(english)
+    assert [len(english[f]) for f in FIELDS] == [1, 1, 1]  # the framework's only bullet stays
+    assert notes == [f"en.motivation[1] left out of the draft: it repeats a bullet of problems ({same[:60]!r})"]

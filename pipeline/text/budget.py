@@ -226,6 +226,8 @@ def _score(s: Sentence, question: str, method: frozenset[str], names: Sequence[s
     limit = sentences.states_a_limit(s.text)
     if s.kind == "title":
         return 1000.0
+    if not sentences.is_prose(s.text):  # a figure's labels or a table row: nothing to answer from
+        return None
     if question == "problems":
         if s.kind == "abstract":
             return 80 - s.position + 10 * limit

@@ -317,6 +317,7 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
         if i == 0:
             dim, setting, tags, judged = judgements(reply, texts)
             notes.extend(judged)
+    notes.extend(drop_repeats(english))
     try:
         en = EnglishSummary.model_validate(english)
     except ValidationError as exc:
@@ -337,6 +338,27 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
     summary = PaperSummary.model_validate({"en": en, "zh": zh_summary, "dim": dim, "setting": setting, "tags": tags})
     report("write", "", 0, 0)
     return Drafted(summary, hashes, repairs, [r.line() for r in plan_.readings], notes)
+
+
+def drop_repeats(english: dict[str, list[EvidencedBullet]]) -> list[str]:
+    """Leave out a bullet that repeats one of an earlier question (separate passes can give the same
+    answer twice) when its question keeps another; one note each. A repeat that is a question's only
+    bullet stays, and the summary's own check refuses it."""
+    seen: dict[str, str] = {}
+    notes = []
+    for name in FIELDS:
+        kept = []
+        for i, bullet in enumerate(english.get(name, []), 1):
+            folded = grounding.normalize(bullet.text)
+            if folded in seen and len(english[name]) - (i - 1 - len(kept)) > 1:
+                notes.append(f"en.{name}[{i}] left out of the draft: it repeats a bullet of {seen[folded]} "
+                             f"({bullet.text[:60]!r})")
+                continue
+            seen.setdefault(folded, name)
+            kept.append(bullet)
+        if name in english:
+            english[name] = kept
+    return notes
 
 
 def _invalid(llm: LLM, data: Any, exc: ValidationError, what: str) -> SummaryInvalid:
