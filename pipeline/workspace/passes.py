@@ -347,7 +347,7 @@ def drop_repeats(english: dict[str, list[EvidencedBullet]]) -> list[str]:
     seen: dict[str, str] = {}
     notes = []
     for name in FIELDS:
-        kept = []
+        kept: list[EvidencedBullet] = []
         for i, bullet in enumerate(english.get(name, []), 1):
             folded = grounding.normalize(bullet.text)
             if folded in seen and len(english[name]) - (i - 1 - len(kept)) > 1:
