@@ -450,7 +450,7 @@ def parse_list(text: str) -> ParsedList:
     """Parse a hand-made Markdown list into plain data plus notes on what could not be mapped."""
     # markdown-it allocates about a hundred objects per paper (tokens and their attributes), all alive
     # until the walk ends and none in a reference cycle, so the cyclic collector, triggered by the
-    # allocations, traversed them over and over for nothing: a sixth of `import`'s CPU time at 1,000
+    # allocations, traversed them over and over for nothing: a fifth of `import`'s CPU time at 1,000
     # papers. Paused for the parse (unless someone else paused it); plain reference counting still
     # frees everything, and the collector runs as usual afterwards.
     was_enabled = gc.isenabled()
