@@ -13,7 +13,7 @@ from test_render import PAPERS, record
 from pipeline import cli
 from pipeline.core.errors import ConfigError
 from pipeline.core.links import link_problem, markdown_link_problems, md_url
-from pipeline.core.models import Bibliography, Link, PaperEntry, PaperMetadata
+from pipeline.core.models import Bibliography, Link, ListSection, PaperEntry, PaperMetadata
 from pipeline.listing.importer import import_list
 from pipeline.listing.mdparts import split_row
 from pipeline.listing.render import render_list
@@ -145,6 +145,14 @@ FREE_MARKDOWN = [
     ('    topic: consistency\n', "    topic: consistency\n    cells: {Notes: '<a href=javascript:x>n</a>'}\n",
      "papers[0].cells.Notes", "javascript:x"),
 ]
+
+
+def test_a_heading_or_cell_is_one_line() -> None:
+    # A second line would be Markdown of its own in LIST.md: here a definition a cell's [x][r] would use.
+    with pytest.raises(ValidationError, match="holds a line break"):
+        ListSection(id="a", name_zh="a", name_en="a", heading="Methods\n[r]: javascript:alert(1)")
+    with pytest.raises(ValidationError, match="holds a line break"):
+        PaperEntry(source="title:T", cells={"Notes": "a\rb"})
 
 
 @pytest.mark.parametrize(("old", "new", "where", "target"), FREE_MARKDOWN)

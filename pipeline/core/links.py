@@ -177,6 +177,10 @@ def _html_targets(markup: str) -> list[str]:
 
 
 def _check_markdown(text: str, *, inline: bool) -> str:
+    if inline and ("\n" in text or "\r" in text):
+        # Render writes it into one line of the list: a second line would be Markdown of its own (a
+        # link definition, a heading), outside the checks of an inline run.
+        raise ValueError(f"{text[:60]!r} holds a line break; a heading or cell is one line")
     if problems := markdown_link_problems(text, inline=inline):
         raise ValueError(problems[0].message)
     return text

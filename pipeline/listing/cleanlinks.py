@@ -58,11 +58,13 @@ def description(parsed: ParsedList, notes: Notes) -> str | None:
 
 
 def heading(found: Heading, notes: Notes) -> str | None:
-    """The heading's Markdown, or None (render then writes its plain name) when it links badly."""
-    problems = markdown_link_problems(found.markdown, inline=True)
+    """The heading's Markdown on one line (a setext heading may span several), or None (render then
+    writes its plain name) when it links badly."""
+    markdown = " ".join(line.strip() for line in found.markdown.splitlines())
+    problems = markdown_link_problems(markdown, inline=True)
     for problem in problems:
         notes.append((found.line, f"heading {found.name[:50]!r}: {problem.message}; kept as plain text"))
-    return None if problems else found.markdown
+    return None if problems else markdown
 
 
 def columns(section: Section, notes: Notes) -> list[str] | None:
