@@ -51,18 +51,7 @@ SEED: dict[str, str] = {
     "entropy minimization": "熵最小化",
     "regularization": "正则化",
     "paper list": "论文列表",
-    "paper": "论文",
     "medical image": "医学图像",
-    # Words a small model leaves in English when translating method descriptions.
-    "token": "词元",
-    "fine-tuning": "微调",
-    "pre-training": "预训练",
-    "benchmark": "基准",
-    "baseline": "基线",
-    "knowledge distillation": "知识蒸馏",
-    "contrastive learning": "对比学习",
-    "curator": "维护者",
-    "provenance": "来源记录",
 }
 
 _LATIN = re.compile(r"[A-Za-z][A-Za-z'-]*")
