@@ -30,3 +30,8 @@ def test_english_words_left_in_chinese_are_named_but_names_and_acronyms_stay() -
     assert glossary.english_words("DivideMix 在 CIFAR-10 上使用 ResNet 和 SAM。") == []
     problems = glossary.problems("Pseudo labels help.", "pseudo标签有帮助。", TERMS)
     assert problems[0] == "'pseudo-label' must be translated as '伪标签'" and "pseudo" in problems[1]
+
+
+def test_a_lower_case_software_name_of_the_english_may_stay() -> None:
+    assert glossary.problems("run by the llama.cpp runtime", "由 llama.cpp 运行时运行", {}) == []
+    assert glossary.problems("run by the runtime", "由 llama 运行", {}) != []

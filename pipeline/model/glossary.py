@@ -55,6 +55,7 @@ SEED: dict[str, str] = {
 }
 
 _LATIN = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_DOTTED = re.compile(r"\b[A-Za-z][\w-]*(?:[./_][A-Za-z][\w-]*)+\b")
 
 
 def merged(overrides: Mapping[str, str] | None) -> dict[str, str]:
@@ -105,6 +106,8 @@ def problems(english: str, chinese: str, glossary: Mapping[str, str], names: Seq
     """What is wrong with the terminology of ``chinese`` as a translation of ``english`` (``names``: the
     paper's method names, which stay as written)."""
     found = misses(english, chinese, glossary)
+    # Software and file names written in lower case in the English stay as they are (llama.cpp, torch.nn).
+    names = [*names, *_DOTTED.findall(english)]
     if left := english_words(chinese, glossary, names):
         found.append(f"English word(s) left in the Chinese: {', '.join(dict.fromkeys(left))}; translate them "
                      "(only names and acronyms stay in English)")
