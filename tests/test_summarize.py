@@ -515,3 +515,20 @@ def test_a_bullet_repeating_an_earlier_questions_is_left_out_when_its_question_k
     notes = passes.drop_repeats(english)
     assert [len(english[f]) for f in FIELDS] == [1, 1, 1]  # the framework's only bullet stays
     assert notes == [f"en.motivation[1] left out of the draft: it repeats a bullet of problems ({same[:60]!r})"]
+
+
+def test_a_bullet_that_fails_its_checks_on_every_attempt_is_left_out_and_the_rest_kept(tmp_path: Path) -> None:
+    """The small model keeps writing a number the paper does not have in one bullet: after the re-asks
+    the other bullet of that question is kept, the bad one left out with a note; a question whose every
+    bullet fails still fails the paper."""
+    from pipeline.core.errors import SummaryInvalid
+
+    bad = {"text": "Agreement between views is measured on 42 scans before training.", "sentences": ["S4"]}
+    en = {**COPIED_EN, "motivation": [bad, COPIED_EN["motivation"][0]]}
+    drafted, seen = _run_small(tmp_path / "a", en, _zh, restate_copies=False, bullets=(1, 2))
+    assert seen.count("MotivationPass") == 3  # the first ask and two re-asks
+    assert [b.text for b in drafted.summary.en.motivation] == [COPIED_EN["motivation"][0]["text"]]
+    assert any(n.startswith("en.motivation[1] left out of the draft: it failed its checks") and "42" in n
+               for n in drafted.notes)
+    with pytest.raises(SummaryInvalid):
+        _run_small(tmp_path / "b", {**COPIED_EN, "motivation": [bad]}, _zh, restate_copies=False)

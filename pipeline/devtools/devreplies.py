@@ -361,6 +361,8 @@ def build_summary(body: Json, fault: str | None = None) -> Json:
     first = reply["en"][asked[0]][0]
     if fault == "zh-in-en":
         first["text"] = _ZH_TEMPLATES["problems"][0].format(t=_term(first["text"]))
-    elif fault == "bad-evidence":
-        first["sentences"] = ["S99999"]
+    elif fault == "bad-evidence":  # every bullet: a run cannot keep the good ones and drop the bad
+        for bullets in reply["en"].values():
+            for bullet in bullets:
+                bullet["sentences"] = ["S99999"]
     return reply

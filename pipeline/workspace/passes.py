@@ -152,6 +152,40 @@ def soft_problems(reply: CitedReply, shown: dict[int, Sentence], names: list[str
     return found
 
 
+_BULLET_REF = re.compile(r"\ben\.(problems|motivation|framework)\[(\d+)\]")
+
+
+def salvage(attempts: list[Attempt], model: type[CitedReply], context: dict[str, Any],
+            hard: Any) -> tuple[CitedReply, list[str]] | None:
+    """The latest rejected reply without the bullets its errors name, when what is left is valid and
+    answers every question it was asked (a small model keeps writing one bullet's number wrong; the
+    others are good): the reply and one note per bullet left out; None when nothing can be kept."""
+    for attempt in reversed(attempts):
+        try:
+            data = json.loads(attempt.raw or "")
+        except ValueError:
+            continue
+        named = sorted({(g, int(i)) for g, i in _BULLET_REF.findall(" ".join(attempt.errors))}, reverse=True)
+        if attempt.kind != "invalid" or not named or not isinstance(data, dict) or not isinstance(data.get("en"), dict):
+            continue
+        try:
+            for group, i in named:
+                for side in ("en", "zh"):
+                    if isinstance(data.get(side), dict) and isinstance(data[side].get(group), list):
+                        del data[side][group][i - 1]
+            if any(not bullets for bullets in data["en"].values()):
+                continue
+            reply = model.model_validate(data, context=context)
+        except (IndexError, ValidationError):
+            continue
+        if hard(reply):
+            continue
+        errors = " ".join(attempt.errors)
+        return reply, [f"en.{g}[{i}] left out of the draft: it failed its checks on every attempt ({errors[:160]})"
+                       for g, i in sorted(named)]
+    return None
+
+
 def fix_citations(reply: CitedReply, shown: dict[int, Sentence]) -> list[str]:
     """Re-cite a bullet whose cited sentences do not say it to the shown sentence that does (a small
     model restates one sentence and cites another); one draft note per change."""
@@ -189,8 +223,16 @@ def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedRepl
                  label: str) -> Steps[tuple[CitedReply, int, list[str]]]:
     """A valid reply, re-asked once when a reader would object to it; (reply, re-asks, problems left)."""
     hard = injected_citations(context["sentences"])
-    reply, failed = yield from llm.asking(messages, model, context=context, repair=repair, checks=hard, label=label)
-    fixed = fix_citations(reply, shown)
+    try:
+        reply, failed = yield from llm.asking(messages, model, context=context, repair=repair, checks=hard,
+                                              label=label)
+        salvaged: list[str] = []
+    except ModelOutputError as exc:
+        kept = salvage(exc.attempts, model, context, hard)
+        if kept is None:
+            raise
+        (reply, salvaged), failed = kept, list(exc.attempts)
+    fixed = [*document_ids(salvaged, shown), *fix_citations(reply, shown)]
     problems = soft_problems(reply, shown, names)
     if not problems or (not llm.profile.restate_copies and all(_COPIED in p for p in problems)):
         return reply, len(failed), [*fixed, *document_ids(problems, shown)]
