@@ -532,3 +532,20 @@ def test_a_bullet_that_fails_its_checks_on_every_attempt_is_left_out_and_the_res
                for n in drafted.notes)
     with pytest.raises(SummaryInvalid):
         _run_small(tmp_path / "b", {**COPIED_EN, "motivation": [bad]}, _zh, restate_copies=False)
+
+
+def test_a_bullet_that_gives_the_question_back_or_stops_at_a_colon_is_no_answer() -> None:
+    """Seen from the embedded model on SegNeXt: the problems bullet was the question's description, and a
+    framework bullet was 'Mathematically, our MSCA can be written as:'."""
+    from pipeline.model.summary import QUESTION_DESCRIPTIONS, reply_model
+    from pipeline.workspace import passes
+
+    model = reply_model(("problems", "framework"), bilingual=False, classify=False, settings=())
+    reply = model.model_validate({"en": {
+        "problems": [{"text": QUESTION_DESCRIPTIONS["problems"], "sentences": ["S1"]},
+                     {"text": "Pseudo labels of the teacher are unreliable near organ boundaries.",
+                      "sentences": ["S2"]}],
+        "framework": [{"text": "Mathematically, our agreement mask can be written as:", "sentences": ["S3"]}]}})
+    assert passes.non_answers(reply) == [
+        "en.problems[1] repeats the question instead of answering it for this paper",
+        "en.framework[1] stops at a colon; write the finding itself as one full sentence"]

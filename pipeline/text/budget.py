@@ -226,8 +226,8 @@ def _score(s: Sentence, question: str, method: frozenset[str], names: Sequence[s
     limit = sentences.states_a_limit(s.text)
     if s.kind == "title":
         return 1000.0
-    if not sentences.is_prose(s.text):  # a figure's labels or a table row: nothing to answer from
-        return None
+    if not sentences.is_prose(s.text) or s.text.rstrip().endswith(":"):
+        return None  # a figure's labels, a table row, a lead-in to a formula or list: nothing to answer from
     if question == "problems":
         if s.kind == "abstract":
             return 80 - s.position + 10 * limit

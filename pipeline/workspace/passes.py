@@ -30,6 +30,7 @@ from pipeline.model.backend import Profile
 from pipeline.model.llm import LLM, Steps
 from pipeline.model.prompts import Prompt, render
 from pipeline.model.summary import (
+    EN_BULLET,
     EVIDENCE_JOIN,
     QUESTION_DESCRIPTIONS,
     UNKNOWN,
@@ -211,11 +212,26 @@ def document_ids(problems: list[str], shown: dict[int, Sentence]) -> list[str]:
 
 
 def injected_citations(shown: dict[int, str]) -> Any:
-    """The check that no bullet cites a sentence addressing the model (prompt injection in the paper)."""
+    """The checks no re-ask may skip: no bullet cites a sentence addressing the model (prompt injection
+    in the paper), and none restates the question it was asked or stops at a colon instead of answering."""
     def check(reply: CitedReply) -> list[str]:
         groups = {name: [b.ids for b in bullets] for name, bullets in reply.groups().items()}
-        return grounding.addressed_citations(groups, shown)
+        return [*grounding.addressed_citations(groups, shown), *non_answers(reply)]
     return check
+
+
+def non_answers(reply: CitedReply) -> list[str]:
+    """Bullets that are no answer: the question's own description given back (a small model echoes the
+    prompt) or a lead-in that stops at a colon ("Our MSCA can be written as:")."""
+    found = []
+    for name, bullets in reply.groups().items():
+        asked = [QUESTION_DESCRIPTIONS[name], EN_BULLET]
+        for i, bullet in enumerate(bullets, 1):
+            if checks.copied_share(bullet.text, asked) >= checks.COPY_SHARE:
+                found.append(f"en.{name}[{i}] repeats the question instead of answering it for this paper")
+            elif bullet.text.rstrip().endswith(":"):
+                found.append(f"en.{name}[{i}] stops at a colon; write the finding itself as one full sentence")
+    return found
 
 
 def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedReply], context: dict[str, Any],
