@@ -19,6 +19,7 @@ from conftest import ARXIV_API, PDFS, ROOT
 from pydantic import ValidationError
 
 from pipeline.core.config import Settings, load_settings
+from pipeline.core.errors import Attempt
 from pipeline.core.models import FIELDS
 from pipeline.model import glossary
 from pipeline.model.backend import Backend
@@ -145,23 +146,32 @@ def _replies(cassette: Path) -> list[dict[str, Any]]:
             if e["response"]["status"] == 200]
 
 
-Accepted = list[tuple[Any, dict[str, Any], dict[int, str]]]
+Accepted = dict[str, tuple[Any, dict[str, Any], dict[int, str]]]
 
 
 def _accepted_english(settings: Settings, cassette: Path, pdf: Path) -> Accepted:
-    """Each recorded English reply the run accepted, with its contract and the sentences it was shown."""
+    """Each question's recorded English reply the run accepted (or, when every attempt failed, what it
+    kept of the last one), with its contract and the sentences it was shown."""
     plan = _plan(settings, pdf)
-    out = []
+    out = {}
     for reading, model in zip(plan.readings, passes.reply_models(plan), strict=True):
         shown = {k: s.text for k, s in plan.shown(reading).items()}
+        attempts = []
         for reply in _replies(cassette):
             if set(reply.get("en", {})) == set(plan.questions(reading)):
                 try:
                     model.model_validate(reply, context={"sentences": shown})
-                except ValidationError:
+                except ValidationError as exc:
+                    errors = [f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+                              for e in exc.errors()]
+                    attempts.append(Attempt("invalid", json.dumps(reply), errors))
                     continue
-                out.append((model, reply, shown))
+                out[reading.question] = (model, reply, shown)
                 break
+        else:
+            kept = passes.salvage(attempts, model, {"sentences": shown}, lambda reply: [])
+            assert kept is not None, f"no accepted {reading.question} reply in {cassette.name}"
+            out[reading.question] = (model, kept[0].model_dump(mode="json"), shown)
     return out
 
 
@@ -169,8 +179,8 @@ def _accepted_english(settings: Settings, cassette: Path, pdf: Path) -> Accepted
 def test_a_real_reply_citing_an_unknown_sentence_is_refused(settings: Settings) -> None:
     _seed_bethe_metadata(settings)
     accepted = _accepted_english(settings, CASSETTES / "1111.2011.json", BETHE)
-    assert len(accepted) == 3
-    model, reply, shown = accepted[0]
+    assert list(accepted) == list(FIELDS)
+    model, reply, shown = accepted["problems"]
     broken = copy.deepcopy(reply)
     group = next(iter(broken["en"]))
     broken["en"][group][0]["sentences"] = ["S9999"]
@@ -182,7 +192,7 @@ def test_a_real_reply_citing_an_unknown_sentence_is_refused(settings: Settings) 
 def test_a_real_bullet_made_a_copy_of_its_evidence_goes_back(settings: Settings) -> None:
     _seed_bethe_metadata(settings)
     plan = _plan(settings, BETHE)
-    model, reply, shown = _accepted_english(settings, CASSETTES / "1111.2011.json", BETHE)[1]
+    model, reply, shown = _accepted_english(settings, CASSETTES / "1111.2011.json", BETHE)["motivation"]
     copied = copy.deepcopy(reply)
     group = next(iter(copied["en"]))
     first = copied["en"][group][0]
@@ -196,7 +206,7 @@ def test_a_real_bullet_made_a_copy_of_its_evidence_goes_back(settings: Settings)
 def test_a_real_framework_bullet_moved_onto_cited_work_goes_back(settings: Settings) -> None:
     _seed_bethe_metadata(settings)
     plan = _plan(settings, BETHE)
-    model, reply, shown = _accepted_english(settings, CASSETTES / "1111.2011.json", BETHE)[2]
+    model, reply, shown = _accepted_english(settings, CASSETTES / "1111.2011.json", BETHE)["framework"]
     assert set(reply["en"]) == {"framework"}
     # The paper's own citations are superscripts the cleaning drops, so the moved-to sentence is one
     # about cited work as papers with bracketed references write it.
@@ -215,7 +225,7 @@ def test_a_real_framework_bullet_moved_onto_cited_work_goes_back(settings: Setti
 def test_a_real_translation_that_misses_a_glossary_term_is_refused(settings: Settings) -> None:
     _seed_bethe_metadata(settings)
     accepted = _accepted_english(settings, CASSETTES / "1111.2011.json", BETHE)
-    english = [b["text"] for _, reply, _ in accepted for name in FIELDS for b in reply["en"].get(name, [])]
+    english = [b["text"] for _, reply, _ in accepted.values() for name in FIELDS for b in reply["en"].get(name, [])]
     chinese = [r["zh"] for r in _replies(CASSETTES / "1111.2011.json") if isinstance(r.get("zh"), str)]
     # The accepted translation of each English bullet (rejected attempts come before it).
     pairs: list[tuple[str, str]] = []

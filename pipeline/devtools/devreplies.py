@@ -358,11 +358,11 @@ def build_summary(body: Json, fault: str | None = None) -> Json:
     wants_classes = schema is None or "dim" in (schema.get("properties") or {})
     if wants_classes:
         reply.update(classify(paper))
-    first = reply["en"][asked[0]][0]
-    if fault == "zh-in-en":
-        first["text"] = _ZH_TEMPLATES["problems"][0].format(t=_term(first["text"]))
-    elif fault == "bad-evidence":  # every bullet: a run cannot keep the good ones and drop the bad
-        for bullets in reply["en"].values():
-            for bullet in bullets:
+    # Every bullet is broken: a run could otherwise keep the good ones and leave the bad one out.
+    for bullets in reply["en"].values():
+        for bullet in bullets:
+            if fault == "zh-in-en":
+                bullet["text"] = _ZH_TEMPLATES["problems"][0].format(t=_term(bullet["text"]))
+            elif fault == "bad-evidence":
                 bullet["sentences"] = ["S99999"]
     return reply

@@ -153,7 +153,8 @@ def soft_problems(reply: CitedReply, shown: dict[int, Sentence], names: list[str
     return found
 
 
-_BULLET_REF = re.compile(r"\ben\.(problems|motivation|framework)\[(\d+)\]")
+# A bullet as the validators name it ("en.motivation[1]") or as pydantic locates it ("en.motivation.0.text").
+_BULLET_REF = re.compile(r"\ben\.(problems|motivation|framework)(?:\[(\d+)\]|\.(\d+)\b)")
 
 
 def salvage(attempts: list[Attempt], model: type[CitedReply], context: dict[str, Any],
@@ -166,7 +167,8 @@ def salvage(attempts: list[Attempt], model: type[CitedReply], context: dict[str,
             data = json.loads(attempt.raw or "")
         except ValueError:
             continue
-        named = sorted({(g, int(i)) for g, i in _BULLET_REF.findall(" ".join(attempt.errors))}, reverse=True)
+        named = sorted({(g, int(i) if i else int(z) + 1) for g, i, z in _BULLET_REF.findall(" ".join(attempt.errors))},
+                       reverse=True)
         if attempt.kind != "invalid" or not named or not isinstance(data, dict) or not isinstance(data.get("en"), dict):
             continue
         try:
