@@ -1,10 +1,11 @@
 """Provider batch jobs through the ``openai`` client: upload a JSONL request file, create the job, poll
 it, download its output and error files.
 
-The second module that imports ``openai``, beside `pipeline.model.llm`, which builds every request
-body and reads every reply: this one only moves files and jobs, so the requests and replies of a batch
-job are those of a live run. Each line of a request file is ``{"custom_id", "method", "url", "body"}``
-(OpenAI's Batch format, which vLLM's ``run_batch`` reads too); each line of an output or error file is
+The client comes from `pipeline.model.llm` (`files_client`), the one module that imports ``openai`` and
+that builds every request body and reads every reply: this one only moves files and jobs, so the
+requests and replies of a batch job are those of a live run. Each line of a request file is
+``{"custom_id", "method", "url", "body"}`` (OpenAI's Batch format, which vLLM's ``run_batch`` reads
+too); each line of an output or error file is
 ``{"custom_id", "response": {"status_code", "body"} | null, "error": {"code", "message"} | null}``.
 
 A job carries ``metadata.pipeline_job``, a token chosen before the upload, so a process killed between
@@ -19,11 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-import openai
-
 from pipeline.core.errors import LLMAuthError, LLMError, LLMTransportError
 from pipeline.core.redact import scrub
 from pipeline.model.backend import Connection
+from pipeline.model.llm import api_failure, files_client
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +78,9 @@ def result_lines(data: bytes | str, origin: str) -> Iterable[dict[str, Any]]:
 class BatchAPI:
     """The Files and Batches endpoints of one OpenAI-compatible server."""
 
-    def __init__(self, connection: Connection, *, client: openai.OpenAI | None = None) -> None:
+    def __init__(self, connection: Connection, *, client: Any = None) -> None:
         self.connection = connection
-        # The client's own retries cover these few calls (connection errors, 429, 5xx); the reply-size
-        # cap of chat requests does not apply: an output file holds every reply of the job.
-        self._client = client or openai.OpenAI(api_key=connection.api_key or "not-needed",
-                                               base_url=connection.base_url, timeout=120.0, max_retries=3)
+        self._client = client or files_client(connection)
 
     def submit(self, data: bytes, *, name: str, token: str) -> JobInfo:
         """Upload ``data`` (the request file) and create a job from it, tagged with ``token``."""
@@ -126,24 +123,27 @@ class _Translate:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, openai.APIStatusError):
-            detail = scrub(" ".join(str(exc.message).split())[:200])
-            if exc.status_code in (401, 403):
-                raise LLMAuthError(f"{self.host} rejected the credentials (HTTP {exc.status_code}) trying to "
+        failure = api_failure(exc)
+        if failure is None:
+            return
+        status, message = failure
+        if status is not None:
+            detail = scrub(" ".join(message.split())[:200])
+            if status in (401, 403):
+                raise LLMAuthError(f"{self.host} rejected the credentials (HTTP {status}) trying to "
                                    f"{self.what}: {detail}", hint="check OPENAI_API_KEY / PIPELINE_API_KEY") from exc
-            if exc.status_code == 404 and self.missing:
+            if status == 404 and self.missing:
                 raise LLMError(f"{self.host} {self.missing} (HTTP 404)",
                                hint="was it made on another endpoint or account? `batch status` lists the jobs "
                                "this list waits for") from exc
-            if exc.status_code == 404:
+            if status == 404:
                 raise LLMError(f"{self.host} has no batch API: HTTP 404 trying to {self.what}",
                                hint="write the requests with `batch submit --export FILE` and run them elsewhere "
                                "(vLLM's run_batch), or use live `batch`") from exc
-            raise LLMError(f"{self.host} could not {self.what} (HTTP {exc.status_code}): {detail}",
+            raise LLMError(f"{self.host} could not {self.what} (HTTP {status}): {detail}",
                            hint="run the same command again later: jobs already created are kept") from exc
-        if isinstance(exc, openai.APIConnectionError):
-            raise LLMTransportError(f"could not reach {self.host} to {self.what}",
-                                    hint="check the endpoint is up and reachable; run the command again") from exc
+        raise LLMTransportError(f"could not reach {self.host} to {self.what}",
+                                hint="check the endpoint is up and reachable; run the command again") from exc
 
 
 def _info(job: Any) -> JobInfo:

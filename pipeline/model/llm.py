@@ -607,6 +607,25 @@ class LLM:
 
 
 @lru_cache(maxsize=16)
+def files_client(connection: Connection) -> Any:
+    """An ``openai.OpenAI`` client for the Files and Batches endpoints of ``connection`` (used by
+    `pipeline.model.batchapi`, so that this stays the one module importing openai). Its own retries
+    cover those few calls (connection errors, 429, 5xx); no reply-size cap: an output file holds every
+    reply of a job."""
+    return openai.OpenAI(api_key=connection.api_key or "not-needed", base_url=connection.base_url,
+                         timeout=120.0, max_retries=3)
+
+
+def api_failure(exc: BaseException | None) -> tuple[int | None, str] | None:
+    """(HTTP status, message) of an error the openai client raised (status None: no connection);
+    None for any other exception."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code, str(exc.message)
+    if isinstance(exc, openai.APIConnectionError):
+        return None, str(exc)
+    return None
+
+
 def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
