@@ -107,7 +107,7 @@ class BatchAPI:
     def content(self, file_id: str) -> bytes:
         """The bytes of an output or error file."""
         with self._errors(f"download batch file {file_id}", missing=f"has no file {file_id} (any more)"):
-            return self._client.files.content(file_id).content
+            return bytes(self._client.files.content(file_id).content)
 
     def _errors(self, what: str, *, missing: str | None = None) -> _Translate:
         return _Translate(self.connection.host, what, missing)
