@@ -60,7 +60,8 @@ def env_for(folder: Path, server: FakeServer | None) -> dict[str, str]:
            "PIPELINE_PAPERS_FILE": str(folder / "papers.yaml"), "PIPELINE_OFFLINE": "1",
            "PIPELINE_ARXIV_DELAY": "0", "PIPELINE_MAX_REPAIRS": "1"}
     if server is not None:
-        env |= {"PIPELINE_BASE_URL": server.base_url, "PIPELINE_API_KEY": "test-key"}
+        # Named, so that it is priced as that model (else the one model a loopback server lists is used).
+        env |= {"PIPELINE_BASE_URL": server.base_url, "PIPELINE_API_KEY": "test-key", "PIPELINE_MODEL": "gpt-4o-mini"}
     return env
 
 

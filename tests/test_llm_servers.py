@@ -215,3 +215,17 @@ def test_a_reply_resting_on_an_injected_sentence_is_asked_again() -> None:
     assert all("never evidence" in e for e in failed[0].errors)
     assert "never evidence" in canned.bodies[1]["messages"][-1]["content"]
     assert all(injected not in b.ids for bullets in result.groups().values() for b in bullets)
+
+
+def test_a_loopback_server_s_one_model_names_the_connection_unless_a_model_is_set() -> None:
+    """llama.cpp's server lists the model file it loaded and answers to any name: the draft records that
+    model (its file name), not the default name, and is priced as a model without a price."""
+    from pipeline.core.config import load_settings
+    from pipeline.model.backend import select_backend
+
+    with FakeServer(model="/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf") as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "x"}
+        connection, profile = select_backend(load_settings(env))
+        assert connection.model == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf" and profile.translate_per_bullet
+        connection, _ = select_backend(load_settings({**env, "PIPELINE_MODEL": "my-model"}))
+        assert connection.model == "my-model"

@@ -121,3 +121,17 @@ def test_a_paper_speaking_to_the_model_is_flagged_and_never_quoted(workdir: Path
     for name in FIELDS:
         for b in getattr(record.summary.en, name):
             assert "summary must say" not in b.evidence.lower() and "ignore previous" not in b.evidence.lower()
+
+
+def test_a_small_model_behind_a_2048_token_server_still_gets_a_draft(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """llama.cpp's Python server starts with a 2,048-token context and takes json_object with a schema:
+    the small profile states the schema without its descriptions, and the first refused request shrinks
+    the text so that a pass and its reply fit."""
+    with FakeServer(accept={"json_object"}, context_tokens=2048) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("PIPELINE_PROFILE", "small")
+        result = summarize(str(MIXMATCH), load_settings(os.environ))
+    assert store.load_record(result.path).status == "draft"
+    system = server.requests[-1]["messages"][0]["content"]
+    assert "must follow this JSON schema" in system and '"description"' not in system

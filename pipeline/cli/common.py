@@ -21,7 +21,7 @@ def err(text: str) -> None:
 def apply_llm_flags(args: argparse.Namespace, settings: Settings) -> None:
     """Command-line flags override the environment."""
     if getattr(args, "model", None):
-        settings.llm.model = args.model
+        settings.llm.model, settings.llm.model_set = args.model, True
     if getattr(args, "base_url", None):
         settings.llm.base_url = args.base_url
         settings.llm.explicit = True

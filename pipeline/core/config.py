@@ -128,6 +128,7 @@ class LLMSettings(_Section):
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES),
                                      description="Per-model prices for cost accounting.")
     explicit: bool = Field(False, description="True when an endpoint was configured (flag or environment).")
+    model_set: bool = Field(False, description="True when the model name was configured (flag or environment).")
 
     def timeout_for(self, loopback: bool) -> float:
         """The timeout of one request: the configured one, else the default for where the server is."""
@@ -203,7 +204,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             llm.api_key = SecretStr(api_key)
         llm.explicit = bool(base_url or api_key)
         if model := get("PIPELINE_MODEL"):
-            llm.model = model
+            llm.model, llm.model_set = model, True
         if timeout := get("PIPELINE_TIMEOUT"):
             llm.timeout_seconds = float(timeout)
         if temperature := get("PIPELINE_TEMPERATURE"):

@@ -10,6 +10,7 @@ I/O: `pipeline.devtools.devserver` serves these over HTTP.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -306,8 +307,11 @@ def _terms_used(text: str, terms: Mapping[str, str]) -> str:
 
 
 def translate(text: str, terms: Mapping[str, str]) -> str:
-    """A templated Chinese sentence for one English bullet, using the glossary's terms it needs."""
-    return f"本文围绕{_name(text)}展开讨论。{_terms_used(text, terms)}"
+    """A templated Chinese sentence for one English bullet, using the glossary's terms it needs; a mark
+    drawn from the bullet's text keeps two bullets' translations apart."""
+    digits = "零一二三四五六七八九"
+    mark = "".join(digits[int(c, 16) % 10] for c in hashlib.sha256(text.encode()).hexdigest()[:3])
+    return f"本文围绕{_name(text)}展开讨论（要点{mark}）。{_terms_used(text, terms)}"
 
 
 def chinese(en: Mapping[str, Any], terms: Mapping[str, str] | None = None) -> Json:

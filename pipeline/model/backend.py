@@ -14,6 +14,7 @@ file, a cache key or a message.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Mapping
@@ -58,6 +59,12 @@ class Profile:
     translate: bool = False  # English with evidence first, then Chinese from the English JSON
     budget_tokens: int = 6000  # the paper text selected for the prompt
     schema_in_prompt: bool = True  # when the server does not enforce the schema, the prompt states it
+    # ... without its field descriptions (the system prompt explains the fields): 276 instead of 660
+    # tokens for a question's pass, which lets a small model's pass fit a 2,048-token server context.
+    compact_schema: bool = False
+    # The least room a reply needs. One question's pass with two bullets is about 250 tokens; a single
+    # call answering all three questions in two languages needs the default.
+    min_reply_tokens: int = 512
     bullets: tuple[int, int] | None = None  # (min, max) bullets per question the schema asks for
     reask_with_reply: bool = True  # re-asks show the rejected reply (small models then copy it verbatim)
     prompt_example: bool = True  # the worked example helps strong models; small ones copy its quotes
@@ -95,7 +102,7 @@ def small_profile(settings: Settings) -> Profile:
     translate = settings.llm.translate if settings.llm.translate is not None else True
     return Profile(translate=translate, budget_tokens=settings.local.budget_tokens, bullets=(2, 2),
                    reask_with_reply=False, prompt_example=False, translate_per_bullet=True,
-                   restate_copies=False, translation_repairs=1)
+                   restate_copies=False, translation_repairs=1, compact_schema=True, min_reply_tokens=384)
 
 
 def is_small_model(model_id: str) -> bool:
@@ -118,12 +125,23 @@ def server_model_ids(connection: Connection, timeout: float = 5.0) -> list[str]:
     return [str(m["id"]) for m in data or [] if isinstance(m, dict) and m.get("id")]
 
 
-def configured_profile(settings: Settings, connection: Connection) -> Profile:
+def served_name(model_id: str) -> str:
+    """The name to use for a served model: its id, or the file name when the id is a model file's
+    path (llama.cpp's server lists the path it loaded, and answers to any name)."""
+    if re.search(r"\.(?:gguf|bin|safetensors)$", model_id, re.IGNORECASE) and re.search(r"[/\\]", model_id):
+        return re.split(r"[/\\]", model_id)[-1]
+    return model_id
+
+
+def configured_profile(settings: Settings, connection: Connection, served: list[str] | None = None) -> Profile:
     """``PIPELINE_PROFILE`` if set; else small when the model id (or, for a server on this machine, the
-    id the server lists: llama.cpp ignores the requested name) names a small model; else remote."""
+    id the server lists: llama.cpp ignores the requested name) names a small model; else remote.
+    ``served``: the ids the server listed, when already asked."""
     choice = settings.llm.profile
     if choice is None:
-        ids = [connection.model] + (server_model_ids(connection) if connection.loopback else [])
+        if served is None:
+            served = server_model_ids(connection) if connection.loopback else []
+        ids = list(dict.fromkeys([connection.model, *served]))
         choice = "small" if any(is_small_model(i) for i in ids) else "remote"
         if choice == "small":
             log.info("%s serves a small model (%s): using the small-model profile", connection.host, ", ".join(ids))
@@ -144,7 +162,12 @@ def select_backend(settings: Settings) -> Backend:
     """An explicitly configured endpoint wins; else the embedded model if installed; else an error."""
     if settings.llm.explicit:
         connection = remote_connection(settings)
-        return Backend(connection, configured_profile(settings, connection))
+        served = server_model_ids(connection) if connection.loopback else []
+        if len(served) == 1 and not settings.llm.model_set:
+            # A server on this machine with one model: ask for it by its id, record it in provenance
+            # and price it as what it is, not as the default model name.
+            connection = dataclasses.replace(connection, model=served_name(served[0]))
+        return Backend(connection, configured_profile(settings, connection, served))
     from pipeline.model import embedded  # lazy: keeps start-up cheap and llama_cpp out of remote runs
 
     if embedded.is_available(settings):

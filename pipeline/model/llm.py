@@ -360,7 +360,7 @@ class LLM:
         if in_messages is not None:
             if self._estimate:
                 self._ratio = max(self._ratio, 1.02 * in_messages / self._estimate)
-            if in_messages + MIN_COMPLETION_TOKENS + CONTEXT_MARGIN > window:
+            if in_messages + self.profile.min_reply_tokens + CONTEXT_MARGIN > window:
                 raise self._overflow(window, in_messages, self._estimate)
         return True
 
@@ -379,7 +379,7 @@ class LLM:
             return self.settings.max_output_tokens
         prompt = int(self._estimate * self._ratio)
         room = window - prompt - CONTEXT_MARGIN
-        if room < MIN_COMPLETION_TOKENS:
+        if room < self.profile.min_reply_tokens:
             raise self._overflow(window, prompt, self._estimate)
         return min(self.settings.max_output_tokens, room)
 
@@ -403,8 +403,10 @@ class LLM:
                                   "temperature": self.settings.temperature if temperature is None else temperature}
         messages[:] = [dict(m) for m in messages]
         if mode != "json_schema" and self.profile.schema_in_prompt:
+            stated = json.dumps(without_descriptions(schema), ensure_ascii=False, separators=(",", ":")) \
+                if self.profile.compact_schema else json.dumps(schema, ensure_ascii=False)
             messages[0]["content"] = (f"{messages[0]['content']}\n\nThe JSON object must follow this JSON "
-                                      f"schema:\n{json.dumps(schema, ensure_ascii=False)}")
+                                      f"schema:\n{stated}")
         kwargs["max_tokens"] = self._max_tokens(messages)
         if mode == "json_schema":
             kwargs["response_format"] = {"type": "json_schema", "json_schema": {
@@ -606,7 +608,15 @@ class LLM:
             hint="see the failure record; try a stronger model or PIPELINE_MAX_REPAIRS")
 
 
-@lru_cache(maxsize=16)
+def without_descriptions(schema: Any) -> Any:
+    """``schema`` without its descriptions and titles: the shape alone, for a prompt that explains it."""
+    if isinstance(schema, dict):
+        return {k: without_descriptions(v) for k, v in schema.items() if k not in ("description", "title")}
+    if isinstance(schema, list):
+        return [without_descriptions(v) for v in schema]
+    return schema
+
+
 def files_client(connection: Connection) -> Any:
     """An ``openai.OpenAI`` client for the Files and Batches endpoints of ``connection`` (used by
     `pipeline.model.batchapi`, so that this stays the one module importing openai). Its own retries
@@ -626,6 +636,7 @@ def api_failure(exc: BaseException | None) -> tuple[int | None, str] | None:
     return None
 
 
+@lru_cache(maxsize=16)
 def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 

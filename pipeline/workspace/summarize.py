@@ -324,7 +324,9 @@ def _smaller_budget(plan: passes.Plan, profile: Profile, exc: ContextOverflow, s
     """A text budget whose readings fit the context ``exc`` reports with room for a reply, or None when
     the paper text would become too short to summarize."""
     ratio = max(1.0, exc.prompt_tokens / max(1, exc.estimated_tokens))  # server tokens per estimated one
-    reply = min(settings.llm.max_output_tokens, max(2 * MIN_COMPLETION_TOKENS, exc.context_tokens // 4))
+    # A pass per question answers one question (about 250 tokens); one call answers all three.
+    reply = profile.min_reply_tokens if passes.per_question(profile) else \
+        min(settings.llm.max_output_tokens, max(2 * MIN_COMPLETION_TOKENS, exc.context_tokens // 4))
     excess = int((exc.prompt_tokens + reply + 64 - exc.context_tokens) / ratio) + 32
     reading = max(r.tokens for r in plan.readings) - excess
     share = 2 if passes.per_question(profile) else 1  # a per-question reading gets half the budget
