@@ -17,9 +17,9 @@ from pipeline.core.errors import Attempt, ContextOverflow, LLMTransportError, Su
 from pipeline.devtools.devserver import LLAMA_CPP_REJECTION, FakeServer, context_error
 from pipeline.model.backend import Connection, Profile
 from pipeline.model.llm import LLM, DictMemory
+from pipeline.model.mend import hard_checks
 from pipeline.model.summary import CitedReply, EnglishPass
 from pipeline.text.sentences import split_sentences
-from pipeline.workspace.passes import injected_citations
 
 PAPER = ("We propose a dual-view consistency framework for semi-supervised segmentation of abdominal CT. "
          "Pseudo labels produced by the teacher network are unreliable near organ boundaries. "
@@ -210,7 +210,7 @@ def test_a_reply_resting_on_an_injected_sentence_is_asked_again() -> None:
     canned = Canned(wins, english_pass())
     messages = [{"role": "system", "content": "sys"}, {"role": "user", "content": _numbered(INJECTED)}]
     result, failed = make_llm(canned).ask(messages, EnglishPass, context={"sentences": shown}, repair=repair,
-                                          checks=injected_citations(shown))
+                                          checks=hard_checks(shown))
     assert len(failed) == 1 and len(failed[0].errors) == 3
     assert all("never evidence" in e for e in failed[0].errors)
     assert "never evidence" in canned.bodies[1]["messages"][-1]["content"]

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.errors import Attempt
 from pipeline.core.models import FIELDS
-from pipeline.model import glossary
+from pipeline.model import glossary, mend
 from pipeline.model.backend import Backend
 from pipeline.model.embedded import embedded_backend
 from pipeline.model.grounding import normalize, quote_found
@@ -169,7 +169,7 @@ def _accepted_english(settings: Settings, cassette: Path, pdf: Path) -> Accepted
                 out[reading.question] = (model, reply, shown)
                 break
         else:
-            kept = passes.salvage(attempts, model, {"sentences": shown}, lambda reply: [])
+            kept = mend.salvage(attempts, model, {"sentences": shown}, lambda reply: [])
             assert kept is not None, f"no accepted {reading.question} reply in {cassette.name}"
             out[reading.question] = (model, kept[0].model_dump(mode="json"), shown)
     return out
@@ -197,7 +197,7 @@ def test_a_real_bullet_made_a_copy_of_its_evidence_goes_back(settings: Settings)
     group = next(iter(copied["en"]))
     first = copied["en"][group][0]
     first["text"] = " ".join(shown[int(first["sentences"][0][1:])].split()[:40])
-    problems = passes.soft_problems(model.model_validate(copied, context={"sentences": shown}),
+    problems = mend.soft_problems(model.model_validate(copied, context={"sentences": shown}),
                                     plan.shown(plan.readings[1]), plan.names)
     assert any(p.startswith(f"en.{group}[1] repeats") and "nearly word for word" in p for p in problems)
 
@@ -217,7 +217,7 @@ def test_a_real_framework_bullet_moved_onto_cited_work_goes_back(settings: Setti
     extra = len(shown) + 1  # shown to the model as one more sentence of the reading
     moved["en"]["framework"][0]["sentences"] = [f"S{extra}"]
     reply_ = model.model_validate(moved, context={"sentences": {**shown, extra: others[0].text}})
-    problems = passes.soft_problems(reply_, {**plan.shown(plan.readings[2]), extra: others[0]}, plan.names)
+    problems = mend.soft_problems(reply_, {**plan.shown(plan.readings[2]), extra: others[0]}, plan.names)
     assert any(p.startswith("en.framework[1]: it cites") and "cited work" in p for p in problems)
 
 

@@ -3,19 +3,17 @@
 A `Plan` says what each request reads: a small model gets one short pass per question, each reading
 the part of the paper where that answer lives (`pipeline.text.budget.read_for`); a strong model gets
 one call carrying all three parts (`read_all`). The model cites sentence ids; `run` checks every
-reply (hard: unknown ids, a sentence backing two bullets, numbers, a cited sentence that speaks to the
-model instead of about the paper; soft: a bullet copied from its
-evidence, a bullet whose terms are not in what it cites, a framework bullet resting on cited work),
-re-asks once for the soft problems and keeps what is left as draft warnings, then fills each bullet's
-evidence with the exact sentences it cited and translates with the list's glossary.
+reply (hard: unknown ids, a sentence backing two bullets, numbers, and `pipeline.model.mend`'s hard
+checks; soft: what a reader would object to), re-asks once for the soft problems (not for a copy
+alone on a small profile) and keeps what is left as draft warnings, mends a small model's slips
+without a request (`mend`), then fills each bullet's evidence with the exact sentences it cited and
+translates with the list's glossary. `steps` is the same run as a step machine, for batch jobs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +23,11 @@ from pydantic import ValidationError
 from pipeline.core.config import Settings
 from pipeline.core.errors import Attempt, ModelOutputError, SummaryInvalid
 from pipeline.core.models import FIELDS
-from pipeline.model import checks, glossary, grounding
+from pipeline.model import checks, glossary, grounding, mend
 from pipeline.model.backend import Profile
 from pipeline.model.llm import LLM, Steps
 from pipeline.model.prompts import Prompt, render
 from pipeline.model.summary import (
-    EN_BULLET,
     EVIDENCE_JOIN,
     QUESTION_DESCRIPTIONS,
     UNKNOWN,
@@ -51,10 +48,6 @@ from pipeline.workspace.progress import Progress, ProgressHook, silent
 log = logging.getLogger(__name__)
 
 TRANSLATE_PROMPTS = ("translate_system.j2", "translate_user.j2", "translate_bullet.j2")
-_DIM_CUES = {"2D": re.compile(r"\b2-?d\b|image|photo|pixel|picture", re.IGNORECASE),
-             "3D": re.compile(r"\b3-?d\b|volum|voxel|\bct\b|\bmri\b|point cloud|mesh", re.IGNORECASE)}
-
-
 def per_question(profile: Profile) -> bool:
     """One short pass per question: the profile of a small model (it translates bullet by bullet too)."""
     return profile.translate_per_bullet
@@ -126,134 +119,24 @@ class Drafted:
     notes: list[str] = field(default_factory=list)  # draft warnings: soft problems left, judgements
 
 
-# --------------------------------------------------------------------------- soft checks
-
-_COPIED = " repeats "
-_REQUEST_ID = re.compile(r"\bS(\d+)\b")
-
-
-def soft_problems(reply: CitedReply, shown: dict[int, Sentence], names: list[str]) -> list[str]:
-    """What a reader would object to in a valid reply: copied bullets, unsupported terms, bullets that
-    rest on cited work instead of this paper (``shown``: the request's sentences by shown id)."""
-    found = []
-    for name, bullets in reply.groups().items():
-        for i, bullet in enumerate(bullets, 1):
-            # As the request showed them: the model is told the ids it saw.
-            cited = [dataclasses.replace(shown[n], id=n) for n in bullet.ids if n in shown]
-            texts = [s.text for s in cited]
-            labels = ", ".join(bullet.sentences)
-            if checks.is_copied(bullet.text, texts):
-                found.append(f"en.{name}[{i}]{_COPIED}{labels} nearly word for word; restate what it means for "
-                             "this paper in your own words")
-            elif (score := checks.support(bullet.text, texts)) < checks.MIN_SUPPORT:
-                found.append(f"en.{name}[{i}]: most of its terms are not in {labels} (support {score}); cite the "
-                             "sentences that say it, or keep to what they say")
-            if reason := checks.rests_on_paper(name, cited, names):
-                found.append(f"en.{name}[{i}]: {reason}")
-    return found
-
-
-# A bullet as the validators name it ("en.motivation[1]") or as pydantic locates it ("en.motivation.0.text").
-_BULLET_REF = re.compile(r"\ben\.(problems|motivation|framework)(?:\[(\d+)\]|\.(\d+)\b)")
-
-
-def salvage(attempts: list[Attempt], model: type[CitedReply], context: dict[str, Any],
-            hard: Any) -> tuple[CitedReply, list[str]] | None:
-    """The latest rejected reply without the bullets its errors name, when what is left is valid and
-    answers every question it was asked (a small model keeps writing one bullet's number wrong; the
-    others are good): the reply and one note per bullet left out; None when nothing can be kept."""
-    for attempt in reversed(attempts):
-        try:
-            data = json.loads(attempt.raw or "")
-        except ValueError:
-            continue
-        named = sorted({(g, int(i) if i else int(z) + 1) for g, i, z in _BULLET_REF.findall(" ".join(attempt.errors))},
-                       reverse=True)
-        if attempt.kind != "invalid" or not named or not isinstance(data, dict) or not isinstance(data.get("en"), dict):
-            continue
-        try:
-            for group, i in named:
-                for side in ("en", "zh"):
-                    if isinstance(data.get(side), dict) and isinstance(data[side].get(group), list):
-                        del data[side][group][i - 1]
-            if any(not bullets for bullets in data["en"].values()):
-                continue
-            reply = model.model_validate(data, context=context)
-        except (IndexError, ValidationError):
-            continue
-        if hard(reply):
-            continue
-        errors = " ".join(attempt.errors)
-        return reply, [f"en.{g}[{i}] left out of the draft: it failed its checks on every attempt ({errors[:160]})"
-                       for g, i in sorted(named)]
-    return None
-
-
-def fix_citations(reply: CitedReply, shown: dict[int, Sentence]) -> list[str]:
-    """Re-cite a bullet whose cited sentences do not say it to the shown sentence that does (a small
-    model restates one sentence and cites another); one draft note per change."""
-    texts = {k: s.text for k, s in shown.items()}
-    notes = []
-    for name, bullets in reply.groups().items():
-        for i, bullet in enumerate(bullets, 1):
-            taken = {n for other in bullets if other is not bullet for n in other.ids}
-            if (m := checks.better_citation(bullet.text, bullet.ids, texts, taken)) is not None:
-                notes.append(f"en.{name}[{i}] cited {', '.join(shown[n].label for n in bullet.ids if n in shown)}, "
-                             f"which do(es) not say it; its evidence is the sentence that does, {shown[m].label}")
-                bullet.sentences = [f"S{m}"]
-    return notes
-
-
-def document_ids(problems: list[str], shown: dict[int, Sentence]) -> list[str]:
-    """``problems`` as the draft states them: the sentence ids the request showed (S1..Sn) become the
-    document's ids, the ones the draft's ``sentences`` and the review desk use."""
-    def label(match: re.Match[str]) -> str:
-        number = int(match.group(1))
-        return shown[number].label if number in shown else match.group(0)
-    return [_REQUEST_ID.sub(label, p) for p in problems]
-
-
-def injected_citations(shown: dict[int, str]) -> Any:
-    """The checks no re-ask may skip: no bullet cites a sentence addressing the model (prompt injection
-    in the paper), and none restates the question it was asked or stops at a colon instead of answering."""
-    def check(reply: CitedReply) -> list[str]:
-        groups = {name: [b.ids for b in bullets] for name, bullets in reply.groups().items()}
-        return [*grounding.addressed_citations(groups, shown), *non_answers(reply)]
-    return check
-
-
-def non_answers(reply: CitedReply) -> list[str]:
-    """Bullets that are no answer: the question's own description given back (a small model echoes the
-    prompt) or a lead-in that stops at a colon ("Our MSCA can be written as:")."""
-    found = []
-    for name, bullets in reply.groups().items():
-        asked = [QUESTION_DESCRIPTIONS[name], EN_BULLET]
-        for i, bullet in enumerate(bullets, 1):
-            if checks.copied_share(bullet.text, asked) >= checks.COPY_SHARE:
-                found.append(f"en.{name}[{i}] repeats the question instead of answering it for this paper")
-            elif bullet.text.rstrip().endswith(":"):
-                found.append(f"en.{name}[{i}] stops at a colon; write the finding itself as one full sentence")
-    return found
-
-
 def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedReply], context: dict[str, Any],
                  shown: dict[int, Sentence], names: list[str], repair: Any,
                  label: str) -> Steps[tuple[CitedReply, int, list[str]]]:
     """A valid reply, re-asked once when a reader would object to it; (reply, re-asks, problems left)."""
-    hard = injected_citations(context["sentences"])
+    hard = mend.hard_checks(context["sentences"])
     try:
         reply, failed = yield from llm.asking(messages, model, context=context, repair=repair, checks=hard,
                                               label=label)
         salvaged: list[str] = []
     except ModelOutputError as exc:
-        kept = salvage(exc.attempts, model, context, hard)
+        kept = mend.salvage(exc.attempts, model, context, hard)
         if kept is None:
             raise
         (reply, salvaged), failed = kept, list(exc.attempts)
-    fixed = [*document_ids(salvaged, shown), *fix_citations(reply, shown)]
-    problems = soft_problems(reply, shown, names)
-    if not problems or (not llm.profile.restate_copies and all(_COPIED in p for p in problems)):
-        return reply, len(failed), [*fixed, *document_ids(problems, shown)]
+    fixed = [*mend.document_ids(salvaged, shown), *mend.fix_citations(reply, shown)]
+    problems = mend.soft_problems(reply, shown, names)
+    if not problems or (not llm.profile.restate_copies and all(mend.COPIED in p for p in problems)):
+        return reply, len(failed), [*fixed, *mend.document_ids(problems, shown)]
     follow_up = {"role": "user", "content": repair(problems, False)}
     conversation = [*messages, {"role": "assistant", "content": reply.model_dump_json()}, follow_up] \
         if llm.profile.reask_with_reply else [*messages, follow_up]
@@ -262,47 +145,12 @@ def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedRepl
                                                      checks=hard, label=f"{label}-reask")
     except ModelOutputError as exc:
         log.info("the re-ask for %d soft problem(s) gave nothing valid: %s", len(problems), exc)
-        return reply, len(failed) + 1 + len(exc.attempts), [*fixed, *document_ids(problems, shown)]
-    fixed_again = fix_citations(second, shown)
-    left = soft_problems(second, shown, names)
+        return reply, len(failed) + 1 + len(exc.attempts), [*fixed, *mend.document_ids(problems, shown)]
+    fixed_again = mend.fix_citations(second, shown)
+    left = mend.soft_problems(second, shown, names)
     if len(left) <= len(problems):
-        return second, len(failed) + 1 + len(failed_again), [*fixed_again, *document_ids(left, shown)]
-    return reply, len(failed) + 1 + len(failed_again), [*fixed, *document_ids(problems, shown)]
-
-
-# --------------------------------------------------------------------------- judgements
-
-
-def _judged(value: str, ref: str, shown: dict[int, str], cue: re.Pattern[str] | None) -> tuple[str, str | None]:
-    """``value`` when the sentence ``ref`` was shown and (with a ``cue``) says it; else unknown and why."""
-    if value == UNKNOWN:
-        return UNKNOWN, None
-    number = int(ref[1:]) if ref.startswith("S") else None
-    if number is None or number not in shown:
-        return UNKNOWN, f"no sentence given for {value!r}"
-    if cue is not None and not cue.search(shown[number]):
-        return UNKNOWN, f"S{number} does not say {value!r}"
-    return value, None
-
-
-def _setting_cue(setting: str) -> re.Pattern[str]:
-    parts = [re.escape(p[:5]) for p in setting.split("-") if p]
-    return re.compile(r"[\s-]?".join(rf"{p}\w*" for p in parts), re.IGNORECASE)
-
-
-def judgements(reply: CitedReply, shown: dict[int, str]) -> tuple[str, str, list[str], list[str]]:
-    """(dim, setting, tags, notes): each judgement kept only when the sentence it cites says it."""
-    dim, setting = str(getattr(reply, "dim", UNKNOWN)), str(getattr(reply, "setting", UNKNOWN))
-    notes = []
-    cue = None if dim == "N/A" else _DIM_CUES["3D" if "3D" in dim else "2D"] if dim != UNKNOWN else None
-    dim, why = _judged(dim, str(getattr(reply, "dim_sentence", "none")), shown, cue)
-    if why:
-        notes.append(f"dim is unknown: {why}")
-    setting, why = _judged(setting, str(getattr(reply, "setting_sentence", "none")), shown,
-                           _setting_cue(setting) if setting != UNKNOWN else None)
-    if why:
-        notes.append(f"setting is unknown: {why}")
-    return dim, setting, list(getattr(reply, "tags", [])), notes
+        return second, len(failed) + 1 + len(failed_again), [*fixed_again, *mend.document_ids(left, shown)]
+    return reply, len(failed) + 1 + len(failed_again), [*fixed, *mend.document_ids(problems, shown)]
 
 
 # --------------------------------------------------------------------------- the run
@@ -375,9 +223,9 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
         if isinstance(zh, ChineseSummary):
             chinese = {name: list(getattr(zh, name)) for name in FIELDS}
         if i == 0:
-            dim, setting, tags, judged = judgements(reply, texts)
+            dim, setting, tags, judged = mend.judgements(reply, texts)
             notes.extend(judged)
-    notes.extend(drop_repeats(english))
+    notes.extend(mend.drop_repeats(english))
     try:
         en = EnglishSummary.model_validate(english)
     except ValidationError as exc:
@@ -398,27 +246,6 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
     summary = PaperSummary.model_validate({"en": en, "zh": zh_summary, "dim": dim, "setting": setting, "tags": tags})
     report("write", "", 0, 0)
     return Drafted(summary, hashes, repairs, [r.line() for r in plan_.readings], notes)
-
-
-def drop_repeats(english: dict[str, list[EvidencedBullet]]) -> list[str]:
-    """Leave out a bullet that repeats one of an earlier question (separate passes can give the same
-    answer twice) when its question keeps another; one note each. A repeat that is a question's only
-    bullet stays, and the summary's own check refuses it."""
-    seen: dict[str, str] = {}
-    notes = []
-    for name in FIELDS:
-        kept: list[EvidencedBullet] = []
-        for i, bullet in enumerate(english.get(name, []), 1):
-            folded = grounding.normalize(bullet.text)
-            if folded in seen and len(english[name]) - (i - 1 - len(kept)) > 1:
-                notes.append(f"en.{name}[{i}] left out of the draft: it repeats a bullet of {seen[folded]} "
-                             f"({bullet.text[:60]!r})")
-                continue
-            seen.setdefault(folded, name)
-            kept.append(bullet)
-        if name in english:
-            english[name] = kept
-    return notes
 
 
 def _invalid(llm: LLM, data: Any, exc: ValidationError, what: str) -> SummaryInvalid:
@@ -481,7 +308,7 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
                 # the draft what it still gets wrong (validate reports it too); with none, leave the
                 # bullet out and say why (asking again the same way gave the same English back).
                 last = exc.attempts[-1].errors if exc.attempts else [str(exc)]
-                kept = next((k for a in reversed(exc.attempts) if (k := _plain_chinese(a.raw)) is not None), None)
+                kept = next((k for a in reversed(exc.attempts) if (k := mend.plain_chinese(a.raw)) is not None), None)
                 if kept is not None and (fixed := grounding.fix_scales(kept.zh, text)) != kept.zh:
                     # The small model writes 1.5 billion as 1.5亿 however it is told: the digits are right.
                     notes.append(f"zh.{name}[{len(zh[name]) + 1}]: a number's scale rewritten ({kept.zh!r} -> "
@@ -506,16 +333,6 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
     return zh, repairs, dropped
 
 
-def _plain_chinese(raw: str | None) -> ChineseBullet | None:
-    """A rejected translation that is still acceptable Chinese on its own (checked without the English)."""
-    if not raw:
-        return None
-    try:
-        return ChineseBullet.model_validate_json(raw, context={})
-    except ValidationError:
-        return None
-
-
 def _repair(settings: Settings) -> Any:
     def message(errors: list[str], truncated: bool) -> str:
         return render(settings.prompts_dir, "repair.j2", errors=errors, truncated=truncated).text
@@ -526,13 +343,11 @@ __all__ = [
     "TRANSLATE_PROMPTS",
     "Drafted",
     "Plan",
-    "judgements",
     "per_question",
     "plan",
     "prompts",
     "reply_models",
     "run",
-    "soft_problems",
     "steps",
     "stored_bullet",
 ]

@@ -1,0 +1,216 @@
+"""What the pipeline makes of a model's valid reply before it becomes a draft. Pure: no I/O.
+
+- **Objections** a reader would raise (`soft_problems`: copied, unsupported, resting on cited work) and
+  the checks no re-ask may skip (`hard_checks`: a cited sentence that speaks to the model, a bullet
+  that gives the question back or stops at a colon).
+- **Mending a small model's slips without a request**: a citation moved onto the sentence a bullet
+  restates (`fix_citations`), the last rejected reply kept without the bullets its errors name
+  (`salvage`), a bullet repeating an earlier question's left out (`drop_repeats`); each with a note.
+- **Judgements**: ``dim`` and ``setting`` kept only when the sentence they cite says them.
+- Notes name the document's sentence ids (`document_ids`), not the ids a request showed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline.core.errors import Attempt
+from pipeline.core.models import FIELDS
+from pipeline.model import checks, grounding
+from pipeline.model.summary import (
+    EN_BULLET,
+    QUESTION_DESCRIPTIONS,
+    UNKNOWN,
+    ChineseBullet,
+    CitedReply,
+    EvidencedBullet,
+)
+from pipeline.text.sentences import Sentence
+
+_DIM_CUES = {"2D": re.compile(r"\b2-?d\b|image|photo|pixel|picture", re.IGNORECASE),
+             "3D": re.compile(r"\b3-?d\b|volum|voxel|\bct\b|\bmri\b|point cloud|mesh", re.IGNORECASE)}
+
+
+# --------------------------------------------------------------------------- soft checks
+
+COPIED = " repeats "
+_REQUEST_ID = re.compile(r"\bS(\d+)\b")
+
+
+def soft_problems(reply: CitedReply, shown: dict[int, Sentence], names: list[str]) -> list[str]:
+    """What a reader would object to in a valid reply: copied bullets, unsupported terms, bullets that
+    rest on cited work instead of this paper (``shown``: the request's sentences by shown id)."""
+    found = []
+    for name, bullets in reply.groups().items():
+        for i, bullet in enumerate(bullets, 1):
+            # As the request showed them: the model is told the ids it saw.
+            cited = [dataclasses.replace(shown[n], id=n) for n in bullet.ids if n in shown]
+            texts = [s.text for s in cited]
+            labels = ", ".join(bullet.sentences)
+            if checks.is_copied(bullet.text, texts):
+                found.append(f"en.{name}[{i}]{COPIED}{labels} nearly word for word; restate what it means for "
+                             "this paper in your own words")
+            elif (score := checks.support(bullet.text, texts)) < checks.MIN_SUPPORT:
+                found.append(f"en.{name}[{i}]: most of its terms are not in {labels} (support {score}); cite the "
+                             "sentences that say it, or keep to what they say")
+            if reason := checks.rests_on_paper(name, cited, names):
+                found.append(f"en.{name}[{i}]: {reason}")
+    return found
+
+
+# A bullet as the validators name it ("en.motivation[1]") or as pydantic locates it ("en.motivation.0.text").
+_BULLET_REF = re.compile(r"\ben\.(problems|motivation|framework)(?:\[(\d+)\]|\.(\d+)\b)")
+
+
+def salvage(attempts: list[Attempt], model: type[CitedReply], context: dict[str, Any],
+            hard: Any) -> tuple[CitedReply, list[str]] | None:
+    """The latest rejected reply without the bullets its errors name, when what is left is valid and
+    answers every question it was asked (a small model keeps writing one bullet's number wrong; the
+    others are good): the reply and one note per bullet left out; None when nothing can be kept."""
+    for attempt in reversed(attempts):
+        try:
+            data = json.loads(attempt.raw or "")
+        except ValueError:
+            continue
+        named = sorted({(g, int(i) if i else int(z) + 1) for g, i, z in _BULLET_REF.findall(" ".join(attempt.errors))},
+                       reverse=True)
+        if attempt.kind != "invalid" or not named or not isinstance(data, dict) or not isinstance(data.get("en"), dict):
+            continue
+        try:
+            for group, i in named:
+                for side in ("en", "zh"):
+                    if isinstance(data.get(side), dict) and isinstance(data[side].get(group), list):
+                        del data[side][group][i - 1]
+            if any(not bullets for bullets in data["en"].values()):
+                continue
+            reply = model.model_validate(data, context=context)
+        except (IndexError, ValidationError):
+            continue
+        if hard(reply):
+            continue
+        errors = " ".join(attempt.errors)
+        return reply, [f"en.{g}[{i}] left out of the draft: it failed its checks on every attempt ({errors[:160]})"
+                       for g, i in sorted(named)]
+    return None
+
+
+def fix_citations(reply: CitedReply, shown: dict[int, Sentence]) -> list[str]:
+    """Re-cite a bullet whose cited sentences do not say it to the shown sentence that does (a small
+    model restates one sentence and cites another); one draft note per change."""
+    texts = {k: s.text for k, s in shown.items()}
+    notes = []
+    for name, bullets in reply.groups().items():
+        for i, bullet in enumerate(bullets, 1):
+            taken = {n for other in bullets if other is not bullet for n in other.ids}
+            if (m := checks.better_citation(bullet.text, bullet.ids, texts, taken)) is not None:
+                notes.append(f"en.{name}[{i}] cited {', '.join(shown[n].label for n in bullet.ids if n in shown)}, "
+                             f"which do(es) not say it; its evidence is the sentence that does, {shown[m].label}")
+                bullet.sentences = [f"S{m}"]
+    return notes
+
+
+def document_ids(problems: list[str], shown: dict[int, Sentence]) -> list[str]:
+    """``problems`` as the draft states them: the sentence ids the request showed (S1..Sn) become the
+    document's ids, the ones the draft's ``sentences`` and the review desk use."""
+    def label(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        return shown[number].label if number in shown else match.group(0)
+    return [_REQUEST_ID.sub(label, p) for p in problems]
+
+
+def hard_checks(shown: dict[int, str]) -> Any:
+    """The checks no re-ask may skip: no bullet cites a sentence addressing the model (prompt injection
+    in the paper), and none restates the question it was asked or stops at a colon instead of answering."""
+    def check(reply: CitedReply) -> list[str]:
+        groups = {name: [b.ids for b in bullets] for name, bullets in reply.groups().items()}
+        return [*grounding.addressed_citations(groups, shown), *non_answers(reply)]
+    return check
+
+
+def non_answers(reply: CitedReply) -> list[str]:
+    """Bullets that are no answer: the question's own description given back (a small model echoes the
+    prompt) or a lead-in that stops at a colon ("Our MSCA can be written as:")."""
+    found = []
+    for name, bullets in reply.groups().items():
+        asked = [QUESTION_DESCRIPTIONS[name], EN_BULLET]
+        for i, bullet in enumerate(bullets, 1):
+            if checks.copied_share(bullet.text, asked) >= checks.COPY_SHARE:
+                found.append(f"en.{name}[{i}] repeats the question instead of answering it for this paper")
+            elif bullet.text.rstrip().endswith(":"):
+                found.append(f"en.{name}[{i}] stops at a colon; write the finding itself as one full sentence")
+    return found
+
+
+# --------------------------------------------------------------------------- judgements
+
+
+def _judged(value: str, ref: str, shown: dict[int, str], cue: re.Pattern[str] | None) -> tuple[str, str | None]:
+    """``value`` when the sentence ``ref`` was shown and (with a ``cue``) says it; else unknown and why."""
+    if value == UNKNOWN:
+        return UNKNOWN, None
+    number = int(ref[1:]) if ref.startswith("S") else None
+    if number is None or number not in shown:
+        return UNKNOWN, f"no sentence given for {value!r}"
+    if cue is not None and not cue.search(shown[number]):
+        return UNKNOWN, f"S{number} does not say {value!r}"
+    return value, None
+
+
+def _setting_cue(setting: str) -> re.Pattern[str]:
+    parts = [re.escape(p[:5]) for p in setting.split("-") if p]
+    return re.compile(r"[\s-]?".join(rf"{p}\w*" for p in parts), re.IGNORECASE)
+
+
+def judgements(reply: CitedReply, shown: dict[int, str]) -> tuple[str, str, list[str], list[str]]:
+    """(dim, setting, tags, notes): each judgement kept only when the sentence it cites says it."""
+    dim, setting = str(getattr(reply, "dim", UNKNOWN)), str(getattr(reply, "setting", UNKNOWN))
+    notes = []
+    cue = None if dim == "N/A" else _DIM_CUES["3D" if "3D" in dim else "2D"] if dim != UNKNOWN else None
+    dim, why = _judged(dim, str(getattr(reply, "dim_sentence", "none")), shown, cue)
+    if why:
+        notes.append(f"dim is unknown: {why}")
+    setting, why = _judged(setting, str(getattr(reply, "setting_sentence", "none")), shown,
+                           _setting_cue(setting) if setting != UNKNOWN else None)
+    if why:
+        notes.append(f"setting is unknown: {why}")
+    return dim, setting, list(getattr(reply, "tags", [])), notes
+
+
+def drop_repeats(english: dict[str, list[EvidencedBullet]]) -> list[str]:
+    """Leave out a bullet that repeats one of an earlier question (separate passes can give the same
+    answer twice) when its question keeps another; one note each. A repeat that is a question's only
+    bullet stays, and the summary's own check refuses it."""
+    seen: dict[str, str] = {}
+    notes = []
+    for name in FIELDS:
+        kept: list[EvidencedBullet] = []
+        for i, bullet in enumerate(english.get(name, []), 1):
+            folded = grounding.normalize(bullet.text)
+            if folded in seen and len(english[name]) - (i - 1 - len(kept)) > 1:
+                notes.append(f"en.{name}[{i}] left out of the draft: it repeats a bullet of {seen[folded]} "
+                             f"({bullet.text[:60]!r})")
+                continue
+            seen.setdefault(folded, name)
+            kept.append(bullet)
+        if name in english:
+            english[name] = kept
+    return notes
+
+
+def plain_chinese(raw: str | None) -> ChineseBullet | None:
+    """A rejected translation that is still acceptable Chinese on its own (checked without the English)."""
+    if not raw:
+        return None
+    try:
+        return ChineseBullet.model_validate_json(raw, context={})
+    except ValidationError:
+        return None
+
+
+__all__ = ["COPIED", "document_ids", "drop_repeats", "fix_citations", "hard_checks", "judgements", "non_answers",
+           "plain_chinese", "salvage", "soft_problems"]
