@@ -209,6 +209,8 @@ def test_cli_dry_run_prints_live_and_batch_cost_and_the_workflow_runs(tmp_path: 
         assert cli.main(["batch", "collect", "--json"]) == 0
         data = json.loads(capsys.readouterr().out)
         assert data["totals"]["drafted"] == 2 and data["totals"]["cost_usd"] > 0
+        assert cli.main(["batch", "status"]) == 0
+        assert capsys.readouterr().out.strip() == "no batch job is waiting: `batch submit` sends the backlog as one"
 
 
 def test_a_job_the_provider_failed_sends_its_papers_back(tmp_path: Path) -> None:

@@ -162,6 +162,9 @@ def _print_jobs(report: jobs_module.JobsReport) -> None:
         if count > 20 and state not in ("failed", "backlog"):
             print(f"... and {count - 20} more {state} (--json lists every paper)")
     totals = report.to_dict()["totals"]
+    if not report.outcomes and not any(not job.collected for job in report.jobs):
+        print("no batch job is waiting: `batch submit` sends the backlog as one")
+        return
     print(", ".join(f"{totals[s]} {s}" for s in ("drafted", "failed", "backlog", "submitted", "waiting", "skipped"))
           + f"; {report.requests} requests put into jobs; ${report.cost_usd:.4f} at batch prices")
 
