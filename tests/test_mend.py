@@ -1,0 +1,52 @@
+"""What a valid reply goes through before it becomes a draft (`pipeline.model.mend`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.core.models import FIELDS
+
+
+def test_the_draft_names_the_documents_sentence_ids_not_the_requests(tmp_path: Path) -> None:
+    """A request shows its sentences as S1..Sn; a warning in the draft names the document's ids."""
+    from pipeline.model import mend
+    from pipeline.text.sentences import Sentence
+
+    shown = {1: Sentence(17, "We propose X.", "Method", "method", 0),
+             2: Sentence(40, "Y works.", "Method", "method", 3)}
+    assert mend.document_ids(["en.framework[1] repeats S1, S2 nearly word for word", "S9 is gone"], shown) == \
+        ["en.framework[1] repeats S17, S40 nearly word for word", "S9 is gone"]
+
+
+def test_a_bullet_repeating_an_earlier_questions_is_left_out_when_its_question_keeps_another() -> None:
+    from pipeline.model import mend
+    from pipeline.model.summary import EvidencedBullet
+
+    def b(text: str) -> EvidencedBullet:
+        return EvidencedBullet(text=text, evidence="Pseudo labels are unreliable near organ boundaries.",
+                               sentences=[2], support=1.0)
+
+    same = "Pseudo labels of the teacher are unreliable near organ boundaries."
+    english = {"problems": [b(same)], "motivation": [b(same), b("Agreement between two views tells which "
+                                                               "pseudo labels to trust.")],
+               "framework": [b(same)]}
+    notes = mend.drop_repeats(english)
+    assert [len(english[f]) for f in FIELDS] == [1, 1, 1]  # the framework's only bullet stays
+    assert notes == [f"en.motivation[1] left out of the draft: it repeats a bullet of problems ({same[:60]!r})"]
+
+
+def test_a_bullet_that_gives_the_question_back_or_stops_at_a_colon_is_no_answer() -> None:
+    """Seen from the embedded model on SegNeXt: the problems bullet was the question's description, and a
+    framework bullet was 'Mathematically, our MSCA can be written as:'."""
+    from pipeline.model import mend
+    from pipeline.model.summary import QUESTION_DESCRIPTIONS, reply_model
+
+    model = reply_model(("problems", "framework"), bilingual=False, classify=False, settings=())
+    reply = model.model_validate({"en": {
+        "problems": [{"text": QUESTION_DESCRIPTIONS["problems"], "sentences": ["S1"]},
+                     {"text": "Pseudo labels of the teacher are unreliable near organ boundaries.",
+                      "sentences": ["S2"]}],
+        "framework": [{"text": "Mathematically, our agreement mask can be written as:", "sentences": ["S3"]}]}})
+    assert mend.non_answers(reply) == [
+        "en.problems[1] repeats the question instead of answering it for this paper",
+        "en.framework[1] stops at a colon; write the finding itself as one full sentence"]
