@@ -259,3 +259,4 @@ def test_a_save_is_checked_with_the_lists_glossary_as_validate_does(served: tupl
     save["text"] = "Labelled medical scans are scarce because expert annotation is slow and very costly."
     status, body = _request(bound.base + "/paper/2301.00001/save", data=save, headers=headers)
     assert status == 200 and json.loads(body)["loaded"] == _loaded(path) != files.Snapshot.of(before).sha256
+    assert json.loads(body)["problems"] == []  # what validate says now: the page replaces its list with it

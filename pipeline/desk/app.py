@@ -248,10 +248,14 @@ class Desk:
             return JSONResponse({"error": _line(exc)}, status_code=400)
         if not result.written:
             return JSONResponse({"errors": result.errors}, status_code=422)
-        record = await run_in_threadpool(store.load_record, store.record_path(self.settings.summaries_dir, key))
+        path = store.record_path(self.settings.summaries_dir, key)
+        record = await run_in_threadpool(store.load_record, path)
         html = await run_in_threadpool(preview.preview_html, record, self.settings.summaries_dir,
                                        self.settings.papers_file)
-        return JSONResponse({"loaded": result.snapshot, "preview": html})
+        # What `validate` says of the file now, for the page's problem list (a save may fix or leave some).
+        report = await run_in_threadpool(validate_file, path, self.lookup, list_context(self.settings)[1])
+        return JSONResponse({"loaded": result.snapshot, "preview": html,
+                             "problems": [str(p) for p in report.problems]})
 
     async def decide(self, request: Request) -> Response:
         key = request.path_params["key"]

@@ -98,6 +98,13 @@ function setUpPaper() {
         saved = text.textContent.split(/\s+/).filter(Boolean).join(" ");
         text.textContent = saved;
         document.getElementById("preview").innerHTML = data.preview;  // markdown-it output, raw HTML off
+        const problems = document.getElementById("problems");
+        problems.replaceChildren(...(data.problems || []).map((p) => {
+          const line = document.createElement("p");
+          line.className = "problem";
+          line.textContent = p;
+          return line;
+        }));
         bullet.classList.add("saved");
         dirty();
       } else if (status === 409) {
