@@ -101,10 +101,11 @@ def test_inline_text_without_markdown_syntax_is_read_as_the_parser_reads_it() ->
     # read_inline skips the parser for text with no inline Markdown; it must give the parser's answer.
     import random
 
+    from pipeline.core.links import markdown_parser
     from pipeline.listing import mdparts
 
     def parsed(text: str) -> mdparts.InlineRun:
-        tokens = mdparts.md_parser().parseInline(text)
+        tokens = markdown_parser().parseInline(text)
         return mdparts.inline_run(tokens[0].children or []) if tokens else mdparts.InlineRun(text=text)
 
     samples = [cell for path in (TABLE, BULLETS, ONE_LINE, EXAMPLE_LIST)

@@ -231,6 +231,28 @@ def _small_model_plan(text: str) -> Any:
 ZH_OK = "本文针对伪标签、一致性、无监督损失和半监督分割方法进行了改进。"
 
 
+def _drive_small(tmp_path: Path, handler: Any, paper: str | None = None, max_repairs: int = 2,
+                 **profile_changes: Any) -> Any:
+    """Run a small model's passes on ``paper`` (default test_llm.PAPER) against ``handler``'s replies."""
+    import dataclasses
+
+    import httpx2
+    import test_llm
+
+    from pipeline.core.config import LLMSettings
+    from pipeline.model.backend import Connection
+    from pipeline.model.llm import LLM
+    from pipeline.workspace import passes
+
+    settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
+    connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
+                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    profile, plan = _small_model_plan(paper if paper is not None else test_llm.PAPER)
+    profile = dataclasses.replace(profile, **profile_changes)
+    return passes.run(LLM(connection, LLMSettings(max_repairs=max_repairs), profile), settings, plan,
+                      repair=lambda errors, truncated: "; ".join(errors))
+
+
 def _question_reply(body: dict[str, Any], en: dict[str, Any]) -> dict[str, Any]:
     from test_llm import english_pass
 
@@ -246,12 +268,8 @@ def test_translate_mode_one_pass_per_question_then_bullet_by_bullet_for_small_mo
     import json as _json
 
     import httpx2
-    from test_llm import PAPER, english_pass, ok
+    from test_llm import english_pass, ok
 
-    from pipeline.core.config import LLMSettings
-    from pipeline.model.backend import Connection
-    from pipeline.model.llm import LLM
-    from pipeline.workspace import passes
 
     seen: list[str] = []
 
@@ -263,12 +281,7 @@ def test_translate_mode_one_pass_per_question_then_bullet_by_bullet_for_small_mo
             return ok(_question_reply(body, english_pass()["en"]))
         return ok({"zh": f"第{'一二三四五六七八九十'[len(seen) % 10]}条：{ZH_OK}"})
 
-    settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
-    connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
-                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    profile, plan = _small_model_plan(PAPER)
-    llm = LLM(connection, LLMSettings(), profile)
-    drafted = passes.run(llm, settings, plan, repair=lambda errors, truncated: "; ".join(errors))
+    drafted = _drive_small(tmp_path, handler)
     summary, hashes, repairs = drafted.summary, drafted.prompts, drafted.repairs
     assert seen == ["ProblemsPass", "MotivationPass", "FrameworkPass"] + ["ChineseBullet"] * 3
     assert summary.zh is not None and [len(getattr(summary.zh, f)) for f in FIELDS] == [1, 1, 1]
@@ -285,10 +298,6 @@ def test_a_translation_with_a_wrong_number_is_asked_again(tmp_path: Path) -> Non
     import httpx2
     from test_llm import PAPER, bullet, english_pass, ok
 
-    from pipeline.core.config import LLMSettings
-    from pipeline.model.backend import Connection
-    from pipeline.model.llm import LLM
-    from pipeline.workspace import passes
 
     asked: list[str] = []
     paper_text = PAPER + " The teacher was pretrained on 1.5 billion voxels."
@@ -305,28 +314,19 @@ def test_a_translation_with_a_wrong_number_is_asked_again(tmp_path: Path) -> Non
         return ok({"zh": "教师网络在训练前看过15亿个体素。" if len(asked) == 2 else
                    f"第{'零一二三四五'[len(asked)]}部分：{ZH_OK}"})
 
-    settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
-    connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
-                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    profile, plan = _small_model_plan(paper_text)
-    drafted = passes.run(LLM(connection, LLMSettings(), profile), settings, plan,
-                         repair=lambda errors, truncated: "; ".join(errors))
+    drafted = _drive_small(tmp_path, handler, paper_text)
     assert drafted.repairs == 1 and "1.5亿" in asked[1] and "translate numbers exactly" in asked[1]
     assert drafted.summary.zh is not None and drafted.summary.zh.problems == ["教师网络在训练前看过15亿个体素。"]
 
 
 def test_a_translation_that_keeps_failing_its_checks_is_kept_with_a_warning(tmp_path: Path) -> None:
-    """One bullet's translation is not worth the draft: after the re-asks, one more ask checks only that
-    it is Chinese, and the draft says what the translation still gets wrong."""
+    """One bullet's translation is not worth the draft: after the re-asks, the last attempt is kept when
+    it is Chinese on its own, and the draft says what the translation still gets wrong."""
     import json as _json
 
     import httpx2
-    from test_llm import PAPER, english_pass, ok
+    from test_llm import english_pass, ok
 
-    from pipeline.core.config import LLMSettings
-    from pipeline.model.backend import Connection
-    from pipeline.model.llm import LLM
-    from pipeline.workspace import passes
 
     asked: list[str] = []
 
@@ -339,12 +339,7 @@ def test_a_translation_that_keeps_failing_its_checks_is_kept_with_a_warning(tmp_
             return ok({"zh": "教师网络的consensus伪标签不可靠。"})
         return ok({"zh": f"第{'一二三四五六七八九十'[len(asked) % 10]}条：{ZH_OK}"})
 
-    settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
-    connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
-                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    profile, plan = _small_model_plan(PAPER)
-    drafted = passes.run(LLM(connection, LLMSettings(max_repairs=1), profile), settings, plan,
-                         repair=lambda errors, truncated: "; ".join(errors))
+    drafted = _drive_small(tmp_path, handler, max_repairs=1)
     assert drafted.summary.zh is not None and drafted.summary.zh.problems == ["教师网络的consensus伪标签不可靠。"]
     assert any(n.startswith("zh.problems[1]: translated without the checks it failed:") and "consensus" in n
                for n in drafted.notes)
@@ -352,16 +347,11 @@ def test_a_translation_that_keeps_failing_its_checks_is_kept_with_a_warning(tmp_
 
 def _run_small(tmp_path: Path, en: dict[str, Any], zh: Any, **profile_changes: Any) -> tuple[Any, list[str]]:
     """Run a small model's passes against canned replies; (drafted, names of the requests sent)."""
-    import dataclasses
     import json as _json
 
     import httpx2
-    from test_llm import PAPER, ok
+    from test_llm import ok
 
-    from pipeline.core.config import LLMSettings
-    from pipeline.model.backend import Connection
-    from pipeline.model.llm import LLM
-    from pipeline.workspace import passes
 
     seen: list[str] = []
 
@@ -373,14 +363,7 @@ def _run_small(tmp_path: Path, en: dict[str, Any], zh: Any, **profile_changes: A
             return ok(_question_reply(body, en))
         return ok({"zh": zh(len(seen), body["messages"][1]["content"])})
 
-    settings = load_settings({"PIPELINE_CACHE_DIR": str(tmp_path)})
-    connection = Connection(backend="local", model="small", host="embedded", base_url="http://embedded.local/v1",
-                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    profile, plan = _small_model_plan(PAPER)
-    profile = dataclasses.replace(profile, **profile_changes)
-    drafted = passes.run(LLM(connection, LLMSettings(max_repairs=2), profile), settings, plan,
-                         repair=lambda errors, truncated: "; ".join(errors))
-    return drafted, seen
+    return _drive_small(tmp_path, handler, **profile_changes), seen
 
 
 def _zh(n: int, asked: str = "") -> str:

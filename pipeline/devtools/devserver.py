@@ -275,15 +275,19 @@ class FakeServer:
             return None
         return queue[0].rstrip("*") if queue[0].endswith("*") else queue.pop(0)
 
+    def _admit(self, body: Json, mode: str) -> tuple[int, bool, str | None]:
+        """Record a request (the caller holds the lock): its number, whether its output mode is
+        accepted, and the fault it draws."""
+        self._requests.append(body)
+        self._count += 1
+        accepted = mode not in MODES or mode in self.accept
+        return self._count, accepted, self._next_fault(prompt_text(body)) if accepted else None
+
     def handle(self, handler: _Handler, body: Json) -> None:
         """Answer one chat completion request (called from the handler thread)."""
         mode, _, name = request_mode(body)
         with self._lock:
-            self._requests.append(body)
-            self._count += 1
-            number = self._count
-            accepted = mode not in MODES or mode in self.accept
-            fault = self._next_fault(prompt_text(body)) if accepted else None
+            number, accepted, fault = self._admit(body, mode)
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -361,11 +365,7 @@ class FakeServer:
         accept is answered with HTTP 400."""
         mode, _, name = request_mode(body)
         with self._lock:
-            self._requests.append(body)
-            self._count += 1
-            number = self._count
-            accepted = mode not in MODES or mode in self.accept
-            fault = self._next_fault(prompt_text(body)) if accepted else None
+            number, accepted, fault = self._admit(body, mode)
         if not accepted:
             return 400, _error(f"'{mode}' is not supported by this server", "invalid_request_error")
         status, payload, _ = self.completion(body, fault, mode, name, number)

@@ -17,6 +17,7 @@ import re
 
 from markdown_it.token import Token
 
+from pipeline.core.links import markdown_parser
 from pipeline.core.models import Layout
 from pipeline.listing.mdparts import (
     COLUMN_KINDS,
@@ -39,7 +40,6 @@ from pipeline.listing.mdparts import (
     is_code_cell,
     is_contents,
     looks_like_paper,
-    md_parser,
     outside_links,
     paper_bullet,
     parse_code,
@@ -141,7 +141,7 @@ class _Parser:
     def run(self) -> ParsedList:
         plain = self.out.plain_headings = not any(re.match(r"^#{1,6}\s", line) for line in self.lines)
         md_lines = _plain_line_markdown(self.lines, self.out) if plain else self.lines
-        tokens = md_parser().parse("\n".join(md_lines) + "\n")
+        tokens = markdown_parser().parse("\n".join(md_lines) + "\n")
         intro_end = len(self.lines) if plain else self._intro_end(tokens)
         if not plain:
             self._title_and_intro(tokens, intro_end)

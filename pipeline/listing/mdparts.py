@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from markdown_it import MarkdownIt
     from markdown_it.token import Token
 
 from pipeline.core.links import markdown_parser
@@ -45,12 +44,6 @@ _ARXIV = re.compile(r"arxiv\.org/(?:abs|pdf|html)/(?P<id>\d{4}\.\d{4,5})(?:v\d+)
 NUMBERED = re.compile(r"^(?:(?P<emoji>[^\w\s(\[|*\-]+)\s*)?(?P<num>\d+(?:\.\d+)*)\.?\s+(?P<rest>\S.*)$")
 _YEAR = re.compile(r"^(?:19|20)\d{2}$")
 _UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>$~])")
-
-
-def md_parser() -> MarkdownIt:
-    """The one Markdown parser (`pipeline.core.links.markdown_parser`): CommonMark with HTML kept,
-    tables and strikethrough, every link read as a link whatever its scheme (import checks each one)."""
-    return markdown_parser()
 
 
 Fate = Literal["reported", "ignored"]
@@ -281,7 +274,7 @@ def read_inline(markdown: str) -> InlineRun:
     """One line of inline Markdown (a table cell) as text and links."""
     if _INLINE_SYNTAX.isdisjoint(markdown):
         return InlineRun(text=markdown, only_strong=not markdown.strip())
-    tokens = md_parser().parseInline(markdown)
+    tokens = markdown_parser().parseInline(markdown)
     return inline_run(tokens[0].children or []) if tokens else InlineRun(text=markdown)
 
 

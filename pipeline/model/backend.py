@@ -62,8 +62,9 @@ class Profile:
     # ... without its field descriptions (the system prompt explains the fields): 276 instead of 660
     # tokens for a question's pass, which lets a small model's pass fit a 2,048-token server context.
     compact_schema: bool = False
-    # The least room a reply needs. One question's pass with two bullets is about 250 tokens; a single
-    # call answering all three questions in two languages needs the default.
+    # The least room a reply needs (below it, less paper text is sent). One question's pass with two
+    # bullets is about 250 tokens; a single call answering all three questions in two languages needs
+    # the default.
     min_reply_tokens: int = 512
     bullets: tuple[int, int] | None = None  # (min, max) bullets per question the schema asks for
     reask_with_reply: bool = True  # re-asks show the rejected reply (small models then copy it verbatim)

@@ -74,7 +74,6 @@ R = TypeVar("R")
 _CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+) tokens", re.IGNORECASE)
 _CONTEXT_MESSAGES = re.compile(r"\((\d+) in the messages", re.IGNORECASE)
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "tool_choice", "'tools'")
-MIN_COMPLETION_TOKENS = 512  # below this a summary cannot be written: send less paper text instead
 CONTEXT_MARGIN = 64  # tokens kept free: chat templates add a few per message
 
 
@@ -446,9 +445,7 @@ class LLM:
                              completion_tokens=0)
             raise self._transport_error(exc, retry_timeouts) from exc
         self.usage.requests += 1
-        usage = completion.usage
-        prompt_tokens = usage.prompt_tokens if usage else 0
-        completion_tokens = usage.completion_tokens if usage else 0
+        prompt_tokens, completion_tokens = _tokens(completion)
         self.usage.prompt_tokens += prompt_tokens
         self.usage.completion_tokens += completion_tokens
         cost = cost_usd(self.connection, self.settings.prices, prompt_tokens, completion_tokens)
@@ -464,9 +461,7 @@ class LLM:
                 raise LLMError(f"LLM reply from {self.connection.host} is not a chat completion: "
                                f"{_validation_messages(exc)[0]}",
                                hint="the server is not OpenAI-compatible for chat completions") from exc
-        usage = completion.usage
-        prompt_tokens = usage.prompt_tokens if usage else 0
-        completion_tokens = usage.completion_tokens if usage else 0
+        prompt_tokens, completion_tokens = _tokens(completion)
         if not completion.choices:
             raise LLMError(f"LLM reply from {self.connection.host} has no choices",
                            hint="the server is not OpenAI-compatible for chat completions")
@@ -606,6 +601,12 @@ class LLM:
             f"the model at {where} gave no valid summary in {tries} attempts; last problem: "
             f"{last.errors[0][:200]}", attempts=attempts,
             hint="see the failure record; try a stronger model or PIPELINE_MAX_REPAIRS")
+
+
+def _tokens(completion: Any) -> tuple[int, int]:
+    """(prompt, completion) tokens a chat completion reports; 0 for a server that reports none."""
+    usage = completion.usage
+    return (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
 
 
 def without_descriptions(schema: Any) -> Any:

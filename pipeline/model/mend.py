@@ -5,7 +5,8 @@
   that gives the question back or stops at a colon).
 - **Mending a small model's slips without a request**: a citation moved onto the sentence a bullet
   restates (`fix_citations`), the last rejected reply kept without the bullets its errors name
-  (`salvage`), a bullet repeating an earlier question's left out (`drop_repeats`); each with a note.
+  (`salvage`), a bullet repeating an earlier question's left out (`drop_repeats`), what a failed
+  translation still gives (`kept_translation`); each with a note.
 - **Judgements**: ``dim`` and ``setting`` kept only when the sentence they cite says them.
 - Notes name the document's sentence ids (`document_ids`), not the ids a request showed.
 """
@@ -15,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.core.errors import Attempt
+from pipeline.core.errors import Attempt, ModelOutputError
 from pipeline.core.models import FIELDS
-from pipeline.model import checks, grounding
+from pipeline.model import checks, glossary, grounding
 from pipeline.model.summary import (
     EN_BULLET,
     QUESTION_DESCRIPTIONS,
@@ -73,13 +75,15 @@ def salvage(attempts: list[Attempt], model: type[CitedReply], context: dict[str,
     answers every question it was asked (a small model keeps writing one bullet's number wrong; the
     others are good): the reply and one note per bullet left out; None when nothing can be kept."""
     for attempt in reversed(attempts):
+        errors = " ".join(attempt.errors)
+        named = sorted({(g, int(i) if i else int(z) + 1) for g, i, z in _BULLET_REF.findall(errors)}, reverse=True)
+        if attempt.kind != "invalid" or not named:
+            continue
         try:
             data = json.loads(attempt.raw or "")
         except ValueError:
             continue
-        named = sorted({(g, int(i) if i else int(z) + 1) for g, i, z in _BULLET_REF.findall(" ".join(attempt.errors))},
-                       reverse=True)
-        if attempt.kind != "invalid" or not named or not isinstance(data, dict) or not isinstance(data.get("en"), dict):
+        if not isinstance(data, dict) or not isinstance(data.get("en"), dict):
             continue
         try:
             for group, i in named:
@@ -93,7 +97,6 @@ def salvage(attempts: list[Attempt], model: type[CitedReply], context: dict[str,
             continue
         if hard(reply):
             continue
-        errors = " ".join(attempt.errors)
         return reply, [f"en.{g}[{i}] left out of the draft: it failed its checks on every attempt ({errors[:160]})"
                        for g, i in sorted(named)]
     return None
@@ -191,7 +194,8 @@ def drop_repeats(english: dict[str, list[EvidencedBullet]]) -> list[str]:
         kept: list[EvidencedBullet] = []
         for i, bullet in enumerate(english.get(name, []), 1):
             folded = grounding.normalize(bullet.text)
-            if folded in seen and len(english[name]) - (i - 1 - len(kept)) > 1:
+            still_there = len(english[name]) - (i - 1 - len(kept))  # this bullet and those not left out
+            if folded in seen and still_there > 1:
                 notes.append(f"en.{name}[{i}] left out of the draft: it repeats a bullet of {seen[folded]} "
                              f"({bullet.text[:60]!r})")
                 continue
@@ -202,7 +206,22 @@ def drop_repeats(english: dict[str, list[EvidencedBullet]]) -> list[str]:
     return notes
 
 
-def plain_chinese(raw: str | None) -> ChineseBullet | None:
+def kept_translation(exc: ModelOutputError, english: str, terms: Mapping[str, str],
+                     names: Sequence[str]) -> tuple[ChineseBullet | None, list[str], str | None]:
+    """What a bullet's failed translation still gives: the latest attempt that is acceptable Chinese on
+    its own (only the checks against the English failed), its number scale rewritten when only the scale
+    is wrong (the small model writes 1.5 billion as 1.5亿 however it is told; the digits are right).
+    Returns (the kept bullet or None, what it still gets wrong, its text before a rewrite or None)."""
+    last = exc.attempts[-1].errors if exc.attempts else [str(exc)]
+    kept = next((k for a in reversed(exc.attempts) if (k := _plain_chinese(a.raw)) is not None), None)
+    if kept is None or (fixed := grounding.fix_scales(kept.zh, english)) == kept.zh:
+        return kept, last, None
+    mismatch = grounding.quantity_mismatch(fixed, english)
+    left = [*([mismatch] if mismatch else []), *glossary.problems(english, fixed, terms, names)]
+    return ChineseBullet.model_validate({"zh": fixed}, context={}), left, kept.zh
+
+
+def _plain_chinese(raw: str | None) -> ChineseBullet | None:
     """A rejected translation that is still acceptable Chinese on its own (checked without the English)."""
     if not raw:
         return None
@@ -212,5 +231,5 @@ def plain_chinese(raw: str | None) -> ChineseBullet | None:
         return None
 
 
-__all__ = ["COPIED", "document_ids", "drop_repeats", "fix_citations", "hard_checks", "judgements", "non_answers",
-           "plain_chinese", "salvage", "soft_problems"]
+__all__ = ["COPIED", "document_ids", "drop_repeats", "fix_citations", "hard_checks", "judgements", "kept_translation",
+           "non_answers", "salvage", "soft_problems"]

@@ -74,6 +74,7 @@ def submit(settings: Settings, options: BatchOptions, *, export: Path | None = N
     selected = plan(settings, options)
     llm = batch_llm(settings, export=export is not None)
     context = list_context(settings)  # the list's settings and glossary, read once for every paper
+    cache = Cache(settings.cache_dir)
     report = JobsReport()
     writer = StatusWriter(settings.papers_file, interval=float("inf"))
     spent = 0.0
@@ -102,7 +103,7 @@ def submit(settings: Settings, options: BatchOptions, *, export: Path | None = N
                 writer.put(item.source, status="failed", last_error=str(exc))
                 report.outcomes.append(JobOutcome(item.source, "failed", str(exc), key))
                 continue
-            cached = Cache(settings.cache_dir).get_json(CACHE_NAMESPACE, paper.cache_key)
+            cached = cache.get_json(CACHE_NAMESPACE, paper.cache_key)
             if cached:  # as a live run: the answer to the same prompts is reused, nothing is sent
                 _, write = save(settings, paper.paper, paper.plan, paper.backend, Answer.from_cache(cached),
                                 force=options.force)

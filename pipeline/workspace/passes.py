@@ -231,7 +231,8 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
     except ValidationError as exc:
         raise _invalid(llm, english, exc, "the English answers do not fit together") from exc
     if translate:
-        chinese, t_repairs, dropped = yield from _translate(llm, settings, plan_, en, hashes, report, notes)
+        chinese, t_repairs, dropped = yield from _translate(llm, settings, plan_, en, hashes, report, notes,
+                                                                   repair)
         repairs += t_repairs
         if dropped:
             kept = {name: [b for i, b in enumerate(english[name]) if (name, i) not in dropped] for name in english}
@@ -256,7 +257,8 @@ def _invalid(llm: LLM, data: Any, exc: ValidationError, what: str) -> SummaryInv
 
 
 def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, hashes: dict[str, str],
-               report: Any, notes: list[str]) -> Steps[tuple[dict[str, list[str]], int, set[tuple[str, int]]]]:
+               report: Any, notes: list[str],
+               repair: Any) -> Steps[tuple[dict[str, list[str]], int, set[tuple[str, int]]]]:
     """The Chinese bullets, the re-asks they took, and the English bullets left out (name, index) because
     no acceptable Chinese came back for them (a note says which and why)."""
     plain = {f: [b.text for b in getattr(en, f)] for f in FIELDS}
@@ -264,12 +266,11 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
     t_system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0], per_bullet=per_bullet)
     hashes[t_system.name] = t_system.sha256
     repairs = 0
-    repair = _repair(settings)
     if not per_bullet:
         expected = {f: len(plain[f]) for f in FIELDS}
         counts = ", ".join(f"{len(plain[f])} {f}" for f in FIELDS)
-        terms = glossary.used(" ".join(t for f in FIELDS for t in plain[f]), plan_.glossary)
         everything = " ".join(t for f in FIELDS for t in plain[f])
+        terms = glossary.used(everything, plan_.glossary)
         t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[1], title=plan_.title, terms=terms,
                         numbers=grounding.chinese_numbers(everything), names=plan_.names,
                         english_json=json.dumps(plain, ensure_ascii=False, indent=1), counts=counts)
@@ -303,20 +304,12 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
                                                              "names": plan_.names},
                                                     max_repairs=llm.profile.translation_repairs)
             except ModelOutputError as exc:
-                # One bullet's translation is not worth the whole draft: keep the latest attempt that is
-                # acceptable Chinese on its own (only the checks against the English failed) and say in
-                # the draft what it still gets wrong (validate reports it too); with none, leave the
-                # bullet out and say why (asking again the same way gave the same English back).
-                last = exc.attempts[-1].errors if exc.attempts else [str(exc)]
-                kept = next((k for a in reversed(exc.attempts) if (k := mend.plain_chinese(a.raw)) is not None), None)
-                if kept is not None and (fixed := grounding.fix_scales(kept.zh, text)) != kept.zh:
-                    # The small model writes 1.5 billion as 1.5亿 however it is told: the digits are right.
-                    notes.append(f"zh.{name}[{len(zh[name]) + 1}]: a number's scale rewritten ({kept.zh!r} -> "
-                                 f"{fixed!r})")
-                    kept = ChineseBullet.model_validate({"zh": fixed}, context={})
-                    mismatch = grounding.quantity_mismatch(fixed, text)
-                    last = [*([mismatch] if mismatch else []), *glossary.problems(text, fixed, plan_.glossary,
-                                                                                 plan_.names)]
+                # One bullet's translation is not worth the whole draft (see `mend.kept_translation`);
+                # with nothing to keep, the bullet is left out and the draft says why.
+                kept, last, before = mend.kept_translation(exc, text, plan_.glossary, plan_.names)
+                if kept is not None and before is not None:
+                    notes.append(f"zh.{name}[{len(zh[name]) + 1}]: a number's scale rewritten ({before!r} -> "
+                                 f"{kept.zh!r})")
                 failed = list(exc.attempts)
                 if kept is None:
                     repairs += len(failed)
@@ -331,12 +324,6 @@ def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, ha
             repairs += len(failed)
             zh[name].append(one.zh)
     return zh, repairs, dropped
-
-
-def _repair(settings: Settings) -> Any:
-    def message(errors: list[str], truncated: bool) -> str:
-        return render(settings.prompts_dir, "repair.j2", errors=errors, truncated=truncated).text
-    return message
 
 
 __all__ = [

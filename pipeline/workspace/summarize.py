@@ -49,7 +49,7 @@ from pipeline.core.models import (
 from pipeline.model import checks, grounding
 from pipeline.model.backend import Backend, Profile, batch_factor, cost_usd, reading_profile, select_backend
 from pipeline.model.biblio import bibliography, find_code_url
-from pipeline.model.llm import LLM, MIN_COMPLETION_TOKENS
+from pipeline.model.llm import CONTEXT_MARGIN, LLM
 from pipeline.model.prompts import Prompt, file_sha256, render
 from pipeline.model.summary import (
     ChineseBullet,
@@ -326,8 +326,8 @@ def _smaller_budget(plan: passes.Plan, profile: Profile, exc: ContextOverflow, s
     ratio = max(1.0, exc.prompt_tokens / max(1, exc.estimated_tokens))  # server tokens per estimated one
     # A pass per question answers one question (about 250 tokens); one call answers all three.
     reply = profile.min_reply_tokens if passes.per_question(profile) else \
-        min(settings.llm.max_output_tokens, max(2 * MIN_COMPLETION_TOKENS, exc.context_tokens // 4))
-    excess = int((exc.prompt_tokens + reply + 64 - exc.context_tokens) / ratio) + 32
+        min(settings.llm.max_output_tokens, max(2 * profile.min_reply_tokens, exc.context_tokens // 4))
+    excess = int((exc.prompt_tokens + reply + CONTEXT_MARGIN - exc.context_tokens) / ratio) + 32
     reading = max(r.tokens for r in plan.readings) - excess
     share = 2 if passes.per_question(profile) else 1  # a per-question reading gets half the budget
     return reading * share if reading >= MIN_BUDGET_TOKENS else None
