@@ -225,7 +225,8 @@ def load_papers(path: Path, *, read_only: bool = False) -> PapersDoc:
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         raise ConfigError(f"papers file not found: {path}",
-                          hint="create it (see README 'Review, render, import, lint') or pass --papers") from None
+                          hint="create it (the README's tour shows a first one; `pipeline import LIST.md` makes one "
+                          "from an existing list) or set PIPELINE_PAPERS_FILE") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
