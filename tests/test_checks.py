@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.model import checks
 from pipeline.text.sentences import Sentence
 
@@ -53,3 +55,51 @@ def test_the_shown_sentence_that_says_the_bullet_is_the_citation_it_meant() -> N
     assert checks.better_citation(text, [3], shown, taken={2}) == 9  # S2 backs another bullet
     assert checks.better_citation(text, [2], shown) is None  # already right
     assert checks.better_citation("Something else entirely is claimed here.", [3], shown) is None
+
+
+CITED = ["Since PVT needs to process high-resolution (e.g., 4-stride) feature maps, we propose a spatial-reduction "
+         "attention (SRA) layer to replace the traditional multi-head attention (MHA) layer [63] in the encoder."]
+COPY = CITED[0]
+
+
+def test_a_restatement_that_kept_the_content_replaces_a_copy() -> None:
+    new = ("Because PVT handles high-resolution feature maps (e.g., 4-stride), a spatial-reduction attention "
+           "(SRA) layer takes the place of the usual multi-head attention (MHA) layer in its encoder.")
+    assert checks.is_copied(COPY, CITED) and not checks.is_copied(new, CITED)
+    assert checks.restatement_problems(new, COPY, CITED) == []
+
+
+@pytest.mark.parametrize(("new", "problem"), [
+    (COPY.replace("Since", "As"), "it still repeats the cited sentences"),
+    ("Because PVT handles feature maps of high resolution (e.g., 8-stride), a spatial-reduction attention (SRA) "
+     "layer stands in for multi-head attention (MHA) in the encoder.", "its numbers (8) are not the bullet's (4)"),
+    ("Because the model handles feature maps of high resolution (e.g., 4-stride), a spatial-reduction attention "
+     "(SRA) layer stands in for multi-head attention (MHA) in the encoder.", "it drops the name(s) PVT"),
+    ("PVT uses an SRA layer for 4-stride maps (MHA).", "it is much shorter than the bullet"),
+    ("Because PVT mixes tokens from several galaxies in 4 telescopes, SRA and MHA rotate the quasar spectra "
+     "of distant nebulae.", "most of its terms are not in the cited sentences"),
+])
+def test_a_restatement_that_lost_content_or_still_copies_is_refused(new: str, problem: str) -> None:
+    assert any(p.startswith(problem) for p in checks.restatement_problems(new, COPY, CITED)), \
+        checks.restatement_problems(new, COPY, CITED)
+
+
+def test_reference_marks_are_not_numbers_a_restatement_must_keep() -> None:
+    new = ("Because PVT handles high-resolution feature maps (e.g., 4-stride), a spatial-reduction attention "
+           "(SRA) layer takes the place of the usual multi-head attention (MHA) layer in its encoder [63, 12].")
+    assert checks.restatement_problems(new, COPY, CITED) == []
+
+
+def test_a_footnote_mark_glued_to_a_word_is_no_number_to_keep() -> None:
+    cited = ["Organic conductors can be described as coupled one-dimensional chains.2 Treating the hopping "
+             "between them is a challenge."]
+    new = "Organic conductors behave like linked one-dimensional chains, and the hopping between them is hard."
+    assert checks.restatement_problems(new, cited[0], cited) == []
+
+
+def test_an_acronym_written_out_is_kept() -> None:
+    cited = ["Existing CNN backbones produce single-scale features, which limits dense prediction."]
+    new = "Convolutional neural network backbones give features at one scale only, which hampers dense prediction."
+    assert checks.restatement_problems(new, cited[0], cited) == []
+    assert checks.restatement_problems(new.replace("Convolutional neural network", "Current"), cited[0], cited) \
+        == ["it drops the name(s) CNN"]

@@ -107,6 +107,16 @@ def test_translate_mode_english_then_parallel_chinese() -> None:
     check_parallel(english.en, chinese.zh)
 
 
+def test_a_restate_request_gets_one_english_sentence_from_the_terms_it_shows() -> None:
+    from pipeline.model.summary import RestatedBullet
+
+    user = "English terms of the paper: anchor, consistency, teacher\nChinese: 教师只在一致的区域施加一致性约束。"
+    with FakeServer() as server:
+        reply = RestatedBullet.model_validate_json(_content(_ask(_client(server), "json_schema", RestatedBullet,
+                                                                 user)))
+    assert "anchor, consistency, teacher" in reply.en
+
+
 def test_repair_reask_gets_a_valid_reply() -> None:
     errors = "Your previous answer could not be accepted:\n- en.problems.0.text: English bullet contains " \
              "Chinese characters; write it in English only\nAnswer again with the complete corrected JSON object."

@@ -234,9 +234,9 @@ def test_models_list() -> None:
 
 def test_thread_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(os.environ)
-    assert thread_counts(settings, cpus=2) == Threads(1, 2, adaptive=True)
+    assert thread_counts(settings, cpus=2) == Threads(idle=2, busy=1, adaptive=True)
     assert thread_counts(settings, cpus=1) == Threads(1, 1, adaptive=False)
-    assert thread_counts(settings, cpus=8) == Threads(7, 8, adaptive=True)
+    assert thread_counts(settings, cpus=8) == Threads(8, 7, adaptive=True)
     monkeypatch.setenv("PIPELINE_LOCAL_THREADS", "2")
     assert thread_counts(load_settings(os.environ), cpus=2) == Threads(2, 2, adaptive=False)
 
@@ -253,12 +253,12 @@ def test_busy_cores_from_proc_stat() -> None:
     assert runtime.busy_cores(lambda: "garbage", sleep=lambda s: None) is None
 
 
-def test_prompt_threads_drop_when_other_cores_are_busy() -> None:
-    threads = Threads(1, 2, adaptive=True)
-    assert runtime.batch_threads(threads, 0.1) == 2
-    assert runtime.batch_threads(threads, 0.9) == 1
-    assert runtime.batch_threads(threads, None) == 2
-    assert runtime.batch_threads(Threads(2, 2, adaptive=False), 1.5) == 2
+def test_threads_drop_when_other_cores_are_busy() -> None:
+    threads = Threads(idle=2, busy=1, adaptive=True)
+    assert runtime.request_threads(threads, 0.1) == 2
+    assert runtime.request_threads(threads, 0.9) == 1
+    assert runtime.request_threads(threads, None) == 2
+    assert runtime.request_threads(Threads(2, 2, adaptive=False), 1.5) == 2
 
 
 def test_adaptive_llama_sets_threads_only_when_they_change(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -269,10 +269,10 @@ def test_adaptive_llama_sets_threads_only_when_they_change(monkeypatch: pytest.M
     llama = FakeLlama()
     llama.ctx = "ctx"  # type: ignore[attr-defined]
     loads = iter([0.0, 1.0, 1.0, 0.2])
-    model = runtime.AdaptiveLlama(llama, Threads(1, 2, adaptive=True), measure=lambda: next(loads))
+    model = runtime.AdaptiveLlama(llama, Threads(idle=2, busy=1, adaptive=True), measure=lambda: next(loads))
     for _ in range(4):
         model.create_chat_completion(messages=[])
-    assert calls == [("ctx", 1, 1), ("ctx", 1, 2)]
+    assert calls == [("ctx", 1, 1), ("ctx", 2, 2)]
     assert len(llama.calls) == 4
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.core.models import ExtractedDocument, Section
+from pipeline.text import sentences
 from pipeline.text.sentences import (
+    Sentence,
     is_about_cited_work,
     is_contribution,
     method_names,
@@ -61,3 +65,31 @@ def test_figure_labels_and_table_rows_are_not_prose() -> None:
                  "Figure 3: Three different decoder designs.", "Larger circles mean more parameters.",
                  "Unlabeled scans outnumber annotated scans twenty to one."):
         assert is_prose(text), text
+
+
+@pytest.mark.parametrize(("text", "signpost"), [
+    ("In this section, we describe the architecture of the proposed SegNeXt in detail.", True),
+    ("The rest of this paper is organized as follows.", True),
+    ("DW-Conv denotes depth-wise convolution and Scale i denotes the i-th branch.", True),
+    ("where F represents the input feature.", True),
+    ("The architecture of one RefineNet block is illustrated in Fig. 3(a).", True),
+    ("In this paper, we propose a network that exploits multi-level features for high-resolution predictions.",
+     False),
+    ("In this section, we propose a multi-scale convolutional attention module that replaces self-attention "
+     "with cheap strip convolutions and reweighs the features.", False),
+    ("As shown in Fig. 1, SegNeXt outperforms recent transformer-based methods significantly.", False),
+    ("The overall pipeline is shown in Figure 2, where a teacher labels unlabeled images for a student.", False),
+])
+def test_a_signpost_or_notation_sentence_answers_no_question(text: str, signpost: bool) -> None:
+    assert sentences.is_signpost(text) is signpost
+
+
+def test_no_reading_shows_a_signpost() -> None:
+    from pipeline.text.budget import read_for
+
+    numbered = [Sentence(1, "A network for segmentation", "", "title", 0),
+                Sentence(2, "In this section, we describe the architecture of our network in detail.", "3 Method",
+                         "method", 0, "3"),
+                Sentence(3, "Our encoder stacks strip convolutions that gather context at several scales.",
+                         "3 Method", "method", 1, "3")]
+    assert read_for("framework", numbered, 400).ids == [1, 3]

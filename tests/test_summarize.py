@@ -390,6 +390,57 @@ def test_a_copied_bullet_is_sent_back_once_unless_the_profile_keeps_the_warning(
     assert any("en.problems[1] repeats S2 nearly word for word" in n for n in drafted.notes)
 
 
+def _run_restating(tmp_path: Path, restated: str) -> tuple[Any, list[str], list[str]]:
+    """A small profile that restates copies from their Chinese; (drafted, requests sent, restate prompts)."""
+    import json as _json
+
+    import httpx2
+    from test_llm import ok
+
+    seen: list[str] = []
+    prompts: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = _json.loads(request.content)
+        name = body["response_format"]["json_schema"]["name"]
+        seen.append(name)
+        if name.endswith("Pass"):
+            return ok(_question_reply(body, COPIED_EN))
+        if name == "RestatedBullet":
+            prompts.append("\n".join(m["content"] for m in body["messages"]))
+            return ok({"en": restated})
+        return ok({"zh": "教师网络生成的伪标签在器官边界附近不可靠。" if len(seen) == 4 else _zh(len(seen))})
+
+    drafted = _drive_small(tmp_path, handler, restate_copies=False, restate_from_chinese=True)
+    return drafted, seen, prompts
+
+
+def test_a_copied_bullet_is_restated_from_its_chinese_without_the_paper_in_view(tmp_path: Path) -> None:
+    """The small model copies S2; its Chinese, translated back with only the cited words shown (never a
+    phrase of them), replaces the copy: own words, the same content, no copy warning left."""
+    restated = "Near the boundaries of organs, the labels the teacher network makes cannot be relied on."
+    drafted, seen, prompts = _run_restating(tmp_path, restated)
+    assert seen == ["ProblemsPass", "MotivationPass", "FrameworkPass"] + ["ChineseBullet"] * 3 + ["RestatedBullet"]
+    assert "Chinese: 教师网络生成的伪标签在器官边界附近不可靠。" in prompts[0]
+    assert "boundaries, labels, near, network, organ, produced, pseudo, teacher, unreliable" in prompts[0]
+    assert "produced by the teacher" not in prompts[0]  # no phrase of the paper to copy
+    problems = drafted.summary.en.problems[0]
+    assert problems.text == restated and problems.sentences == [2] and problems.support is not None
+    assert not any(" repeats " in n for n in drafted.notes)
+    assert "en.problems[1] said again from its Chinese (it repeated S2); check it still says what they say" \
+        in drafted.notes
+
+
+def test_a_restatement_that_still_copies_or_loses_content_leaves_the_copy_and_its_warning(tmp_path: Path) -> None:
+    """No re-ask: the copy stays, and the draft warns about it as before."""
+    for i, restated in enumerate(["Pseudo labels produced by the teacher network are unreliable near organ edges.",
+                                  "The labels are unreliable."]):
+        drafted, seen, _ = _run_restating(tmp_path / str(i), restated)
+        assert seen.count("RestatedBullet") == 1
+        assert drafted.summary.en.problems[0].text == COPIED_EN["problems"][0]["text"]
+        assert any(n.startswith("en.problems[1] repeats S2 nearly word for word") for n in drafted.notes)
+
+
 def test_a_bullet_citing_the_sentence_after_the_one_it_states_gets_that_one_as_evidence(tmp_path: Path) -> None:
     """The small model restates S2 but cites S3: the draft's evidence is S2, with a note, and no re-ask."""
     en = {**COPIED_EN, "problems": [{"text": "Pseudo labels of the teacher network are unreliable near the "

@@ -1,7 +1,7 @@
 """The fake server's replies: what a request asks for, and a deterministic, valid, grounded answer.
 
 Normal replies are valid for `pipeline.model.summary` (a `reply_model` of one question or all three,
-`ChinesePass` or `ChineseBullet`, whichever the request asks for): English bullets cite the numbered
+`ChinesePass`, `ChineseBullet` or `RestatedBullet`, whichever the request asks for): English bullets cite the numbered
 sentences (``[S12] …``) of the paper text in the first user message and restate a few of their terms
 in a template, so they are grounded and not copied; framework bullets cite sentences about the paper's
 own work. Chinese bullets are templated sentences around a term from the matching English bullet. No
@@ -20,7 +20,7 @@ from pipeline.core.models import FIELDS
 from pipeline.model import checks, glossary, grounding
 from pipeline.text import sentences as sent
 
-Kind = Literal["single", "english", "chinese", "bullet"]
+Kind = Literal["single", "english", "chinese", "bullet", "restate"]
 Json = dict[str, Any]
 
 _PAPER_TAG = re.compile(r"<paper>(.*?)</paper>", re.DOTALL | re.IGNORECASE)
@@ -107,6 +107,8 @@ def detect_kind(body: Json) -> Kind:
                 break
     if props == {"zh"} and (schema or {}).get("properties", {}).get("zh", {}).get("type") == "string":
         return "bullet"
+    if props == {"en"} and (schema or {}).get("properties", {}).get("en", {}).get("type") == "string":
+        return "restate"
     if props & {"en", "zh"}:
         return "single" if {"en", "zh"} <= props else "english" if "en" in props else "chinese"
     hint = f"{name} {text}".lower()
@@ -354,6 +356,9 @@ def build_summary(body: Json, fault: str | None = None) -> Json:
         return {"zh": translate(users[-1].strip().splitlines()[-1] if users else "", glossary_terms(body))}
     if kind == "chinese":
         return {"zh": chinese(_english_in_prompt(body), glossary_terms(body))}
+    if kind == "restate":  # a copied bullet said again from its Chinese: the terms it was shown
+        terms = re.search(r"English terms of the paper: (.*)", prompt_text(body))
+        return {"en": f"In other words, the paper speaks of {terms.group(1) if terms else 'its central question'}."}
     asked = questions(schema, prompt_text(body)) if kind == "english" else FIELDS
     en = english(paper, avoid, asked)
     reply: Json = {"en": en}

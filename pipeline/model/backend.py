@@ -73,6 +73,9 @@ class Profile:
     # A copied bullet goes back once to be restated. The embedded 1.5B model sent back gave the same
     # sentence again in every measured case (bench/README.md), so small profiles keep the warning only.
     restate_copies: bool = True
+    # ... instead, a copied bullet's Chinese is translated back into English without the paper in view,
+    # and replaces the copy when it kept the content (`passes._restate`): 23 of 28 copies went, measured.
+    restate_from_chinese: bool = False
     translation_repairs: int | None = None  # re-asks per bullet translation (None: settings.max_repairs)
 
 
@@ -103,7 +106,8 @@ def small_profile(settings: Settings) -> Profile:
     translate = settings.llm.translate if settings.llm.translate is not None else True
     return Profile(translate=translate, budget_tokens=settings.local.budget_tokens, bullets=(2, 2),
                    reask_with_reply=False, prompt_example=False, translate_per_bullet=True,
-                   restate_copies=False, translation_repairs=1, compact_schema=True, min_reply_tokens=384)
+                   restate_copies=False, restate_from_chinese=translate, translation_repairs=1, compact_schema=True,
+                   min_reply_tokens=384)
 
 
 def is_small_model(model_id: str) -> bool:

@@ -139,3 +139,50 @@ def rests_on(question: str, cited: Sequence[Sentence], names: Sequence[str]) -> 
     if any(sent.is_contribution(s.text, names) for s in cited):
         return "contribution"
     return "other"
+
+
+RESTATED_LENGTH = 0.5  # a restatement keeps at least this share of the bullet's words (not a fragment)
+_NAME = re.compile(r"\b(?:[A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9-]*|[A-Za-z]+-?\d[\w-]*)\b")
+
+
+def restatement_problems(new: str, old: str, cited: Sequence[str]) -> list[str]:
+    """Why ``new``, a copied bullet ``old`` restated in other words, cannot replace it (empty: it can).
+
+    The restatement is made without the paper in view (from the bullet's Chinese), so it must show it
+    kept the content: no longer a copy, still supported by what ``old`` cites (`MIN_SUPPORT`), every
+    number of ``old`` and none it lacks, every name (SegNeXt, PVT-Tiny, ResNet18) of ``old``, and no
+    fragment of it.
+    """
+    problems = []
+    if is_copied(new, cited):
+        problems.append("it still repeats the cited sentences")
+    if (score := support(new, cited)) < MIN_SUPPORT:
+        problems.append(f"most of its terms are not in the cited sentences (support {score})")
+    before, after = sorted(_numbers(old)), sorted(_numbers(new))
+    if before != after:
+        problems.append(f"its numbers ({', '.join(after) or 'none'}) are not the bullet's "
+                        f"({', '.join(before) or 'none'})")
+    lost = [n for n in dict.fromkeys(_NAME.findall(old)) if n not in new and not _spelled_out(n, new)]
+    if lost:
+        problems.append(f"it drops the name(s) {', '.join(lost)}")
+    if len(words(new)) < RESTATED_LENGTH * len(words(old)):
+        problems.append("it is much shorter than the bullet")
+    return problems
+
+
+def _spelled_out(acronym: str, text: str) -> bool:
+    """An acronym written out in ``text``: CNN as "convolutional neural networks" (consecutive words
+    whose initials spell it)."""
+    if not acronym.isalpha() or not acronym.isupper() or not 2 <= len(acronym) <= 6:
+        return False
+    initials = "".join(w[0] for w in words(text) if w[0].isalpha())
+    return acronym.lower() in initials
+
+
+_CITATION = re.compile(r"\[\d+(?:\s*[,–-]\s*\d+)*\]")
+
+
+def _numbers(text: str) -> list[str]:
+    """The numbers a bullet states: not reference marks ([39, 13]) nor digits glued to a word (a footnote
+    mark, "chains.2"; ResNet18 is a name, checked as one)."""
+    return [w.replace(",", "") for w in re.findall(r"(?<![A-Za-z.\d])\d+(?:[.,]\d+)*", _CITATION.sub(" ", text))]

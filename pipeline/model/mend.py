@@ -65,6 +65,19 @@ def soft_problems(reply: CitedReply, shown: dict[int, Sentence], names: list[str
     return found
 
 
+def copy_notes(en: Any) -> list[str]:
+    """A draft warning for each English bullet of ``en`` (an `EnglishSummary`) that still repeats its
+    evidence nearly word for word, counted on the final bullets (after any re-ask or restatement)."""
+    found = []
+    for name in FIELDS:
+        for i, bullet in enumerate(getattr(en, name), 1):
+            if checks.is_copied(bullet.text, bullet.quotes):
+                labels = ", ".join(f"S{n}" for n in bullet.sentences)
+                found.append(f"en.{name}[{i}]{COPIED}{labels} nearly word for word; restate what it means for "
+                             "this paper in your own words")
+    return found
+
+
 # A bullet as the validators name it ("en.motivation[1]") or as pydantic locates it ("en.motivation.0.text").
 _BULLET_REF = re.compile(r"\ben\.(problems|motivation|framework)(?:\[(\d+)\]|\.(\d+)\b)")
 
@@ -231,5 +244,5 @@ def _plain_chinese(raw: str | None) -> ChineseBullet | None:
         return None
 
 
-__all__ = ["COPIED", "document_ids", "drop_repeats", "fix_citations", "hard_checks", "judgements", "kept_translation",
-           "non_answers", "salvage", "soft_problems"]
+__all__ = ["COPIED", "copy_notes", "document_ids", "drop_repeats", "fix_citations", "hard_checks", "judgements",
+           "kept_translation", "non_answers", "salvage", "soft_problems"]

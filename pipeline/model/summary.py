@@ -35,7 +35,7 @@ from pipeline.core.models import (
     Status,
     StrictModel,
 )
-from pipeline.model import glossary, grounding
+from pipeline.model import checks, glossary, grounding
 
 EN_BULLET = ("One short English sentence (8-40 words) that answers the question for this paper, in your own "
              "words: restate, do not copy the cited sentences. Every number you write must appear in them.")
@@ -443,6 +443,31 @@ class ChineseBullet(StrictModel):
         if isinstance(english, str) and isinstance(terms, Mapping) and (
                 problems := glossary.problems(english, value, terms, _names(info.context))):
             raise ValueError(f"the translation: {'; '.join(problems)}")
+        return value
+
+
+class RestatedBullet(StrictModel):
+    """A copied English bullet said again in other words, from its Chinese (see `checks.restatement_problems`).
+
+    The validation context carries ``before`` (the copied bullet) and ``cited`` (the sentences it cites).
+    """
+
+    en: Annotated[str, Field(min_length=20, max_length=600, description="The Chinese sentence in English.")]
+
+    @field_validator("en", mode="before")
+    @classmethod
+    def _first_sentences(cls, value: Any) -> Any:
+        return _one_sentence_bullet(value.strip() if isinstance(value, str) else value)
+
+    @field_validator("en")
+    @classmethod
+    def _kept(cls, value: str, info: ValidationInfo) -> str:
+        value = _english_bullet(value)
+        context = info.context if isinstance(info.context, dict) else {}
+        before, cited = context.get("before"), context.get("cited")
+        if isinstance(before, str) and isinstance(cited, list) and (
+                problems := checks.restatement_problems(value, before, cited)):
+            raise ValueError(f"the restatement cannot replace the bullet: {'; '.join(problems)}")
         return value
 
 

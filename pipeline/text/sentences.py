@@ -165,5 +165,31 @@ def is_prose(sentence: str) -> bool:
             or (len(words) >= 6 and sentence.rstrip().endswith(".")))
 
 
-__all__ = ["Sentence", "is_about_cited_work", "is_caption", "is_contribution", "is_prose", "method_names",
+# Sentences that point the reader elsewhere or explain notation: they answer none of the questions.
+_SIGNPOST = re.compile(
+    r"^(?:in|throughout)\s+(?:this|the\s+(?:following|next|remaining))\s+(?:section|subsection|chapter|part)s?\b"
+    r"|^(?:this|the\s+(?:following|next))\s+(?:section|subsection|chapter)s?\s+(?:\w+\s+)?(?:describe|present|"
+    r"introduce|detail|discuss|review|give|provide|elaborate|explain)s?\b"
+    r"|\bthe\s+(?:rest|remainder)\s+of\s+(?:this|the)\s+(?:paper|article|report|section)\b"
+    r"|^where\b|^here,?\s+\S+\s+(?:denotes?|represents?|is\s+the)\b|\b(?:denotes?|stands?\s+for)\b",
+    re.IGNORECASE)
+_POINTER = re.compile(  # "The architecture of one RefineNet block is illustrated in Fig. 3(a)."
+    r"\b(?:is|are)\s+(?:illustrated|shown|depicted|presented|given|summari[sz]ed|detailed|visuali[sz]ed|listed|"
+    r"outlined)\s+in\s+(?:Fig(?:ure)?s?\.?|Tab(?:le)?s?\.?|Alg(?:orithm)?s?\.?|Sec(?:tion)?s?\.?|Appendix|"
+    r"Eqs?\.?|Equations?)\s*[\w.()\[\]-]*\s*\.?$", re.IGNORECASE)
+SIGNPOST_WORDS = 16  # a longer "In this section, we …" sentence usually says something of its own
+
+
+def is_signpost(sentence: str) -> bool:
+    """A sentence that only points elsewhere or explains notation ("In this section, we describe the
+    architecture in detail.", "DW-Conv denotes depth-wise convolution.", "where F is the input.", "The
+    block is illustrated in Fig. 3(a)."): it answers no question about the paper, so no pass reads it."""
+    text = sentence.strip()
+    if _POINTER.search(text):
+        return True
+    return bool(_SIGNPOST.search(text)) and len(_LETTERS.findall(text)) <= SIGNPOST_WORDS
+
+
+__all__ = ["Sentence", "is_about_cited_work", "is_caption", "is_contribution", "is_prose", "is_signpost",
+           "method_names",
            "number_sentences", "parse_id", "split_sentences", "states_a_limit"]

@@ -39,6 +39,7 @@ from pipeline.model.summary import (
     EnglishSummary,
     EvidencedBullet,
     PaperSummary,
+    RestatedBullet,
     reply_model,
 )
 from pipeline.text.budget import Reading, read_all, read_for
@@ -47,7 +48,9 @@ from pipeline.workspace.progress import Progress, ProgressHook, silent
 
 log = logging.getLogger(__name__)
 
-TRANSLATE_PROMPTS = ("translate_system.j2", "translate_user.j2", "translate_bullet.j2")
+TRANSLATE_PROMPTS = ("translate_system.j2", "translate_user.j2", "translate_bullet.j2", "restate_system.j2",
+                     "restate_user.j2")
+RESTATE_TERMS = 40  # the cited sentences' words a restatement is shown (alphabetical: no phrase to copy)
 def per_question(profile: Profile) -> bool:
     """One short pass per question: the profile of a small model (it translates bullet by bullet too)."""
     return profile.translate_per_bullet
@@ -213,7 +216,7 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
         reply, reasks, left = yield from _ask_checked(llm, messages, model, context, shown, plan_.names,
                                                       repair, reading.question)
         repairs += reasks
-        notes.extend(left)
+        notes.extend(n for n in left if mend.COPIED not in n)  # copies are counted on the final bullets
         try:
             for name, bullets in reply.groups().items():
                 english[name] = [stored_bullet(b, shown) for b in bullets]
@@ -240,6 +243,11 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
                 en = EnglishSummary.model_validate(kept)
             except ValidationError as exc:
                 raise _invalid(llm, kept, exc, "a question's only bullet could not be translated") from exc
+        if llm.profile.restate_from_chinese:
+            english = {name: list(getattr(en, name)) for name in FIELDS}
+            notes.extend((yield from _restate(llm, settings, plan_, english, chinese, hashes, report, repair)))
+            en = EnglishSummary.model_validate(english)
+    notes.extend(mend.copy_notes(en))
     try:
         zh_summary = ChineseSummary.model_validate(chinese)
     except ValidationError as exc:
@@ -247,6 +255,43 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
     summary = PaperSummary.model_validate({"en": en, "zh": zh_summary, "dim": dim, "setting": setting, "tags": tags})
     report("write", "", 0, 0)
     return Drafted(summary, hashes, repairs, [r.line() for r in plan_.readings], notes)
+
+
+def _restate(llm: LLM, settings: Settings, plan_: Plan, english: dict[str, list[EvidencedBullet]],
+             chinese: dict[str, list[str]], hashes: dict[str, str], report: Any, repair: Any) -> Steps[list[str]]:
+    """Say each copied English bullet again in other words, in place: its Chinese translated back into
+    English, shown only the words of the sentences it cites (never a phrase of them to copy).
+
+    A small model asked to restate a sentence it can see gives the sentence back (bench/README.md); one
+    that sees only the Chinese has to write its own English. The result replaces the bullet only when
+    `checks.restatement_problems` finds nothing (the content kept: support, numbers, names, length);
+    otherwise the copy stays, with its draft warning. No re-ask: a second try costs more than it saves.
+    Returns a note per bullet replaced, for the reviewer to check its meaning.
+    """
+    todo = [(name, i) for name in FIELDS for i, b in enumerate(english[name]) if checks.is_copied(b.text, b.quotes)]
+    notes: list[str] = []
+    if not todo:
+        return notes
+    system = render(settings.prompts_dir, TRANSLATE_PROMPTS[3])
+    hashes[system.name] = system.sha256
+    for step, (name, i) in enumerate(todo, 1):
+        report("restate", name, step, len(todo))
+        bullet = english[name][i]
+        terms = sorted({w for w in checks.content_words(" ".join(bullet.quotes)) if len(w) > 3})[:RESTATE_TERMS]
+        user = render(settings.prompts_dir, TRANSLATE_PROMPTS[4], terms=terms, zh=chinese[name][i])
+        hashes[user.name] = user.sha256
+        messages = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
+        try:
+            again, _ = yield from llm.asking(messages, RestatedBullet, repair=repair, label=f"en-{name}-{i + 1}",
+                                             context={"before": bullet.text, "cited": bullet.quotes}, max_repairs=0)
+        except ModelOutputError as exc:
+            log.info("en.%s[%d] stays as written: %s", name, i + 1, "; ".join(exc.attempts[-1].errors)[:300])
+            continue
+        english[name][i] = bullet.model_copy(update={"text": again.en,
+                                                     "support": checks.support(again.en, bullet.quotes)})
+        notes.append(f"en.{name}[{i + 1}] said again from its Chinese (it repeated "
+                     f"{', '.join(f'S{n}' for n in bullet.sentences)}); check it still says what they say")
+    return notes
 
 
 def _invalid(llm: LLM, data: Any, exc: ValidationError, what: str) -> SummaryInvalid:

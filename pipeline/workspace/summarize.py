@@ -55,6 +55,7 @@ from pipeline.model.summary import (
     ChineseBullet,
     ChinesePass,
     PaperSummary,
+    RestatedBullet,
     SummaryRecord,
     grounding_score,
 )
@@ -213,6 +214,7 @@ def cache_key(settings: Settings, backend: Backend, pairs: list[tuple[Prompt, Pr
         "prompts": [hashlib.sha256((s.text + "\0" + u.text).encode()).hexdigest() for s, u in pairs],
         "schema": _schema_hash(plan, profile.translate), "translate": profile.translate,
         "per_bullet": profile.translate and profile.translate_per_bullet, "glossary": plan.glossary,
+        "restate": profile.restate_copies, "restate_from_chinese": profile.restate_from_chinese,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -220,7 +222,7 @@ def cache_key(settings: Settings, backend: Backend, pairs: list[tuple[Prompt, Pr
 def _schema_hash(plan: passes.Plan, translate: bool) -> str:
     schemas: list[type[BaseModel]] = list(passes.reply_models(plan))
     if translate:
-        schemas += [ChinesePass, ChineseBullet]
+        schemas += [ChinesePass, ChineseBullet, RestatedBullet]
     return _schemas_sha(tuple(schemas))
 
 

@@ -30,7 +30,7 @@ def embedded_profile(settings: Settings) -> Profile:
     translate = settings.llm.translate if settings.llm.translate is not None else LOCAL_TRANSLATE
     return Profile(translate=translate, budget_tokens=settings.local.budget_tokens, schema_in_prompt=False,
                    bullets=(2, 2), reask_with_reply=False, prompt_example=False, translate_per_bullet=True,
-                   restate_copies=False, translation_repairs=1)
+                   restate_copies=False, restate_from_chinese=translate, translation_repairs=1)
 
 
 def embedded_backend(settings: Settings, http_client: httpx2.Client) -> Backend:

@@ -3,10 +3,11 @@
 Measured on a 2-core machine while other processes were busy (1,000-token prompt, 48 new tokens):
 1 generation thread made 9.1 tokens/s, 2 threads 0.4 tokens/s, because llama.cpp's worker threads
 spin at every barrier and a descheduled thread stalls the others. Prompt processing collapses the same
-way (17.7 tokens/s with 1 thread, 7.7-9.3 with 2), yet on an idle machine 2 threads gave 45 tokens/s
-against 25 with 1.
-Hence: generation on cores-1 threads; prompt processing on all cores only while the other cores are
-idle, decided before each request from a short /proc/stat sample.
+way (17.7 tokens/s with 1 thread, 7.7-9.3 with 2). On an idle machine all cores win: prompt
+processing 45 tokens/s with 2 threads against 25 with 1, and generation 17 % faster (53 grammar-bound
+tokens in 3.2 s against 3.8 s; bench/README.md).
+Hence: all cores for generation and prompt processing while the other cores are idle, cores-1 while
+another process keeps one busy, decided before each request from a short /proc/stat sample.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pipeline.core.config import Settings
 log = logging.getLogger(__name__)
 
 GrammarFactory = Callable[[dict[str, Any]], Any]
-# Busy cores (besides ours) above which prompt processing stays on the generation thread count.
+# Busy cores (besides ours) above which a request runs on cores-1 threads.
 BUSY_THRESHOLD = 0.5
 SAMPLE_SECONDS = 0.2
 
@@ -40,10 +41,10 @@ class ChatModel(Protocol):
 
 @dataclass(frozen=True)
 class Threads:
-    """Thread policy: generation threads, prompt threads on an idle machine, adapt to load or not."""
+    """Thread policy: threads while the other cores are idle, threads while they are busy, adapt or not."""
 
-    generation: int
-    batch: int
+    idle: int
+    busy: int
     adaptive: bool
 
 
@@ -55,15 +56,15 @@ def cpu_count() -> int:
 
 
 def thread_counts(settings: Settings, cpus: int | None = None) -> Threads:
-    """Generation on cores-1 threads, prompt processing on all cores while they are idle.
+    """All cores while the others are idle, cores-1 while another process keeps one busy.
 
-    ``settings.local.threads`` (``PIPELINE_LOCAL_THREADS``) fixes both counts and turns adapting off.
+    ``settings.local.threads`` (``PIPELINE_LOCAL_THREADS``) fixes the count and turns adapting off.
     """
     cpus = cpus or cpu_count()
     if settings.local.threads:
         return Threads(settings.local.threads, settings.local.threads, adaptive=False)
-    generation = max(1, cpus - 1)
-    return Threads(generation, max(generation, cpus), adaptive=cpus > generation)
+    busy = max(1, cpus - 1)
+    return Threads(cpus, busy, adaptive=cpus > busy)
 
 
 def _cpu_times(stat: str) -> tuple[int, int]:
@@ -95,15 +96,15 @@ def busy_cores(read: Callable[[], str] | None = None, sleep: Callable[[float], N
     return (elapsed - (idle2 - idle1)) / elapsed * (cpus or cpu_count())
 
 
-def batch_threads(threads: Threads, busy: float | None) -> int:
-    """Prompt-processing threads for the next request, given the other processes' load."""
+def request_threads(threads: Threads, busy: float | None) -> int:
+    """Threads (generation and prompt processing) for the next request, given the other processes' load."""
     if not threads.adaptive or busy is None or busy <= BUSY_THRESHOLD:
-        return threads.batch
-    return threads.generation
+        return threads.idle
+    return threads.busy
 
 
 class AdaptiveLlama:
-    """A loaded ``Llama`` that picks its prompt-processing thread count before each request.
+    """A loaded ``Llama`` that picks its thread count before each request.
 
     One context serves one request at a time: concurrent callers (batch runs with several transports
     sharing this model) wait on the lock.
@@ -114,20 +115,20 @@ class AdaptiveLlama:
         self.llama = llama
         self.threads = threads
         self._measure = measure
-        self._current = threads.batch
+        self._current = threads.idle
         self._lock = threading.Lock()
 
     def create_chat_completion(self, **kwargs: Any) -> Any:
         """Set the thread counts for the current load, then run the completion."""
         with self._lock:
             if self.threads.adaptive:
-                n_batch = batch_threads(self.threads, self._measure())
-                if n_batch != self._current:
+                n = request_threads(self.threads, self._measure())
+                if n != self._current:
                     import llama_cpp
 
-                    llama_cpp.llama_set_n_threads(self.llama.ctx, self.threads.generation, n_batch)
-                    log.debug("prompt processing now on %d thread(s)", n_batch)
-                    self._current = n_batch
+                    llama_cpp.llama_set_n_threads(self.llama.ctx, n, n)
+                    log.debug("the embedded model now runs on %d thread(s)", n)
+                    self._current = n
             return self.llama.create_chat_completion(**kwargs)
 
 
@@ -144,8 +145,7 @@ def load_llama(path: Path, n_ctx: int, threads: Threads) -> AdaptiveLlama:
 
             started = time.monotonic()
             # verbose=False also keeps llama.cpp's C-level log off the terminal; --debug turns it on.
-            llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads.generation,
-                          n_threads_batch=threads.batch,
+            llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads.idle, n_threads_batch=threads.idle,
                           verbose=logging.getLogger("pipeline").isEnabledFor(logging.DEBUG))
             log.info("loaded the embedded model %s in %.1f s (threads: %s)", path.name,
                      time.monotonic() - started, threads)
