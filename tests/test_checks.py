@@ -103,3 +103,18 @@ def test_an_acronym_written_out_is_kept() -> None:
     assert checks.restatement_problems(new, cited[0], cited) == []
     assert checks.restatement_problems(new.replace("Convolutional neural network", "Current"), cited[0], cited) \
         == ["it drops the name(s) CNN"]
+
+
+def test_a_restatement_that_reverses_the_claim_is_refused() -> None:
+    cited = ["To our knowledge, this is the first entirely convolution-free object detection pipeline."]
+    reversed_ = "We currently do not know that this is the first pipeline without convolutions for object detection."
+    assert checks.restatement_problems(reversed_, cited[0], cited) == ["it says the opposite"]
+    limit = ["Deconvolution cannot recover the low-level features lost by downsampling in the forward stage."]
+    assert checks.restatement_problems("The low-level features lost when the forward stage downsamples cannot "
+                                       "be recovered by deconvolution.", limit[0], limit) == []
+
+
+def test_a_negation_said_with_a_word_is_no_reversal() -> None:
+    cited = ["Pseudo labels produced by the teacher network are unreliable near organ boundaries."]
+    new = "Near the boundaries of organs, the labels the teacher network makes cannot be relied on."
+    assert checks.restatement_problems(new, cited[0], cited) == []

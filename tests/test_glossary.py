@@ -35,3 +35,10 @@ def test_english_words_left_in_chinese_are_named_but_names_and_acronyms_stay() -
 def test_a_lower_case_software_name_of_the_english_may_stay() -> None:
     assert glossary.problems("run by the llama.cpp runtime", "由 llama.cpp 运行时运行", {}) == []
     assert glossary.problems("run by the runtime", "由 llama 运行", {}) != []
+
+
+def test_an_english_gloss_in_brackets_after_its_chinese_term_is_usage() -> None:
+    assert glossary.english_words("语义分割（semantic segmentation）旨在为每个像素分配类别。") == []
+    assert glossary.english_words("语义分割 (semantic segmentation) 旨在为每个像素分配类别。") == []
+    assert glossary.english_words("（semantic segmentation）旨在为每个像素分配类别。") == ["semantic", "segmentation"]
+    assert glossary.english_words("我们的consensus伪标签不可靠。") == ["consensus"]

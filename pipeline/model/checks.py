@@ -165,9 +165,29 @@ def restatement_problems(new: str, old: str, cited: Sequence[str]) -> list[str]:
     lost = [n for n in dict.fromkeys(_NAME.findall(old)) if n not in new and not _spelled_out(n, new)]
     if lost:
         problems.append(f"it drops the name(s) {', '.join(lost)}")
+    if _negated(new) != _negated(old) and not (_negative_word(new) or _negative_word(old)):
+        problems.append("it says the opposite" if _negated(new) else "it drops a negation")
     if len(words(new)) < RESTATED_LENGTH * len(words(old)):
         problems.append("it is much shorter than the bullet")
     return problems
+
+
+_NEGATION = frozenset(["not", "no", "never", "nor", "cannot", "neither", "unable"])
+
+
+def _negated(text: str) -> bool:
+    """Whether ``text`` says something is not so: an odd number of negations ("do not know" against
+    "to our knowledge" reverses a claim)."""
+    return sum(1 for w in words(text.replace("n't", " not")) if w in _NEGATION) % 2 == 1
+
+
+_NEGATIVE_WORD = re.compile(r"^(?:un|in|im|ir|il|non)-?[a-z]{3,}(?:able|ible|ent|ant|ate|ful|lar|ive|ous|al)$")
+
+
+def _negative_word(text: str) -> bool:
+    """Whether ``text`` negates by a word ("unreliable", "inaccurate"): then "cannot be relied on" says
+    the same, and a count of negations proves nothing."""
+    return any(_NEGATIVE_WORD.match(w) for w in words(text))
 
 
 def _spelled_out(acronym: str, text: str) -> bool:

@@ -91,14 +91,19 @@ def misses(english: str, chinese: str, glossary: Mapping[str, str]) -> list[str]
             if zh not in chinese]
 
 
+# A Chinese term followed by its English in brackets, 语义分割（semantic segmentation）: good usage.
+_GLOSS = re.compile(r"(?<=[\u4e00-\u9fff])\s*[（(]\s*[A-Za-z][A-Za-z0-9 '-]{0,60}[)）]")
+
+
 def english_words(chinese: str, glossary: Mapping[str, str] | None = None, names: Sequence[str] = ()) -> list[str]:
     """Ordinary English words left in a Chinese bullet: lower-case words of three letters or more.
     Names and acronyms (a capital or a digit: SAM, DivideMix, U-Net, ResNet-50) may stay, so may the
     paper's own method ``names`` even in lower case ("pipeline"), and a word that a glossary keeps in
-    Latin letters."""
+    Latin letters. An English gloss in brackets right after a Chinese term, 语义分割（semantic
+    segmentation）, is usage, not a word left untranslated."""
     kept = {w.lower() for zh in (glossary or {}).values() for w in _LATIN.findall(zh)}
     kept |= {w.lower() for name in names for w in _LATIN.findall(name)}
-    return [w for w in _LATIN.findall(chinese)
+    return [w for w in _LATIN.findall(_GLOSS.sub("", chinese))
             if w.islower() and len(w) >= 3 and w.lower() not in kept]
 
 
