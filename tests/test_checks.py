@@ -99,9 +99,9 @@ def test_a_footnote_mark_glued_to_a_word_is_no_number_to_keep() -> None:
 
 def test_an_acronym_written_out_is_kept() -> None:
     cited = ["Existing CNN backbones produce single-scale features, which limits dense prediction."]
-    new = "Convolutional neural network backbones give features at one scale only, which hampers dense prediction."
+    new = "Convolutional neural network backbones produce features at a single scale, which limits dense prediction."
     assert checks.restatement_problems(new, cited[0], cited) == []
-    assert checks.restatement_problems(new.replace("Convolutional neural network", "Current"), cited[0], cited) \
+    assert checks.restatement_problems(new.replace("Convolutional neural network", "Existing"), cited[0], cited) \
         == ["it drops the name(s) CNN"]
 
 
@@ -118,3 +118,8 @@ def test_a_negation_said_with_a_word_is_no_reversal() -> None:
     cited = ["Pseudo labels produced by the teacher network are unreliable near organ boundaries."]
     new = "Near the boundaries of organs, the labels the teacher network makes cannot be relied on."
     assert checks.restatement_problems(new, cited[0], cited) == []
+
+
+def test_a_restatement_is_shown_the_bullet_s_words_first_in_alphabetical_order() -> None:
+    terms = checks.restate_terms("Pseudo labels are unreliable near organ boundaries.", [EVIDENCE, "Zebra voxels."], 8)
+    assert terms == ["boundaries", "labels", "near", "network", "organ", "produced", "pseudo", "unreliable"]

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 TRANSLATE_PROMPTS = ("translate_system.j2", "translate_user.j2", "translate_bullet.j2", "restate_system.j2",
                      "restate_user.j2")
-RESTATE_TERMS = 40  # the cited sentences' words a restatement is shown (alphabetical: no phrase to copy)
+RESTATE_TERMS = 40  # the words a restatement is shown (alphabetical: no phrase to copy)
 def per_question(profile: Profile) -> bool:
     """One short pass per question: the profile of a small model (it translates bullet by bullet too)."""
     return profile.translate_per_bullet
@@ -260,7 +260,7 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
 def _restate(llm: LLM, settings: Settings, plan_: Plan, english: dict[str, list[EvidencedBullet]],
              chinese: dict[str, list[str]], hashes: dict[str, str], report: Any, repair: Any) -> Steps[list[str]]:
     """Say each copied English bullet again in other words, in place: its Chinese translated back into
-    English, shown only the words of the sentences it cites (never a phrase of them to copy).
+    English, shown only the bullet's words and its cited sentences' (never a phrase of them to copy).
 
     A small model asked to restate a sentence it can see gives the sentence back (bench/README.md); one
     that sees only the Chinese has to write its own English. The result replaces the bullet only when
@@ -277,7 +277,7 @@ def _restate(llm: LLM, settings: Settings, plan_: Plan, english: dict[str, list[
     for step, (name, i) in enumerate(todo, 1):
         report("restate", name, step, len(todo))
         bullet = english[name][i]
-        terms = sorted({w for w in checks.content_words(" ".join(bullet.quotes)) if len(w) > 3})[:RESTATE_TERMS]
+        terms = checks.restate_terms(bullet.text, bullet.quotes, RESTATE_TERMS)
         user = render(settings.prompts_dir, TRANSLATE_PROMPTS[4], terms=terms, zh=chinese[name][i])
         hashes[user.name] = user.sha256
         messages = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
