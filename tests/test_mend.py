@@ -50,3 +50,18 @@ def test_a_bullet_that_gives_the_question_back_or_stops_at_a_colon_is_no_answer(
     assert mend.non_answers(reply) == [
         "en.problems[1] repeats the question instead of answering it for this paper",
         "en.framework[1] stops at a colon; write the finding itself as one full sentence"]
+
+
+def test_the_question_given_back_before_the_answer_is_left_out() -> None:
+    from pipeline.model import mend
+    from pipeline.model.summary import reply_model
+
+    model = reply_model(("motivation",), bilingual=False, classify=False, settings=())
+    echo = ("The paper's motivation and key idea: the observation or insight behind its approach and why it "
+            "should work. The paper focuses on the quantum rotor model because it is simple enough to solve.")
+    own = "The paper's motivation and key idea is to re-examine what successful segmentation models share."
+    reply = model.model_validate({"en": {"motivation": [{"text": echo, "sentences": ["S1"]},
+                                                        {"text": own, "sentences": ["S2"]}]}})
+    assert mend.strip_echoes(reply) == ["en.motivation[1]: the question's own words before the answer were left out"]
+    assert [b.text for b in reply.en.motivation] == [
+        "The paper focuses on the quantum rotor model because it is simple enough to solve.", own]

@@ -162,6 +162,28 @@ def non_answers(reply: CitedReply) -> list[str]:
     return found
 
 
+ECHO_SUPPORT = 0.8  # a lead whose terms are this much the question's is the question given back
+_LEAD = re.compile(r"^(.{12,200}?[:.])\s+(\S.*)$", re.DOTALL)
+
+
+def strip_echoes(reply: CitedReply) -> list[str]:
+    """Drop the question's own words that a small model puts before its answer ("The paper's motivation
+    and key idea: the observation or insight behind its approach and why it should work. The paper
+    focuses on …"), in place, when at least eight words of answer follow; one note per bullet."""
+    notes = []
+    for name, bullets in reply.groups().items():
+        asked = [QUESTION_DESCRIPTIONS[name]]
+        for i, bullet in enumerate(bullets, 1):
+            text, cut = bullet.text, False
+            while (match := _LEAD.match(text)) and len(checks.words(match.group(2))) >= 8 and (
+                    checks.support(match.group(1), asked) >= ECHO_SUPPORT):
+                text, cut = match.group(2), True
+            if cut:
+                bullet.text = text[0].upper() + text[1:]
+                notes.append(f"en.{name}[{i}]: the question's own words before the answer were left out")
+    return notes
+
+
 # --------------------------------------------------------------------------- judgements
 
 
@@ -245,4 +267,4 @@ def _plain_chinese(raw: str | None) -> ChineseBullet | None:
 
 
 __all__ = ["COPIED", "copy_notes", "document_ids", "drop_repeats", "fix_citations", "hard_checks", "judgements",
-           "kept_translation", "non_answers", "salvage", "soft_problems"]
+           "kept_translation", "non_answers", "salvage", "soft_problems", "strip_echoes"]

@@ -124,7 +124,7 @@ class Drafted:
 
 def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedReply], context: dict[str, Any],
                  shown: dict[int, Sentence], names: list[str], repair: Any,
-                 label: str) -> Steps[tuple[CitedReply, int, list[str]]]:
+                 label: str, bilingual: bool) -> Steps[tuple[CitedReply, int, list[str]]]:
     """A valid reply, re-asked once when a reader would object to it; (reply, re-asks, problems left)."""
     hard = mend.hard_checks(context["sentences"])
     try:
@@ -136,7 +136,9 @@ def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedRepl
         if kept is None:
             raise
         (reply, salvaged), failed = kept, list(exc.attempts)
-    fixed = [*mend.document_ids(salvaged, shown), *mend.fix_citations(reply, shown)]
+    # English only (translate mode): the Chinese comes later, from the mended English.
+    echoes = [] if bilingual else mend.strip_echoes(reply)
+    fixed = [*mend.document_ids(salvaged, shown), *echoes, *mend.fix_citations(reply, shown)]
     problems = mend.soft_problems(reply, shown, names)
     if not problems or (not llm.profile.restate_copies and all(mend.COPIED in p for p in problems)):
         return reply, len(failed), [*fixed, *mend.document_ids(problems, shown)]
@@ -214,7 +216,7 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
         if plan_.bilingual:
             context["glossary"], context["names"] = plan_.glossary, plan_.names
         reply, reasks, left = yield from _ask_checked(llm, messages, model, context, shown, plan_.names,
-                                                      repair, reading.question)
+                                                      repair, reading.question, plan_.bilingual)
         repairs += reasks
         notes.extend(n for n in left if mend.COPIED not in n)  # copies are counted on the final bullets
         try:
