@@ -63,5 +63,5 @@ def test_the_question_given_back_before_the_answer_is_left_out() -> None:
     reply = model.model_validate({"en": {"motivation": [{"text": echo, "sentences": ["S1"]},
                                                         {"text": own, "sentences": ["S2"]}]}})
     assert mend.strip_echoes(reply) == ["en.motivation[1]: the question's own words before the answer were left out"]
-    assert [b.text for b in reply.en.motivation] == [
+    assert [b.text for b in reply.groups()["motivation"]] == [
         "The paper focuses on the quantum rotor model because it is simple enough to solve.", own]

@@ -7,7 +7,8 @@ reply (hard: unknown ids, a sentence backing two bullets, numbers, and `pipeline
 checks; soft: what a reader would object to), re-asks once for the soft problems (not for a copy
 alone on a small profile) and keeps what is left as draft warnings, mends a small model's slips
 without a request (`mend`), then fills each bullet's evidence with the exact sentences it cited and
-translates with the list's glossary. `steps` is the same run as a step machine, for batch jobs.
+translates with the list's glossary. On a small profile, a bullet that still copies its evidence is
+then said again from its Chinese (`_restate`). `steps` is the same run as a step machine, for batch jobs.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 TRANSLATE_PROMPTS = ("translate_system.j2", "translate_user.j2", "translate_bullet.j2", "restate_system.j2",
                      "restate_user.j2")
 RESTATE_TERMS = 40  # the words a restatement is shown (alphabetical: no phrase to copy)
+
+
 def per_question(profile: Profile) -> bool:
     """One short pass per question: the profile of a small model (it translates bullet by bullet too)."""
     return profile.translate_per_bullet

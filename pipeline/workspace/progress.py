@@ -12,7 +12,7 @@ class Progress:
     """One step of a summary run: the stage, the request in flight, tokens so far and elapsed time."""
 
     key: str
-    stage: str  # metadata, pdf, text, ask, translate, write, done
+    stage: str  # metadata, pdf, text, ask, translate, restate, write, done
     detail: str = ""
     step: int = 0  # request k of n (0 when not asking)
     steps: int = 0
