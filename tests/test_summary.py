@@ -256,3 +256,17 @@ def test_no_sentence_is_suggested_for_a_quote_unlike_any() -> None:
     long_source = "Intro. " + " ".join(f"word{i}" for i in range(120)) + " end."
     suggestion = grounding.closest_sentence(" ".join(f"word{i}" for i in range(10)), long_source)
     assert suggestion is not None and len(suggestion.split()) == 50 and suggestion.startswith("word0 word1")
+
+
+def test_a_restatement_must_keep_every_number_its_chinese_states() -> None:
+    from pipeline.model.summary import RestatedBullet
+
+    cited = ["Organic conductors can be described as coupled one-dimensional chains.2 Treating the hopping "
+             "between them is a challenge."]
+    zh = "有机导体可以描述为耦合一维链。2处理它们之间的跃迁是一个挑战。"
+    context = {"before": cited[0], "cited": cited, "zh": zh}
+    new = "Organic conductors behave like linked one-dimensional chains, and the hopping between them is hard."
+    with pytest.raises(ValidationError, match="its Chinese says '2', which it does not"):
+        RestatedBullet.model_validate({"en": new}, context=context)
+    without = {**context, "zh": zh.replace("2", "")}
+    assert RestatedBullet.model_validate({"en": new}, context=without).en == new

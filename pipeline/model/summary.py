@@ -449,7 +449,8 @@ class ChineseBullet(StrictModel):
 class RestatedBullet(StrictModel):
     """A copied English bullet said again in other words, from its Chinese (see `checks.restatement_problems`).
 
-    The validation context carries ``before`` (the copied bullet) and ``cited`` (the sentences it cites).
+    The validation context carries ``before`` (the copied bullet), ``cited`` (the sentences it cites) and
+    ``zh`` (its Chinese, which stays).
     """
 
     en: Annotated[str, Field(min_length=20, max_length=600, description="The Chinese sentence in English.")]
@@ -464,9 +465,13 @@ class RestatedBullet(StrictModel):
     def _kept(cls, value: str, info: ValidationInfo) -> str:
         value = _english_bullet(value)
         context = info.context if isinstance(info.context, dict) else {}
-        before, cited = context.get("before"), context.get("cited")
-        if isinstance(before, str) and isinstance(cited, list) and (
-                problems := checks.restatement_problems(value, before, cited)):
+        before, cited, chinese = context.get("before"), context.get("cited"), context.get("zh")
+        problems = checks.restatement_problems(value, before, cited) \
+            if isinstance(before, str) and isinstance(cited, list) else []
+        # The Chinese bullet stays: each of its numbers must be one of the new English bullet's.
+        if isinstance(chinese, str) and (mismatch := grounding.quantity_mismatch(chinese, value)):
+            problems.append(f"its Chinese says {mismatch.split(' (', 1)[0]}, which it does not")
+        if problems:
             raise ValueError(f"the restatement cannot replace the bullet: {'; '.join(problems)}")
         return value
 

@@ -286,9 +286,10 @@ def _restate(llm: LLM, settings: Settings, plan_: Plan, english: dict[str, list[
         user = render(settings.prompts_dir, TRANSLATE_PROMPTS[4], terms=terms, zh=chinese[name][i])
         hashes[user.name] = user.sha256
         messages = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
+        context = {"before": bullet.text, "cited": bullet.quotes, "zh": chinese[name][i]}
         try:
             again, _ = yield from llm.asking(messages, RestatedBullet, repair=repair, label=f"en-{name}-{i + 1}",
-                                             context={"before": bullet.text, "cited": bullet.quotes}, max_repairs=0)
+                                             context=context, max_repairs=0)
         except ModelOutputError as exc:
             log.info("en.%s[%d] stays as written: %s", name, i + 1, "; ".join(exc.attempts[-1].errors)[:300])
             continue
