@@ -65,3 +65,19 @@ def test_the_question_given_back_before_the_answer_is_left_out() -> None:
     assert mend.strip_echoes(reply) == ["en.motivation[1]: the question's own words before the answer were left out"]
     assert [b.text for b in reply.groups()["motivation"]] == [
         "The paper focuses on the quantum rotor model because it is simple enough to solve.", own]
+
+
+def test_a_tag_the_text_never_says_is_left_out() -> None:
+    from pipeline.model import mend
+    from pipeline.model.summary import reply_model
+
+    model = reply_model(("problems",), bilingual=False, classify=True, settings=("active-learning",))
+    reply = model.model_validate({"en": {"problems": [{"text": "Attention from strip convolutions is cheap enough "
+                                                               "for dense prediction.", "sentences": ["S1"]}]},
+                                  "dim": "unknown", "dim_sentence": "none", "setting": "unknown",
+                                  "setting_sentence": "none", "tags": ["semantic segmentation", "active learning",
+                                                                       "convolutional attention"]})
+    shown = {1: "We rethink convolutional attention for semantic segmentation."}
+    _, _, tags, notes = mend.judgements(reply, shown)
+    assert tags == ["semantic segmentation", "convolutional attention"]
+    assert notes == ["tag(s) 'active learning' left out: not words of the text the model read"]

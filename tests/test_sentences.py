@@ -71,6 +71,8 @@ def test_figure_labels_and_table_rows_are_not_prose() -> None:
     ("In this section, we describe the architecture of the proposed SegNeXt in detail.", True),
     ("The rest of this paper is organized as follows.", True),
     ("Overall, the proposed PVT possesses the following merits.", True),
+    ("This strategy, although successful, has at least two limitations.", True),
+    ("Our contributions are threefold: a dual-view teacher, an agreement mask and a benchmark.", False),
     ("DW-Conv denotes depth-wise convolution and Scale i denotes the i-th branch.", True),
     ("where F represents the input feature.", True),
     ("The architecture of one RefineNet block is illustrated in Fig. 3(a).", True),

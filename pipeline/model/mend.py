@@ -205,7 +205,9 @@ def _setting_cue(setting: str) -> re.Pattern[str]:
 
 
 def judgements(reply: CitedReply, shown: dict[int, str]) -> tuple[str, str, list[str], list[str]]:
-    """(dim, setting, tags, notes): each judgement kept only when the sentence it cites says it."""
+    """(dim, setting, tags, notes): each judgement kept only when the sentence it cites says it, each
+    tag only when its words are in the text the model read (a small model offers a setting of the list
+    as a tag: "active learning" on a paper that never says it)."""
     dim, setting = str(getattr(reply, "dim", UNKNOWN)), str(getattr(reply, "setting", UNKNOWN))
     notes = []
     cue = None if dim == "N/A" else _DIM_CUES["3D" if "3D" in dim else "2D"] if dim != UNKNOWN else None
@@ -216,7 +218,12 @@ def judgements(reply: CitedReply, shown: dict[int, str]) -> tuple[str, str, list
                            _setting_cue(setting) if setting != UNKNOWN else None)
     if why:
         notes.append(f"setting is unknown: {why}")
-    return dim, setting, list(getattr(reply, "tags", [])), notes
+    tags = list(getattr(reply, "tags", []))
+    said = " ".join(shown.values())
+    kept = [t for t in tags if checks.support(t, [said]) == 1.0]
+    if dropped := [t for t in tags if t not in kept]:
+        notes.append(f"tag(s) {', '.join(map(repr, dropped))} left out: not words of the text the model read")
+    return dim, setting, kept, notes
 
 
 def drop_repeats(english: dict[str, list[EvidencedBullet]]) -> list[str]:

@@ -172,7 +172,9 @@ _SIGNPOST = re.compile(
     r"introduce|detail|discuss|review|give|provide|elaborate|explain)s?\b"
     r"|\bthe\s+(?:rest|remainder)\s+of\s+(?:this|the)\s+(?:paper|article|report|section)\b"
     r"|^where\b|^here,?\s+\S+\s+(?:denotes?|represents?|is\s+the)\b|\b(?:denotes?|stands?\s+for)\b"
-    r"|\b(?:the\s+following(?:\s+\w+){0,2}|as\s+follows)\s*[.:]?$",  # a lead-in to a list
+    r"|\b(?:the\s+following(?:\s+\w+){0,2}|as\s+follows)\s*[.:]?$"  # a lead-in to a list
+    r"|\b(?:at\s+least\s+)?(?:two|three|four|five|several|some|a\s+few)\s+(?:\w+\s+)?(?:limitations|drawbacks|"
+    r"shortcomings|advantages|merits|benefits|contributions|challenges|issues|problems)\s*[.:]?$",
     re.IGNORECASE)
 _POINTER = re.compile(  # "The architecture of one RefineNet block is illustrated in Fig. 3(a)."
     r"\b(?:is|are)\s+(?:illustrated|shown|depicted|presented|given|summari[sz]ed|detailed|visuali[sz]ed|listed|"
