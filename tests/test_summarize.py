@@ -345,8 +345,10 @@ def test_a_translation_that_keeps_failing_its_checks_is_kept_with_a_warning(tmp_
                for n in drafted.notes)
 
 
-def _run_small(tmp_path: Path, en: dict[str, Any], zh: Any, **profile_changes: Any) -> tuple[Any, list[str]]:
-    """Run a small model's passes against canned replies; (drafted, names of the requests sent)."""
+def _run_small(tmp_path: Path, en: dict[str, Any], zh: Any, restate: Any = None,
+               **profile_changes: Any) -> tuple[Any, list[str]]:
+    """Run a small model's passes against canned replies (``restate(prompt)`` answers a restatement);
+    (drafted, names of the requests sent)."""
     import json as _json
 
     import httpx2
@@ -361,6 +363,8 @@ def _run_small(tmp_path: Path, en: dict[str, Any], zh: Any, **profile_changes: A
         seen.append(name)
         if name.endswith("Pass"):
             return ok(_question_reply(body, en))
+        if name == "RestatedBullet" and restate is not None:
+            return ok({"en": restate("\n".join(m["content"] for m in body["messages"]))})
         return ok({"zh": zh(len(seen), body["messages"][1]["content"])})
 
     return _drive_small(tmp_path, handler, **profile_changes), seen
@@ -392,26 +396,16 @@ def test_a_copied_bullet_is_sent_back_once_unless_the_profile_keeps_the_warning(
 
 def _run_restating(tmp_path: Path, restated: str) -> tuple[Any, list[str], list[str]]:
     """A small profile that restates copies from their Chinese; (drafted, requests sent, restate prompts)."""
-    import json as _json
-
-    import httpx2
-    from test_llm import ok
-
-    seen: list[str] = []
     prompts: list[str] = []
 
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        body = _json.loads(request.content)
-        name = body["response_format"]["json_schema"]["name"]
-        seen.append(name)
-        if name.endswith("Pass"):
-            return ok(_question_reply(body, COPIED_EN))
-        if name == "RestatedBullet":
-            prompts.append("\n".join(m["content"] for m in body["messages"]))
-            return ok({"en": restated})
-        return ok({"zh": "教师网络生成的伪标签在器官边界附近不可靠。" if len(seen) == 4 else _zh(len(seen))})
+    def restate(prompt: str) -> str:
+        prompts.append(prompt)
+        return restated
 
-    drafted = _drive_small(tmp_path, handler, restate_copies=False, restate_from_chinese=True)
+    def zh(n: int, asked: str) -> str:
+        return "教师网络生成的伪标签在器官边界附近不可靠。" if n == 4 else _zh(n)
+
+    drafted, seen = _run_small(tmp_path, COPIED_EN, zh, restate, restate_copies=False, restate_from_chinese=True)
     return drafted, seen, prompts
 
 
