@@ -89,6 +89,17 @@ def test_context_window_is_learned_from_the_error_and_max_tokens_shrunk() -> Non
     assert len(sent) == 3  # the second LLM knew the window: no failing request
 
 
+def test_a_small_profile_caps_every_reply() -> None:
+    """A small model that loops runs to the cap, not to the setting (2,500 tokens, 150 s once)."""
+    from pipeline.core.config import load_settings
+    from pipeline.model.backend import SMALL_REPLY_TOKENS, small_profile
+
+    with FakeServer() as server:
+        _ask_real(_loopback_llm(server, profile=small_profile(load_settings({}))))
+        _ask_real(_loopback_llm(server))
+    assert [b["max_tokens"] for b in server.requests] == [SMALL_REPLY_TOKENS, 2500]
+
+
 def test_a_prompt_longer_than_the_context_raises_context_overflow() -> None:
     with FakeServer(accept={"json_object"}, context_tokens=200) as server, pytest.raises(ContextOverflow) as caught:
         _ask_real(_loopback_llm(server, output_mode="json_object"))

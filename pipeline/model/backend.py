@@ -66,6 +66,10 @@ class Profile:
     # bullets is about 250 tokens; a single call answering all three questions in two languages needs
     # the default.
     min_reply_tokens: int = 512
+    # The most a reply may take (None: settings.max_output_tokens). A small model's answer to one
+    # question is under 300 tokens, a bullet's translation under 100; once in a while it loops instead
+    # (SegNeXt's motivation pass: 2,500 tokens, 150 s, then cut off), and the cap bounds what that costs.
+    max_reply_tokens: int | None = None
     bullets: tuple[int, int] | None = None  # (min, max) bullets per question the schema asks for
     reask_with_reply: bool = True  # re-asks show the rejected reply (small models then copy it verbatim)
     prompt_example: bool = True  # the worked example helps strong models; small ones copy its quotes
@@ -100,6 +104,9 @@ def remote_profile(settings: Settings) -> Profile:
     return Profile(translate=bool(settings.llm.translate), budget_tokens=settings.pdf.budget_tokens)
 
 
+SMALL_REPLY_TOKENS = 640
+
+
 def small_profile(settings: Settings) -> Profile:
     """The profile of a small model behind a server: the embedded model's budget and passes (English
     first, then Chinese bullet by bullet, no worked example, re-asks without the rejected reply)."""
@@ -107,7 +114,7 @@ def small_profile(settings: Settings) -> Profile:
     return Profile(translate=translate, budget_tokens=settings.local.budget_tokens, bullets=(2, 2),
                    reask_with_reply=False, prompt_example=False, translate_per_bullet=True,
                    restate_copies=False, restate_from_chinese=translate, translation_repairs=1, compact_schema=True,
-                   min_reply_tokens=384)
+                   min_reply_tokens=384, max_reply_tokens=SMALL_REPLY_TOKENS)
 
 
 def is_small_model(model_id: str) -> bool:

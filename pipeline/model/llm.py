@@ -371,16 +371,20 @@ class LLM:
             hint="start the server with a larger context (llama.cpp: --n_ctx), or lower PIPELINE_BUDGET_TOKENS")
 
     def _max_tokens(self, messages: list[dict[str, Any]]) -> int:
-        """The reply's token cap: the setting, shrunk so prompt and reply fit a known context window."""
+        """The reply's token cap: the setting (or the profile's, if lower), shrunk so prompt and reply fit a
+        known context window."""
         self._estimate = estimate_tokens(json.dumps(messages, ensure_ascii=False))
+        cap = self.settings.max_output_tokens
+        if self.profile.max_reply_tokens is not None:
+            cap = min(cap, self.profile.max_reply_tokens)
         window = self.context_tokens()
         if window is None:
-            return self.settings.max_output_tokens
+            return cap
         prompt = int(self._estimate * self._ratio)
         room = window - prompt - CONTEXT_MARGIN
         if room < self.profile.min_reply_tokens:
             raise self._overflow(window, prompt, self._estimate)
-        return min(self.settings.max_output_tokens, room)
+        return min(cap, room)
 
     def first_mode(self) -> OutputMode:
         """The structured-output mode a request is sent in first: the configured one, else the one this

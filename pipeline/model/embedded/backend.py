@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx2
 
 from pipeline.core.config import Settings
-from pipeline.model.backend import Backend, Connection, Profile
+from pipeline.model.backend import SMALL_REPLY_TOKENS, Backend, Connection, Profile
 from pipeline.model.embedded.install import LOCAL_MODEL_NAME
 from pipeline.model.embedded.transport import EMBEDDED_API_KEY, EMBEDDED_BASE_URL
 
@@ -30,7 +30,8 @@ def embedded_profile(settings: Settings) -> Profile:
     translate = settings.llm.translate if settings.llm.translate is not None else LOCAL_TRANSLATE
     return Profile(translate=translate, budget_tokens=settings.local.budget_tokens, schema_in_prompt=False,
                    bullets=(2, 2), reask_with_reply=False, prompt_example=False, translate_per_bullet=True,
-                   restate_copies=False, restate_from_chinese=translate, translation_repairs=1)
+                   restate_copies=False, restate_from_chinese=translate, translation_repairs=1,
+                   max_reply_tokens=SMALL_REPLY_TOKENS)
 
 
 def embedded_backend(settings: Settings, http_client: httpx2.Client) -> Backend:
