@@ -114,6 +114,20 @@ def test_strict_schema_closes_every_object_and_requires_all_fields() -> None:
     assert set(bullet_def["required"]) == {"text", "sentences"}
     assert "tags" in schema["required"]
     assert "minLength" not in json.dumps(schema)
+    # A grammar-enforcing server (the embedded model) gets the lengths: a looping bullet ends at 600 chars.
+    kept = strict_schema(EnglishPass.model_json_schema(), lengths=True)
+    assert kept["$defs"]["CitedBullet"]["properties"]["text"]["maxLength"] == 600
+
+
+def test_the_embedded_model_s_grammar_ends_a_looping_bullet_at_its_length() -> None:
+    from pipeline.core.config import load_settings
+    from pipeline.model.embedded.backend import embedded_profile
+
+    canned = Canned(ok(english_pass()))
+    ask(make_llm(canned, profile=embedded_profile(load_settings({}))))
+    schema = canned.bodies[0]["response_format"]["json_schema"]["schema"]
+    assert schema["$defs"]["CitedBullet"]["properties"]["text"]["maxLength"] == 600
+    assert canned.bodies[0]["max_tokens"] == 640
 
 
 def test_valid_reply_in_json_schema_mode() -> None:

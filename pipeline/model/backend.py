@@ -70,6 +70,7 @@ class Profile:
     # question is under 300 tokens, a bullet's translation under 100; once in a while it loops instead
     # (SegNeXt's motivation pass: 2,500 tokens, 150 s, then cut off), and the cap bounds what that costs.
     max_reply_tokens: int | None = None
+    grammar_lengths: bool = False  # the server's grammar enforces string lengths (llama.cpp): send them
     bullets: tuple[int, int] | None = None  # (min, max) bullets per question the schema asks for
     reask_with_reply: bool = True  # re-asks show the rejected reply (small models then copy it verbatim)
     prompt_example: bool = True  # the worked example helps strong models; small ones copy its quotes

@@ -184,19 +184,22 @@ def _objects(node: Any) -> Iterator[dict[str, Any]]:
             yield from _objects(item)
 
 
-def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+def strict_schema(schema: dict[str, Any], *, lengths: bool = False) -> dict[str, Any]:
     """Adapt a pydantic JSON schema to OpenAI's strict mode.
 
     Every object closes (``additionalProperties: false``) and requires all its properties; keywords
     strict mode rejects (string lengths, defaults) are dropped, since validation checks them anyway.
+    ``lengths`` keeps the string lengths, for a server that enforces them with a grammar (the embedded
+    model): a bullet that loops then ends at its 600 characters instead of running to the token cap.
     """
+    drop = ("default", "title") if lengths else ("default", "minLength", "maxLength", "title")
     out = copy.deepcopy(schema)
     for node in _objects(out):
         if "$ref" in node:
             for key in [k for k in node if k != "$ref"]:
                 del node[key]
             continue
-        for key in ("default", "minLength", "maxLength", "title"):
+        for key in drop:
             node.pop(key, None)
         if node.get("type") == "object" and "properties" in node:
             node["additionalProperties"] = False
@@ -413,7 +416,7 @@ class LLM:
         kwargs["max_tokens"] = self._max_tokens(messages)
         if mode == "json_schema":
             kwargs["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": name, "strict": True, "schema": strict_schema(schema)}}
+                "name": name, "strict": True, "schema": strict_schema(schema, lengths=self.profile.grammar_lengths)}}
         elif mode == "json_object":
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         else:

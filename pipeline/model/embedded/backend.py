@@ -31,7 +31,7 @@ def embedded_profile(settings: Settings) -> Profile:
     return Profile(translate=translate, budget_tokens=settings.local.budget_tokens, schema_in_prompt=False,
                    bullets=(2, 2), reask_with_reply=False, prompt_example=False, translate_per_bullet=True,
                    restate_copies=False, restate_from_chinese=translate, translation_repairs=1,
-                   max_reply_tokens=SMALL_REPLY_TOKENS)
+                   max_reply_tokens=SMALL_REPLY_TOKENS, grammar_lengths=True)
 
 
 def embedded_backend(settings: Settings, http_client: httpx2.Client) -> Backend:
