@@ -191,3 +191,15 @@ def test_the_method_section_is_never_left_out_even_on_a_tiny_budget() -> None:
         assert "3 Method" not in reading.left_out
     everything = read_all(numbered, 1600)
     assert 1400 < everything.tokens <= 1600 and "3 Method" not in everything.left_out
+
+
+def test_the_framework_reading_shows_no_sentence_about_cited_work() -> None:
+    from pipeline.text.budget import read_for
+    from pipeline.text.sentences import Sentence
+
+    numbered = [Sentence(1, "A network for segmentation", "", "title", 0),
+                Sentence(2, "Our encoder stacks strip convolutions that gather context at several scales.",
+                         "3 Method", "method", 0, "3"),
+                Sentence(3, "In segmentation models [80, 96], the encoders are mostly pretrained on ImageNet.",
+                         "3 Method", "method", 1, "3")]
+    assert read_for("framework", numbered, 400).ids == [1, 2]

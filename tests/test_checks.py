@@ -70,7 +70,7 @@ def test_a_restatement_that_kept_the_content_replaces_a_copy() -> None:
 
 
 @pytest.mark.parametrize(("new", "problem"), [
-    (COPY.replace("Since", "As"), "it still repeats the cited sentences"),
+    (COPY.replace("Since", "As"), "it still uses the paper's own wording"),
     ("Because PVT handles feature maps of high resolution (e.g., 8-stride), a spatial-reduction attention (SRA) "
      "layer stands in for multi-head attention (MHA) in the encoder.", "its numbers (8) are not the bullet's (4)"),
     ("Because the model handles feature maps of high resolution (e.g., 4-stride), a spatial-reduction attention "

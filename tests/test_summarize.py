@@ -426,11 +426,12 @@ def test_a_copied_bullet_is_restated_from_its_chinese_without_the_paper_in_view(
 
 
 def test_a_restatement_that_still_copies_or_loses_content_leaves_the_copy_and_its_warning(tmp_path: Path) -> None:
-    """No re-ask: the copy stays, and the draft warns about it as before."""
+    """Asked for once more, then the copy stays, and the draft warns about it as before."""
     for i, restated in enumerate(["Pseudo labels produced by the teacher network are unreliable near organ edges.",
                                   "The labels are unreliable."]):
-        drafted, seen, _ = _run_restating(tmp_path / str(i), restated)
-        assert seen.count("RestatedBullet") == 1
+        drafted, seen, prompts = _run_restating(tmp_path / str(i), restated)
+        assert seen.count("RestatedBullet") == 2
+        assert "the restatement cannot replace the bullet" in prompts[1]
         assert drafted.summary.en.problems[0].text == COPIED_EN["problems"][0]["text"]
         assert any(n.startswith("en.problems[1] repeats S2 nearly word for word") for n in drafted.notes)
 

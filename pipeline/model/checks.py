@@ -158,7 +158,8 @@ def restatement_problems(new: str, old: str, cited: Sequence[str]) -> list[str]:
     """
     problems = []
     if is_copied(new, cited):
-        problems.append("it still repeats the cited sentences")
+        problems.append("it still uses the paper's own wording; say it with other words and another sentence "
+                        "structure")
     if (score := support(new, cited)) < min(RESTATED_SUPPORT, support(old, cited)):
         problems.append(f"most of its terms are not in the cited sentences (support {score})")
     before, after = sorted(_numbers(old)), sorted(_numbers(new))

@@ -250,10 +250,12 @@ def _score(s: Sentence, question: str, method: frozenset[str], names: Sequence[s
         if s.kind == "conclusion":
             return 10 + 8 * own
         return None
-    # framework
+    # framework: a sentence about cited work can never back a framework bullet, so no pass shows one
+    if cited:
+        return None
     if s.kind in method:
         head = 70 - 5 * s.level if s.position == 0 else 50 if s.position <= 2 else 25 - 0.5 * s.position
-        return head + 15 * sentences.is_caption(s.text) * bool(_OVERVIEW.search(s.text)) - 30 * cited
+        return head + 15 * sentences.is_caption(s.text) * bool(_OVERVIEW.search(s.text))
     if sentences.is_caption(s.text) and _OVERVIEW.search(s.text):
         return 55.0
     if s.kind == "abstract":

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 TRANSLATE_PROMPTS = ("translate_system.j2", "translate_user.j2", "translate_bullet.j2", "restate_system.j2",
                      "restate_user.j2")
 RESTATE_TERMS = 40  # the words a restatement is shown (alphabetical: no phrase to copy)
+RESTATE_REPAIRS = 1  # a restatement that came back too close to the paper is asked for once more
 
 
 def per_question(profile: Profile) -> bool:
@@ -270,7 +271,8 @@ def _restate(llm: LLM, settings: Settings, plan_: Plan, english: dict[str, list[
     A small model asked to restate a sentence it can see gives the sentence back (bench/README.md); one
     that sees only the Chinese has to write its own English. The result replaces the bullet only when
     `checks.restatement_problems` finds nothing (the content kept: support, numbers, names, length);
-    otherwise the copy stays, with its draft warning. No re-ask: a second try costs more than it saves.
+    otherwise it is asked for once more (a literal round trip comes back in the paper's words; sampled a
+    little more freely, it need not), and then the copy stays, with its draft warning.
     Returns a note per bullet replaced, for the reviewer to check its meaning.
     """
     todo = [(name, i) for name in FIELDS for i, b in enumerate(english[name]) if checks.is_copied(b.text, b.quotes)]
@@ -289,7 +291,7 @@ def _restate(llm: LLM, settings: Settings, plan_: Plan, english: dict[str, list[
         context = {"before": bullet.text, "cited": bullet.quotes, "zh": chinese[name][i]}
         try:
             again, _ = yield from llm.asking(messages, RestatedBullet, repair=repair, label=f"en-{name}-{i + 1}",
-                                             context=context, max_repairs=0)
+                                             context=context, max_repairs=RESTATE_REPAIRS)
         except ModelOutputError as exc:
             log.info("en.%s[%d] stays as written: %s", name, i + 1, "; ".join(exc.attempts[-1].errors)[:300])
             continue
