@@ -1,10 +1,11 @@
-"""How fast the embedded model generates on one thread and on every core (the thread policy of
-`pipeline.model.embedded.runtime`).
+"""How fast the embedded model generates on one thread and on every core, prompt processing on every
+core in both (the thread policy of `pipeline.model.embedded.runtime`: generation used cores-1 threads
+before it ran on every core of an idle machine).
 
 Usage:
     python bench/threads.py [--repeat N] [THREADS ...]
 
-Default thread counts: 1 and every core. For each count it loads the model, then times a
+Default generation thread counts: 1 and every core. For each count it loads the model, then times a
 grammar-constrained request like a restatement's (a Chinese sentence put back into English, a JSON
 object of one string), with the context reset before each run so every run processes the same prompt.
 Prints seconds, prompt and output tokens, and output tokens per second (the best of N runs). Run it on
@@ -42,7 +43,8 @@ def main() -> None:
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"Chinese: {CHINESE}"}]
     print(f"{'threads':>7} {'s':>6} {'in':>4} {'out':>4} {'tok/s':>6}")
     for n in args.threads or sorted({1, cpu_count()}):
-        llama: Any = Llama(model_path=str(path), n_ctx=2048, n_threads=n, n_threads_batch=n, verbose=False, seed=0)
+        llama: Any = Llama(model_path=str(path), n_ctx=2048, n_threads=n, n_threads_batch=cpu_count(), verbose=False,
+                           seed=0)
         best: tuple[float, int, int] | None = None
         for _ in range(args.repeat):
             llama.reset()

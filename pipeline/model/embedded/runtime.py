@@ -4,8 +4,9 @@ Measured on a 2-core machine while other processes were busy (1,000-token prompt
 1 generation thread made 9.1 tokens/s, 2 threads 0.4 tokens/s, because llama.cpp's worker threads
 spin at every barrier and a descheduled thread stalls the others. Prompt processing collapses the same
 way (17.7 tokens/s with 1 thread, 7.7-9.3 with 2). On an idle machine all cores win: prompt
-processing 45 tokens/s with 2 threads against 25 with 1, and generation 17 % faster (53 grammar-bound
-tokens in 3.2 s against 3.8 s; bench/README.md).
+processing 45 tokens/s with 2 threads against 25 with 1, and a restatement-sized request (90 tokens
+in, 57 grammar-bound tokens out) takes 3.45 s with 2 generation threads against 4.21 s with 1
+(`bench/threads.py`).
 Hence: all cores for generation and prompt processing while the other cores are idle, cores-1 while
 another process keeps one busy, decided before each request from a short /proc/stat sample.
 """
