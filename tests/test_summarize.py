@@ -394,7 +394,7 @@ def test_a_copied_bullet_is_sent_back_once_unless_the_profile_keeps_the_warning(
     assert any("en.problems[1] repeats S2 nearly word for word" in n for n in drafted.notes)
 
 
-def _run_restating(tmp_path: Path, restated: str) -> tuple[Any, list[str], list[str]]:
+def _run_restating(tmp_path: Path, restated: str, en: dict[str, Any] = COPIED_EN) -> tuple[Any, list[str], list[str]]:
     """A small profile that restates copies from their Chinese; (drafted, requests sent, restate prompts)."""
     prompts: list[str] = []
 
@@ -405,7 +405,7 @@ def _run_restating(tmp_path: Path, restated: str) -> tuple[Any, list[str], list[
     def zh(n: int, asked: str) -> str:
         return "教师网络生成的伪标签在器官边界附近不可靠。" if n == 4 else _zh(n)
 
-    drafted, seen = _run_small(tmp_path, COPIED_EN, zh, restate, restate_copies=False, restate_from_chinese=True)
+    drafted, seen = _run_small(tmp_path, en, zh, restate, restate_copies=False, restate_from_chinese=True)
     return drafted, seen, prompts
 
 
@@ -434,6 +434,19 @@ def test_a_restatement_that_still_copies_or_loses_content_leaves_the_copy_and_it
         assert "the restatement cannot replace the bullet" in prompts[1]
         assert drafted.summary.en.problems[0].text == COPIED_EN["problems"][0]["text"]
         assert any(n.startswith("en.problems[1] repeats S2 nearly word for word") for n in drafted.notes)
+
+
+def test_a_chinese_bullet_that_reads_back_as_the_opposite_is_flagged(tmp_path: Path) -> None:
+    """Put back into English, the Chinese says the opposite of its English bullet: the copy stays, and
+    the draft warns that the Chinese may be wrong."""
+    en = {**COPIED_EN, "problems": [{"text": "Experiments on 20 labelled scans show a Dice gain of 3.5 points.",
+                                     "sentences": ["S4"]}]}
+    drafted, seen, _ = _run_restating(tmp_path, "The experiments with 20 labelled scans did not show any gain in "
+                                                "Dice of 3.5 points.", en)
+    assert seen.count("RestatedBullet") == 2
+    assert drafted.summary.en.problems[0].text == en["problems"][0]["text"]
+    assert any(n.startswith("zh.problems[1] may say the opposite of its English: translated back, it reads "
+                            "'The experiments with 20") for n in drafted.notes)
 
 
 def test_a_bullet_citing_the_sentence_after_the_one_it_states_gets_that_one_as_evidence(tmp_path: Path) -> None:

@@ -145,6 +145,7 @@ RESTATED_LENGTH = 0.5  # a restatement keeps at least this share of the bullet's
 # ... and this support (or the bullet's own, if lower): said without the paper in view, it must show it
 # kept the paper's terms (measured: faithful restatements 0.67-1.0, drifted ones 0.41-0.55).
 RESTATED_SUPPORT = 0.6
+REVERSED, NEGATION_DROPPED = "it says the opposite", "it drops a negation"
 _NAME = re.compile(r"\b(?:[A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9-]*|[A-Za-z]+-?\d[\w-]*)\b")
 
 
@@ -170,7 +171,7 @@ def restatement_problems(new: str, old: str, cited: Sequence[str]) -> list[str]:
     if lost:
         problems.append(f"it drops the name(s) {', '.join(lost)}")
     if _negated(new) != _negated(old) and not (_negative_word(new) or _negative_word(old)):
-        problems.append("it says the opposite" if _negated(new) else "it drops a negation")
+        problems.append(REVERSED if _negated(new) else NEGATION_DROPPED)
     if len(words(new)) < RESTATED_LENGTH * len(words(old)):
         problems.append("it is much shorter than the bullet")
     return problems

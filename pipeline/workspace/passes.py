@@ -293,13 +293,26 @@ def _restate(llm: LLM, settings: Settings, plan_: Plan, english: dict[str, list[
             again, _ = yield from llm.asking(messages, RestatedBullet, repair=repair, label=f"en-{name}-{i + 1}",
                                              context=context, max_repairs=RESTATE_REPAIRS)
         except ModelOutputError as exc:
-            log.info("en.%s[%d] stays as written: %s", name, i + 1, "; ".join(exc.attempts[-1].errors)[:300])
+            errors = "; ".join(exc.attempts[-1].errors)
+            log.info("en.%s[%d] stays as written: %s", name, i + 1, errors[:300])
+            if checks.REVERSED in errors or checks.NEGATION_DROPPED in errors:
+                # The Chinese, put back into English, says the opposite: the translation is the suspect.
+                notes.append(f"zh.{name}[{i + 1}] may say the opposite of its English: translated back, it reads "
+                             f"{_said(exc.attempts[-1].raw)[:160]!r}; check the Chinese")
             continue
         english[name][i] = bullet.model_copy(update={"text": again.en,
                                                      "support": checks.support(again.en, bullet.quotes)})
         notes.append(f"en.{name}[{i + 1}] said again from its Chinese (it repeated "
                      f"{', '.join(f'S{n}' for n in bullet.sentences)}); check it still says what they say")
     return notes
+
+
+def _said(raw: str | None) -> str:
+    """The English a restatement's raw reply gives, or the raw text."""
+    try:
+        return str(json.loads(raw or "")["en"])
+    except (ValueError, KeyError, TypeError):
+        return raw or ""
 
 
 def _invalid(llm: LLM, data: Any, exc: ValidationError, what: str) -> SummaryInvalid:
