@@ -7,6 +7,8 @@
 - **rests on**: a framework bullet must cite the method section or a sentence stating this paper's
   contribution, never only sentences about cited work; a problem or motivation bullet may cite other
   work only where that sentence states a limit the paper addresses.
+- **restatement**: whether a copied bullet said again from its Chinese kept what it said
+  (`restatement_problems`), and the words such a request is shown (`restate_terms`).
 """
 
 from __future__ import annotations
