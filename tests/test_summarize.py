@@ -265,23 +265,9 @@ def _question_reply(body: dict[str, Any], en: dict[str, Any]) -> dict[str, Any]:
 def test_translate_mode_one_pass_per_question_then_bullet_by_bullet_for_small_models(tmp_path: Path) -> None:
     """A small model: one English pass per question (each reading its part), then one translation per
     bullet, all through the seam."""
-    import json as _json
+    from test_llm import english_pass
 
-    import httpx2
-    from test_llm import english_pass, ok
-
-
-    seen: list[str] = []
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        body = _json.loads(request.content)
-        name = body["response_format"]["json_schema"]["name"]
-        seen.append(name)
-        if name.endswith("Pass"):
-            return ok(_question_reply(body, english_pass()["en"]))
-        return ok({"zh": f"第{'一二三四五六七八九十'[len(seen) % 10]}条：{ZH_OK}"})
-
-    drafted = _drive_small(tmp_path, handler)
+    drafted, seen = _run_small(tmp_path, english_pass()["en"], _zh)
     summary, hashes, repairs = drafted.summary, drafted.prompts, drafted.repairs
     assert seen == ["ProblemsPass", "MotivationPass", "FrameworkPass"] + ["ChineseBullet"] * 3
     assert summary.zh is not None and [len(getattr(summary.zh, f)) for f in FIELDS] == [1, 1, 1]

@@ -111,6 +111,7 @@ SMALL_REPLY_TOKENS = 640
 def small_profile(settings: Settings) -> Profile:
     """The profile of a small model behind a server: the embedded model's budget and passes (English
     first, then Chinese bullet by bullet, no worked example, re-asks without the rejected reply)."""
+    # Small models write clean Chinese only when translating their own English JSON (issue 4).
     translate = settings.llm.translate if settings.llm.translate is not None else True
     return Profile(translate=translate, budget_tokens=settings.local.budget_tokens, bullets=(2, 2),
                    reask_with_reply=False, prompt_example=False, translate_per_bullet=True,

@@ -55,8 +55,7 @@ def soft_problems(reply: CitedReply, shown: dict[int, Sentence], names: list[str
             texts = [s.text for s in cited]
             labels = ", ".join(bullet.sentences)
             if checks.is_copied(bullet.text, texts):
-                found.append(f"en.{name}[{i}]{COPIED}{labels} nearly word for word; restate what it means for "
-                             "this paper in your own words")
+                found.append(_copy_note(name, i, labels))
             elif (score := checks.support(bullet.text, texts)) < checks.MIN_SUPPORT:
                 found.append(f"en.{name}[{i}]: most of its terms are not in {labels} (support {score}); cite the "
                              "sentences that say it, or keep to what they say")
@@ -72,10 +71,13 @@ def copy_notes(en: Any) -> list[str]:
     for name in FIELDS:
         for i, bullet in enumerate(getattr(en, name), 1):
             if checks.is_copied(bullet.text, bullet.quotes):
-                labels = ", ".join(f"S{n}" for n in bullet.sentences)
-                found.append(f"en.{name}[{i}]{COPIED}{labels} nearly word for word; restate what it means for "
-                             "this paper in your own words")
+                found.append(_copy_note(name, i, ", ".join(f"S{n}" for n in bullet.sentences)))
     return found
+
+
+def _copy_note(name: str, i: int, labels: str) -> str:
+    return (f"en.{name}[{i}]{COPIED}{labels} nearly word for word; restate what it means for this paper in "
+            "your own words")
 
 
 # A bullet as the validators name it ("en.motivation[1]") or as pydantic locates it ("en.motivation.0.text").

@@ -7,10 +7,12 @@ that do not repeat its rejected reply (it would copy that verbatim).
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx2
 
 from pipeline.core.config import Settings
-from pipeline.model.backend import SMALL_REPLY_TOKENS, Backend, Connection, Profile
+from pipeline.model.backend import Backend, Connection, Profile, small_profile
 from pipeline.model.embedded.install import LOCAL_MODEL_NAME
 from pipeline.model.embedded.transport import EMBEDDED_API_KEY, EMBEDDED_BASE_URL
 
@@ -26,12 +28,12 @@ def embedded_connection(settings: Settings, http_client: httpx2.Client) -> Conne
 
 
 def embedded_profile(settings: Settings) -> Profile:
-    """The input budget and passes that suit the small embedded model."""
-    translate = settings.llm.translate if settings.llm.translate is not None else LOCAL_TRANSLATE
-    return Profile(translate=translate, budget_tokens=settings.local.budget_tokens, schema_in_prompt=False,
-                   bullets=(2, 2), reask_with_reply=False, prompt_example=False, translate_per_bullet=True,
-                   restate_copies=False, restate_from_chinese=translate, translation_repairs=1,
-                   max_reply_tokens=SMALL_REPLY_TOKENS, grammar_lengths=True)
+    """The small-model profile (`pipeline.model.backend.small_profile`), with what the in-process
+    llama.cpp changes: its grammar enforces the schema, string lengths included, so the prompt need not
+    state it, and its context is known, so a reply keeps the default room."""
+    small = small_profile(settings)
+    return dataclasses.replace(small, schema_in_prompt=False, compact_schema=False, grammar_lengths=True,
+                               min_reply_tokens=Profile().min_reply_tokens)
 
 
 def embedded_backend(settings: Settings, http_client: httpx2.Client) -> Backend:
