@@ -123,3 +123,33 @@ def test_a_negation_said_with_a_word_is_no_reversal() -> None:
 def test_a_restatement_is_shown_the_bullet_s_words_first_in_alphabetical_order() -> None:
     terms = checks.restate_terms("Pseudo labels are unreliable near organ boundaries.", [EVIDENCE, "Zebra voxels."], 8)
     assert terms == ["boundaries", "labels", "near", "network", "organ", "produced", "pseudo", "unreliable"]
+
+
+def test_reference_marks_do_not_make_a_copy() -> None:
+    """Shared reference marks are not copied words (a real restatement the marks had kept over the line)."""
+    cited = ["Nevertheless, this work aims to explore an alternative backbone network beyond CNN, which can be used "
+             "for dense prediction tasks such as object detection [39, 13], semantic [81] and instance "
+             "segmentation [39], in addition to image classification [11]."]
+    mine = ("This work aims to explore a backbone network that surpasses CNNs for dense prediction tasks, such as "
+            "target detection [39, 13], semantic [81], and instance segmentation [39], as well as image "
+            "classification [11].")
+    assert checks.copied_share(mine, cited) < checks.COPY_SHARE
+    marks_as_words = checks.copied_share(mine.replace("[", "(").replace("]", ")"),
+                                         [cited[0].replace("[", "(").replace("]", ")")])
+    assert marks_as_words >= checks.COPY_SHARE
+    assert checks.without_references("detection [39, 13], semantic [81] and segmentation [4-6].") == \
+        "detection, semantic and segmentation."
+
+
+def test_notation_left_in_a_bullet_may_be_dropped_by_its_restatement() -> None:
+    """"H 4×W 4×C" is a size in symbols (here extraction debris), not a number the bullet states; "512×512"
+    is one."""
+    cited = ["Our goal is to introduce the pyramid structure into the Transformer framework, so that it can "
+             "generate multi-scale F!: H 4×W 4×C! feature maps for dense prediction tasks."]
+    old = ("Our goal is to introduce the pyramid structure into the Transformer framework, so that it can "
+           "generate multi-scale F!: H 4×W 4×C!")
+    new = "The pyramid structure is brought into the Transformer framework so that it yields multi-scale features."
+    assert checks.restatement_problems(new, old, cited) == []
+    sized = "Crops of 512×512 pixels are fed to the network during training."
+    assert "its numbers (none) are not the bullet's (512, 512)" in checks.restatement_problems(
+        "Crops of a fixed size are fed to the network while it trains.", sized, [sized])

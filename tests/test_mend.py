@@ -81,3 +81,28 @@ def test_a_tag_the_text_never_says_is_left_out() -> None:
     _, _, tags, notes = mend.judgements(reply, shown)
     assert tags == ["semantic segmentation", "convolutional attention"]
     assert notes == ["tag(s) 'active learning' left out: not words of the text the model read"]
+
+
+def test_reference_marks_are_dropped_from_the_bullets_english_and_chinese() -> None:
+    """"[39, 13]" points into a bibliography the list does not have; the evidence keeps it."""
+    from pipeline.core.models import FIELDS
+    from pipeline.model import mend
+    from pipeline.model.summary import reply_model
+
+    sentences = {1: "It serves dense prediction such as object detection [39, 13], semantic [81] and instance "
+                    "segmentation [4-6].", 2: "Labels are scarce in medical imaging.", 3: "We train a teacher [7]."}
+    en = {"problems": [{"text": "Labels are scarce in medical imaging, so models struggle.", "sentences": ["S2"]}],
+          "motivation": [{"text": "A backbone for dense prediction such as object detection [39, 13], semantic [81] "
+                                  "and instance segmentation [4-6].", "sentences": ["S1"]}],
+          "framework": [{"text": "A teacher network is trained first [7].", "sentences": ["S3"]}]}
+    zh = {"problems": ["医学影像中标注稀缺，模型难以学习。"],
+          "motivation": ["一种用于密集预测的骨干网络，如目标检测 [39, 13]、语义 [81] 和实例分割 [4-6]。"],
+          "framework": ["首先训练一个教师网络[7]。"]}
+    reply = reply_model(FIELDS, bilingual=True, classify=False, settings=()).model_validate(
+        {"en": en, "zh": zh}, context={"sentences": sentences})
+    mend.strip_references(reply)
+    assert [b.text for b in reply.groups()["motivation"]] == [
+        "A backbone for dense prediction such as object detection, semantic and instance segmentation."]
+    assert [b.text for b in reply.groups()["framework"]] == ["A teacher network is trained first."]
+    assert reply.zh.motivation == ["一种用于密集预测的骨干网络，如目标检测、语义和实例分割。"]  # type: ignore[attr-defined]
+    assert reply.zh.framework == ["首先训练一个教师网络。"]  # type: ignore[attr-defined]

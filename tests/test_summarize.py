@@ -418,6 +418,8 @@ def test_a_restatement_that_still_copies_or_loses_content_leaves_the_copy_and_it
         drafted, seen, prompts = _run_restating(tmp_path / str(i), restated)
         assert seen.count("RestatedBullet") == 2
         assert "the restatement cannot replace the bullet" in prompts[1]
+        # The re-ask speaks of one sentence, not of the summary's sentence ids.
+        assert "keeps every name and number" in prompts[1] and "sentence ids" not in prompts[1]
         assert drafted.summary.en.problems[0].text == COPIED_EN["problems"][0]["text"]
         assert any(n.startswith("en.problems[1] repeats S2 nearly word for word") for n in drafted.notes)
 
@@ -429,10 +431,37 @@ def test_a_chinese_bullet_that_reads_back_as_the_opposite_is_flagged(tmp_path: P
                                      "sentences": ["S4"]}]}
     drafted, seen, _ = _run_restating(tmp_path, "The experiments with 20 labelled scans did not show any gain in "
                                                 "Dice of 3.5 points.", en)
-    assert seen.count("RestatedBullet") == 2
+    # Restated twice, translated again (naming the slip), restated twice from the new Chinese: still reversed.
+    assert seen[6:] == ["RestatedBullet"] * 2 + ["ChineseBullet"] + ["RestatedBullet"] * 2
     assert drafted.summary.en.problems[0].text == en["problems"][0]["text"]
+    assert drafted.summary.zh.problems == ["教师网络生成的伪标签在器官边界附近不可靠。"]  # kept: no better one
     assert any(n.startswith("zh.problems[1] may say the opposite of its English: translated back, it reads "
                             "'The experiments with 20") for n in drafted.notes)
+
+
+def test_a_chinese_bullet_that_reads_back_as_the_opposite_is_translated_again(tmp_path: Path) -> None:
+    """The second translation, told what the first read back as, reads true: it replaces the first, and the
+    bullet is restated from it."""
+    en = {**COPIED_EN, "problems": [{"text": "Experiments on 20 labelled scans show a Dice gain of 3.5 points.",
+                                     "sentences": ["S4"]}]}
+    fine = "With 20 labelled scans, the experiments show Dice rising by 3.5 points."
+    prompts: list[str] = []
+
+    def restate(prompt: str) -> str:
+        prompts.append(prompt)
+        wrong = "教师网络" in prompt  # the first Chinese
+        return "The experiments with 20 labelled scans did not show a Dice gain of 3.5 points." if wrong else fine
+
+    def zh(n: int, asked: str) -> str:
+        return "教师网络：20个标注扫描的实验没有显示3.5个点的Dice提升。" if n == 4 else _zh(n)
+
+    drafted, seen = _run_small(tmp_path, en, zh, restate, restate_copies=False, restate_from_chinese=True)
+    assert seen[6:] == ["RestatedBullet"] * 2 + ["ChineseBullet", "RestatedBullet"]
+    assert drafted.summary.en.problems[0].text == fine
+    assert drafted.summary.zh.problems == [_zh(9)]
+    assert any(n.startswith("zh.problems[1] translated again: the first translation, put back into English, read "
+                            "'The experiments with 20") for n in drafted.notes)
+    assert not any("may say the opposite" in n for n in drafted.notes)
 
 
 def test_a_bullet_citing_the_sentence_after_the_one_it_states_gets_that_one_as_evidence(tmp_path: Path) -> None:

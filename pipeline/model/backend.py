@@ -79,7 +79,7 @@ class Profile:
     # sentence again in every measured case (bench/README.md), so small profiles keep the warning only.
     restate_copies: bool = True
     # ... instead, a copied bullet's Chinese is translated back into English without the paper in view,
-    # and replaces the copy when it kept the content (`passes._restate`): 23 of 28 copies went, measured.
+    # and replaces the copy when it kept the content (`translation.restate`): 23 of 28 copies went, measured.
     restate_from_chinese: bool = False
     translation_repairs: int | None = None  # re-asks per bullet translation (None: settings.max_repairs)
 

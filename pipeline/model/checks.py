@@ -90,13 +90,17 @@ def better_citation(text: str, cited: Sequence[int], shown: Mapping[int, str],
 
 
 def copied_share(text: str, cited: Sequence[str]) -> float:
-    """Share of ``text``'s words that lie in runs of at least `COPY_RUN` words shared with ``cited``."""
-    mine = words(text)
+    """Share of ``text``'s words that lie in runs of at least `COPY_RUN` words shared with ``cited``.
+
+    Reference marks ([39, 13]) are not words a reader counts: a bullet that keeps them is not copied
+    for that, nor one that drops them any less so.
+    """
+    mine = words(without_references(text))
     if not mine:
         return 0.0
     grams: set[tuple[str, ...]] = set()
     for sentence in cited:
-        theirs = words(sentence)
+        theirs = words(without_references(sentence))
         grams.update(tuple(theirs[i:i + COPY_RUN]) for i in range(len(theirs) - COPY_RUN + 1))
     covered = [False] * len(mine)
     for i in range(len(mine) - COPY_RUN + 1):
@@ -206,13 +210,32 @@ def _spelled_out(acronym: str, text: str) -> bool:
     return acronym.lower() in initials
 
 
-_CITATION = re.compile(r"\[\d+(?:\s*[,–-]\s*\d+)*\]")
+_REFERENCE = re.compile(r"\s*\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\](\s*)")
+# Notation the text extraction left in a sentence: a size written with a symbol ("H 4×W 4×C", "3×3×C").
+_NOTATION = re.compile(r"\S*(?:\d\s?×\s?[A-Za-z]\b|\b[A-Za-z]\s?×\s?\d|\dx[A-Z]\b|\b[A-Z]x\d)\S*")
+
+
+def without_references(text: str) -> str:
+    """``text`` without numbered reference marks ([39, 13], [4-6]): they point into the paper's
+    bibliography and say nothing outside it. A space stays only between two words of a spaced script."""
+    def gap(match: re.Match[str]) -> str:
+        before, after = text[match.start() - 1:match.start()], text[match.end():match.end() + 1]
+        spaced = before.isascii() and after.isascii() and before.strip() and after.strip()
+        return " " if match.group(1) and spaced else ""
+    return _REFERENCE.sub(gap, text)
+
+
+def without_notation(text: str) -> str:
+    """``text`` without sizes in symbols ("4×W", "H×3"): notation, often extraction debris, whose digits
+    are not numbers a bullet states (a restatement may drop them; "512×512" stays a number)."""
+    return _NOTATION.sub(" ", text)
 
 
 def _numbers(text: str) -> list[str]:
-    """The numbers a bullet states: not reference marks ([39, 13]) nor digits glued to a word (a footnote
-    mark, "chains.2"; ResNet18 is a name, checked as one)."""
-    return [w.replace(",", "") for w in re.findall(r"(?<![A-Za-z.\d])\d+(?:[.,]\d+)*", _CITATION.sub(" ", text))]
+    """The numbers a bullet states: not reference marks ([39, 13]), nor digits glued to a word (a footnote
+    mark, "chains.2"; ResNet18 is a name, checked as one), nor notation ("4×W")."""
+    return [w.replace(",", "") for w in re.findall(r"(?<![A-Za-z.\d])\d+(?:[.,]\d+)*",
+                                                   without_notation(without_references(text)))]
 
 
 def restate_terms(bullet: str, cited: Sequence[str], limit: int) -> list[str]:

@@ -186,6 +186,19 @@ def strip_echoes(reply: CitedReply) -> list[str]:
     return notes
 
 
+def strip_references(reply: CitedReply) -> None:
+    """Drop numbered reference marks ("detection [39, 13]") from the bullets, in place, Chinese too: they
+    point into the paper's bibliography, which the list does not have. No note: nothing is lost that the
+    evidence does not keep."""
+    for bullets in reply.groups().values():
+        for bullet in bullets:
+            bullet.text = checks.without_references(bullet.text)
+    zh = getattr(reply, "zh", None)
+    for name in FIELDS if zh is not None else ():
+        texts = getattr(zh, name)
+        texts[:] = [checks.without_references(t) for t in texts]
+
+
 # --------------------------------------------------------------------------- judgements
 
 
@@ -276,4 +289,4 @@ def _plain_chinese(raw: str | None) -> ChineseBullet | None:
 
 
 __all__ = ["COPIED", "copy_notes", "document_ids", "drop_repeats", "fix_citations", "hard_checks", "judgements",
-           "kept_translation", "non_answers", "salvage", "soft_problems", "strip_echoes"]
+           "kept_translation", "non_answers", "salvage", "soft_problems", "strip_echoes", "strip_references"]

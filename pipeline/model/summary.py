@@ -469,7 +469,9 @@ class RestatedBullet(StrictModel):
         problems = checks.restatement_problems(value, before, cited) \
             if isinstance(before, str) and isinstance(cited, list) else []
         # The Chinese bullet stays: each of its numbers must be one of the new English bullet's.
-        if isinstance(chinese, str) and (mismatch := grounding.quantity_mismatch(chinese, value)):
+        # Reference marks and notation ("4×W") are not numbers it states.
+        said = checks.without_notation(checks.without_references(chinese)) if isinstance(chinese, str) else None
+        if said is not None and (mismatch := grounding.quantity_mismatch(said, value)):
             problems.append(f"its Chinese says {mismatch.split(' (', 1)[0]}, which it does not")
         if problems:
             raise ValueError(f"the restatement cannot replace the bullet: {'; '.join(problems)}")

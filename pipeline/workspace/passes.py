@@ -7,8 +7,9 @@ reply (hard: unknown ids, a sentence backing two bullets, numbers, and `pipeline
 checks; soft: what a reader would object to), re-asks once for the soft problems (not for a copy
 alone on a small profile) and keeps what is left as draft warnings, mends a small model's slips
 without a request (`mend`), then fills each bullet's evidence with the exact sentences it cited and
-translates with the list's glossary. On a small profile, a bullet that still copies its evidence is
-then said again from its Chinese (`_restate`). `steps` is the same run as a step machine, for batch jobs.
+translates with the list's glossary (`pipeline.workspace.translation`, which on a small profile also
+says a bullet that still copies its evidence again from its Chinese). `steps` is the same run as a step
+machine, for batch jobs.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 from pipeline.core.config import Settings
 from pipeline.core.errors import Attempt, ModelOutputError, SummaryInvalid
 from pipeline.core.models import FIELDS
-from pipeline.model import checks, glossary, grounding, mend
+from pipeline.model import checks, glossary, mend
 from pipeline.model.backend import Profile
 from pipeline.model.llm import LLM, Steps
 from pipeline.model.prompts import Prompt, render
@@ -32,27 +33,20 @@ from pipeline.model.summary import (
     EVIDENCE_JOIN,
     QUESTION_DESCRIPTIONS,
     UNKNOWN,
-    ChineseBullet,
-    ChinesePass,
     ChineseSummary,
     CitedBullet,
     CitedReply,
     EnglishSummary,
     EvidencedBullet,
     PaperSummary,
-    RestatedBullet,
     reply_model,
 )
 from pipeline.text.budget import Reading, read_all, read_for
 from pipeline.text.sentences import Sentence
+from pipeline.workspace import translation
 from pipeline.workspace.progress import Progress, ProgressHook, silent
 
 log = logging.getLogger(__name__)
-
-TRANSLATE_PROMPTS = ("translate_system.j2", "translate_user.j2", "translate_bullet.j2", "restate_system.j2",
-                     "restate_user.j2")
-RESTATE_TERMS = 40  # the words a restatement is shown (alphabetical: no phrase to copy)
-RESTATE_REPAIRS = 1  # a restatement that came back too close to the paper is asked for once more
 
 
 def per_question(profile: Profile) -> bool:
@@ -142,6 +136,7 @@ def _ask_checked(llm: LLM, messages: list[dict[str, Any]], model: type[CitedRepl
         (reply, salvaged), failed = kept, list(exc.attempts)
     # English only (translate mode): the Chinese comes later, from the mended English.
     echoes = [] if bilingual else mend.strip_echoes(reply)
+    mend.strip_references(reply)
     fixed = [*mend.document_ids(salvaged, shown), *echoes, *mend.fix_citations(reply, shown)]
     problems = mend.soft_problems(reply, shown, names)
     if not problems or (not llm.profile.restate_copies and all(mend.COPIED in p for p in problems)):
@@ -240,8 +235,8 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
     except ValidationError as exc:
         raise _invalid(llm, english, exc, "the English answers do not fit together") from exc
     if translate:
-        chinese, t_repairs, dropped = yield from _translate(llm, settings, plan_, en, hashes, report, notes,
-                                                                   repair)
+        chinese, t_repairs, dropped = yield from translation.translate(llm, settings, plan_, en, hashes, report,
+                                                                        notes)
         repairs += t_repairs
         if dropped:
             kept = {name: [b for i, b in enumerate(english[name]) if (name, i) not in dropped] for name in english}
@@ -251,7 +246,7 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
                 raise _invalid(llm, kept, exc, "a question's only bullet could not be translated") from exc
         if llm.profile.restate_from_chinese:
             english = {name: list(getattr(en, name)) for name in FIELDS}
-            notes.extend((yield from _restate(llm, settings, plan_, english, chinese, hashes, report, repair)))
+            notes.extend((yield from translation.restate(llm, settings, plan_, english, chinese, hashes, report)))
             en = EnglishSummary.model_validate(english)
     notes.extend(mend.copy_notes(en))
     try:
@@ -263,58 +258,6 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
     return Drafted(summary, hashes, repairs, [r.line() for r in plan_.readings], notes)
 
 
-def _restate(llm: LLM, settings: Settings, plan_: Plan, english: dict[str, list[EvidencedBullet]],
-             chinese: dict[str, list[str]], hashes: dict[str, str], report: Any, repair: Any) -> Steps[list[str]]:
-    """Say each copied English bullet again in other words, in place: its Chinese translated back into
-    English, shown only the bullet's words and its cited sentences' (never a phrase of them to copy).
-
-    A small model asked to restate a sentence it can see gives the sentence back (bench/README.md); one
-    that sees only the Chinese has to write its own English. The result replaces the bullet only when
-    `checks.restatement_problems` finds nothing (the content kept: support, numbers, names, length);
-    otherwise it is asked for once more (a literal round trip comes back in the paper's words; sampled a
-    little more freely, it need not), and then the copy stays, with its draft warning.
-    Returns a note per bullet replaced, for the reviewer to check its meaning.
-    """
-    todo = [(name, i) for name in FIELDS for i, b in enumerate(english[name]) if checks.is_copied(b.text, b.quotes)]
-    notes: list[str] = []
-    if not todo:
-        return notes
-    system = render(settings.prompts_dir, TRANSLATE_PROMPTS[3])
-    hashes[system.name] = system.sha256
-    for step, (name, i) in enumerate(todo, 1):
-        report("restate", name, step, len(todo))
-        bullet = english[name][i]
-        terms = checks.restate_terms(bullet.text, bullet.quotes, RESTATE_TERMS)
-        user = render(settings.prompts_dir, TRANSLATE_PROMPTS[4], terms=terms, zh=chinese[name][i])
-        hashes[user.name] = user.sha256
-        messages = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
-        context = {"before": bullet.text, "cited": bullet.quotes, "zh": chinese[name][i]}
-        try:
-            again, _ = yield from llm.asking(messages, RestatedBullet, repair=repair, label=f"en-{name}-{i + 1}",
-                                             context=context, max_repairs=RESTATE_REPAIRS)
-        except ModelOutputError as exc:
-            errors = "; ".join(exc.attempts[-1].errors)
-            log.info("en.%s[%d] stays as written: %s", name, i + 1, errors[:300])
-            if checks.REVERSED in errors or checks.NEGATION_DROPPED in errors:
-                # The Chinese, put back into English, says the opposite: the translation is the suspect.
-                notes.append(f"zh.{name}[{i + 1}] may say the opposite of its English: translated back, it reads "
-                             f"{_said(exc.attempts[-1].raw)[:160]!r}; check the Chinese")
-            continue
-        english[name][i] = bullet.model_copy(update={"text": again.en,
-                                                     "support": checks.support(again.en, bullet.quotes)})
-        notes.append(f"en.{name}[{i + 1}] said again from its Chinese (it repeated "
-                     f"{', '.join(f'S{n}' for n in bullet.sentences)}); check it still says what they say")
-    return notes
-
-
-def _said(raw: str | None) -> str:
-    """The English a restatement's raw reply gives, or the raw text."""
-    try:
-        return str(json.loads(raw or "")["en"])
-    except (ValueError, KeyError, TypeError):
-        return raw or ""
-
-
 def _invalid(llm: LLM, data: Any, exc: ValidationError, what: str) -> SummaryInvalid:
     attempt = Attempt("invalid", json.dumps(data, ensure_ascii=False, default=str),
                       [str(e["msg"]) for e in exc.errors()])
@@ -322,78 +265,7 @@ def _invalid(llm: LLM, data: Any, exc: ValidationError, what: str) -> SummaryInv
                           f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}", attempts=[attempt])
 
 
-def _translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, hashes: dict[str, str],
-               report: Any, notes: list[str],
-               repair: Any) -> Steps[tuple[dict[str, list[str]], int, set[tuple[str, int]]]]:
-    """The Chinese bullets, the re-asks they took, and the English bullets left out (name, index) because
-    no acceptable Chinese came back for them (a note says which and why)."""
-    plain = {f: [b.text for b in getattr(en, f)] for f in FIELDS}
-    per_bullet = llm.profile.translate_per_bullet
-    t_system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0], per_bullet=per_bullet)
-    hashes[t_system.name] = t_system.sha256
-    repairs = 0
-    if not per_bullet:
-        expected = {f: len(plain[f]) for f in FIELDS}
-        counts = ", ".join(f"{len(plain[f])} {f}" for f in FIELDS)
-        everything = " ".join(t for f in FIELDS for t in plain[f])
-        terms = glossary.used(everything, plan_.glossary)
-        t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[1], title=plan_.title, terms=terms,
-                        numbers=grounding.chinese_numbers(everything), names=plan_.names,
-                        english_json=json.dumps(plain, ensure_ascii=False, indent=1), counts=counts)
-        hashes[t_user.name] = t_user.sha256
-        report("translate", "all bullets", 1, 1)
-        messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
-        chinese, failed = yield from llm.asking(
-            messages, ChinesePass, repair=repair, label="zh",
-            context={"expected_counts": expected, "english": plain, "glossary": plan_.glossary,
-                     "names": plan_.names},
-            counts={f: (n, n) for f, n in expected.items()})
-        return {f: list(getattr(chinese.zh, f)) for f in FIELDS}, len(failed), set()
-    # One request per bullet: a small model translating a whole list repeats or drops bullets.
-    zh: dict[str, list[str]] = {f: [] for f in FIELDS}
-    dropped: set[tuple[str, int]] = set()
-    total = sum(len(v) for v in plain.values())
-    step = 0
-    for name in FIELDS:
-        for index, text in enumerate(plain[name]):
-            step += 1
-            report("translate", name, step, total)
-            terms = glossary.used(text, plan_.glossary)
-            t_user = render(settings.prompts_dir, TRANSLATE_PROMPTS[2], title=plan_.title, text=text, terms=terms,
-                            numbers=grounding.chinese_numbers(text), names=plan_.names)
-            hashes[t_user.name] = t_user.sha256
-            messages = [{"role": "system", "content": t_system.text}, {"role": "user", "content": t_user.text}]
-            label = f"zh-{name}-{len(zh[name]) + 1}"
-            try:
-                one, failed = yield from llm.asking(messages, ChineseBullet, repair=repair, label=label,
-                                                    context={"english": text, "glossary": plan_.glossary,
-                                                             "names": plan_.names},
-                                                    max_repairs=llm.profile.translation_repairs)
-            except ModelOutputError as exc:
-                # One bullet's translation is not worth the whole draft (see `mend.kept_translation`);
-                # with nothing to keep, the bullet is left out and the draft says why.
-                kept, last, before = mend.kept_translation(exc, text, plan_.glossary, plan_.names)
-                if kept is not None and before is not None:
-                    notes.append(f"zh.{name}[{len(zh[name]) + 1}]: a number's scale rewritten ({before!r} -> "
-                                 f"{kept.zh!r})")
-                failed = list(exc.attempts)
-                if kept is None:
-                    repairs += len(failed)
-                    dropped.add((name, index))
-                    notes.append(f"en.{name}[{index + 1}] {text[:80]!r} left out of the draft: no acceptable Chinese "
-                                 f"translation came back ({'; '.join(last)[:200]})")
-                    continue
-                one = kept
-                if last:
-                    notes.append(f"zh.{name}[{len(zh[name]) + 1}]: translated without the checks it failed: "
-                                 f"{'; '.join(last)[:200]}")
-            repairs += len(failed)
-            zh[name].append(one.zh)
-    return zh, repairs, dropped
-
-
 __all__ = [
-    "TRANSLATE_PROMPTS",
     "Drafted",
     "Plan",
     "per_question",

@@ -64,14 +64,14 @@ from pipeline.storage.cache import Cache
 from pipeline.text.budget import Reading, estimate_tokens
 from pipeline.text.extract import extract_document
 from pipeline.text.sentences import method_names, number_sentences
-from pipeline.workspace import passes, store
+from pipeline.workspace import passes, store, translation
 from pipeline.workspace.papers import list_context as list_context  # moved; callers import it here
 from pipeline.workspace.progress import Progress, ProgressHook, silent
 
 log = logging.getLogger(__name__)
 
 CACHE_NAMESPACE = "llm"
-TRANSLATE_PROMPTS = passes.TRANSLATE_PROMPTS
+TRANSLATE_PROMPTS = translation.TRANSLATE_PROMPTS
 EXPECTED_OUTPUT_TOKENS = 900  # order of magnitude of a bilingual summary that cites sentences by id
 
 MIN_BUDGET_TOKENS = 300  # less paper text than this cannot make a summary
@@ -350,7 +350,7 @@ def record_failure(settings: Settings, llm: LLM, paper: _Paper, source: str, exc
 def repair_prompt(settings: Settings) -> Any:
     """The follow-up message of a re-ask: `prompts/repair.j2` with the errors."""
     def message(errors: list[str], truncated: bool) -> str:
-        return render(settings.prompts_dir, "repair.j2", errors=errors, truncated=truncated).text
+        return render(settings.prompts_dir, "repair.j2", errors=errors, truncated=truncated, task="summary").text
     return message
 
 
