@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.models import FIELDS
 
@@ -106,3 +107,34 @@ def test_reference_marks_are_dropped_from_the_bullets_english_and_chinese() -> N
     assert [b.text for b in reply.groups()["framework"]] == ["A teacher network is trained first."]
     assert reply.zh.motivation == ["一种用于密集预测的骨干网络，如目标检测、语义和实例分割。"]  # type: ignore[attr-defined]
     assert reply.zh.framework == ["首先训练一个教师网络。"]  # type: ignore[attr-defined]
+
+
+def _cited(text: str, evidence: str, n: int) -> Any:
+    from pipeline.model.summary import EvidencedBullet
+
+    return EvidencedBullet(text=text, evidence=evidence, sentences=[n])
+
+
+def test_a_problems_bullet_resting_on_no_problem_is_left_out_when_another_states_one() -> None:
+    """Field background, a novelty claim or a table note is no problem the paper addresses."""
+    from pipeline.model import mend
+
+    limit = _cited("ViT gives single-scale, low-resolution maps, which dense prediction cannot use.",
+                   "It is challenging to adapt ViT to dense prediction because its output is single-scale.", 22)
+    novelty = _cited("This is the first object detection pipeline without any convolution.",
+                     "To our knowledge, this is the first entirely convolution-free object detection pipeline.", 30)
+    aim = _cited("The paper takes on segmentation of CT volumes with few labelled scans.",
+                 "In this paper, we address the segmentation of CT volumes from few labelled scans.", 3)
+    english = {"problems": [limit, novelty, aim]}
+    chinese = {"problems": ["甲。", "乙。", "丙。"]}  # a bilingual reply's: it stays parallel
+    notes = mend.drop_non_problems(english, ["PVT"], chinese)
+    assert english["problems"] == [limit, aim] and chinese["problems"] == ["甲。", "丙。"]
+    assert notes == ["en.problems[2] left out of the draft: S30 state(s) no difficulty, limit or aim of this paper "
+                     "('This is the first object detection pipeline without any conv')"]
+    background = _cited("Semantic segmentation is one of the central topics of computer vision.",
+                        "Semantic segmentation is one of the most important research topics in computer vision.", 1)
+    english = {"problems": [background]}
+    notes = mend.drop_non_problems(english, [])
+    assert english["problems"] == [background]  # the only one stays, with a warning
+    assert notes == ["en.problems[1]: S1 state(s) no difficulty, limit or aim of this paper; check that it is a "
+                     "problem the paper addresses"]

@@ -96,3 +96,51 @@ def test_no_reading_shows_a_signpost() -> None:
                 Sentence(3, "Our encoder stacks strip convolutions that gather context at several scales.",
                          "3 Method", "method", 1, "3")]
     assert read_for("framework", numbered, 400).ids == [1, 3]
+
+
+def test_a_caption_s_later_sentences_are_caption_too() -> None:
+    """"FLOPs are computed at 512×512." does not say it is a caption; its paragraph's label does, also
+    when the caption follows running text in one paragraph."""
+    doc = ExtractedDocument(sha256="0" * 64, pages=1, chars=0, title="T", sections=[Section(
+        title="1 Introduction", kind="introduction", text=(
+        "Segmentation needs many labelled images for every new organ.\n"
+        "Figure 1: Accuracy against cost on two sets. FLOPs are computed at an input of 512×512 pixels. "
+        "Larger circles mean more parameters.\n"
+        "Labels are costly to make. Table 2: Results on the validation set. Here, n is the number of pixels.\n"
+        "Table 3 shows that the method works on every one of the sets."))])
+    numbered = number_sentences(doc)
+    assert [(s.text[:12], s.in_caption) for s in numbered[1:]] == [
+        ("Segmentation", False), ("Figure 1: Ac", True),
+        ("FLOPs are co", True), ("Larger circl", True), ("Labels are c", False), ("Table 2: Res", True),
+        ("Here, n is t", True), ("Table 3 show", False)]
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("Yet, collecting labelled data is expensive because it needs expert knowledge.", True),
+    ("In this paper, we address segmentation of CT volumes from few labelled scans.", True),
+    ("Semantic segmentation is one of the most fundamental research topics in computer vision.", False),
+    ("To our knowledge, this is the first entirely convolution-free object detection pipeline.", False),
+    ("On CIFAR-10 with 250 labels, we reduce error rate by a factor of 4 (from 38% to 11%).", False),
+    ("SegNeXt outperforms EfficientNet-L2 using only 1/10 of its parameters.", False),
+    ("Although CNNs have achieved great success in vision, this work investigates a simple backbone.", True),
+])
+def test_a_problem_is_a_limit_or_the_paper_s_aim_never_background_novelty_or_a_result(text: str,
+                                                                                     problem: bool) -> None:
+    assert sentences.states_a_problem(text, ["SegNeXt"]) is problem
+
+
+def test_the_problems_reading_shows_problems_before_background_and_no_caption() -> None:
+    from pipeline.text.budget import read_for
+
+    numbered = [Sentence(1, "A network for segmentation", "", "title", 0),
+                Sentence(2, "Semantic segmentation is a central task of computer vision with many uses.", "Abstract",
+                         "abstract", 0),
+                Sentence(3, "However, existing networks fail on thin structures such as vessels and nerves.",
+                         "Abstract", "abstract", 1),
+                Sentence(4, "FLOPs are computed at an input of 512×512 pixels for every model.", "1 Introduction",
+                         "introduction", 0, in_caption=True),
+                Sentence(5, "Labelling thin structures by hand is slow and costly for the clinicians.",
+                         "1 Introduction", "introduction", 1)]
+    reading = read_for("problems", numbered, 75)
+    assert reading.ids == [1, 3, 5]  # the background sentence does not fit once the problems are in
+    assert 4 not in read_for("problems", numbered, 400).ids and 4 not in read_for("motivation", numbered, 400).ids

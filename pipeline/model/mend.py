@@ -32,6 +32,7 @@ from pipeline.model.summary import (
     CitedReply,
     EvidencedBullet,
 )
+from pipeline.text import sentences
 from pipeline.text.sentences import Sentence
 
 _DIM_CUES = {"2D": re.compile(r"\b2-?d\b|image|photo|pixel|picture", re.IGNORECASE),
@@ -263,6 +264,28 @@ def drop_repeats(english: dict[str, list[EvidencedBullet]]) -> list[str]:
     return notes
 
 
+def drop_non_problems(english: dict[str, list[EvidencedBullet]], names: Sequence[str],
+                      chinese: dict[str, list[str]] | None = None) -> list[str]:
+    """Leave out a problems bullet none of whose cited sentences states a problem (`sentences.states_a_problem`:
+    a limit, a difficulty, or what this paper takes on), when another problems bullet does: a small model
+    fills its bullets with field background, a novelty claim or a table note. One note each; when none
+    states one, the bullets stay and each gets a warning. ``chinese`` (a bilingual reply's) loses the same
+    bullets."""
+    bullets = english.get("problems", [])
+    answers = [any(sentences.states_a_problem(q, names) for q in b.quotes) for b in bullets]
+    if all(answers):
+        return []
+    labels = [", ".join(f"S{n}" for n in b.sentences) for b in bullets]
+    if not any(answers):
+        return [f"en.problems[{i}]: {labels[i - 1]} state(s) no difficulty, limit or aim of this paper; check that "
+                "it is a problem the paper addresses" for i in range(1, len(bullets) + 1)]
+    english["problems"] = [b for b, ok in zip(bullets, answers, strict=True) if ok]
+    if chinese and len(chinese.get("problems", [])) == len(bullets):
+        chinese["problems"] = [t for t, ok in zip(chinese["problems"], answers, strict=True) if ok]
+    return [f"en.problems[{i}] left out of the draft: {labels[i - 1]} state(s) no difficulty, limit or aim of this "
+            f"paper ({b.text[:60]!r})" for i, (b, ok) in enumerate(zip(bullets, answers, strict=True), 1) if not ok]
+
+
 def kept_translation(exc: ModelOutputError, english: str, terms: Mapping[str, str],
                      names: Sequence[str]) -> tuple[ChineseBullet | None, list[str], str | None]:
     """What a bullet's failed translation still gives: the latest attempt that is acceptable Chinese on
@@ -288,5 +311,6 @@ def _plain_chinese(raw: str | None) -> ChineseBullet | None:
         return None
 
 
-__all__ = ["COPIED", "copy_notes", "document_ids", "drop_repeats", "fix_citations", "hard_checks", "judgements",
-           "kept_translation", "non_answers", "salvage", "soft_problems", "strip_echoes", "strip_references"]
+__all__ = ["COPIED", "copy_notes", "document_ids", "drop_non_problems", "drop_repeats", "fix_citations", "hard_checks",
+           "judgements", "kept_translation", "non_answers", "salvage", "soft_problems", "strip_echoes",
+           "strip_references"]

@@ -230,11 +230,15 @@ def _score(s: Sentence, question: str, method: frozenset[str], names: Sequence[s
         # a figure's labels, a table row, a lead-in to a formula or list, a pointer to another part or
         # a notation: nothing to answer from
         return None
+    if s.in_caption and question != "framework":
+        return None  # a figure's or table's caption says what it shows, not what the paper takes on
     if question == "problems":
+        # Sentences stating a problem first: shown field background is what a small model answers with.
+        problem = sentences.states_a_problem(s.text, names)
         if s.kind == "abstract":
-            return 80 - s.position + 10 * limit
+            return 55 - s.position + 30 * problem
         if s.kind == "introduction":
-            return 40 + 15 * limit - 0.5 * s.position - 10 * (cited and not limit)
+            return 40 + 20 * problem - 0.5 * s.position - 10 * (cited and not limit)
         if s.kind == "related":
             return 10 + 15 * limit if limit else None
         if s.kind == "conclusion":

@@ -39,6 +39,7 @@ _LIMIT = re.compile(
     r"insufficient|inefficien\w*|remain\w*|challeng\w*|not|no|never|hard|error\w*|noisy|noise|bias\w*|"
     r"overfit\w*|inaccura\w*|unreliable)\b", re.IGNORECASE)
 _FIGURE = re.compile(r"^(?:Figure|Fig\.)\s*\d+", re.IGNORECASE)
+_CAPTION = re.compile(r"^(?:Figure|Fig\.|Table|Tab\.)\s*[\dIVX]+\s*[:.|]", re.IGNORECASE)  # a caption's label
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Sentence:
     position: int  # 0 for the first sentence of its section
     number: str | None = None  # the section's number ("3.2"), if any
     level: int = 1
+    in_caption: bool = False  # part of a figure's or table's caption ("FLOPs are computed at 512×512.")
 
     @property
     def label(self) -> str:
@@ -61,7 +63,13 @@ class Sentence:
 
 def split_sentences(text: str) -> list[str]:
     """The sentences of ``text`` (paragraphs are never joined; short pieces join the sentence before)."""
-    out: list[str] = []
+    return [sentence for sentence, _ in _split(text)]
+
+
+def _split(text: str) -> list[tuple[str, bool]]:
+    """`split_sentences`, each with whether it belongs to a figure or table caption (its paragraph
+    starts "Figure 2:" / "Table 1."; a caption's later sentences do not say so themselves)."""
+    out: list[tuple[str, bool]] = []
     for paragraph in text.split("\n"):
         paragraph = " ".join(paragraph.split())
         if not paragraph:
@@ -73,9 +81,12 @@ def split_sentences(text: str) -> list[str]:
                 pieces[-1] = f"{pieces[-1]} {piece}"
             else:
                 pieces.append(piece)
-        if out and pieces and len(pieces[0].split()) < MIN_WORDS and not out[-1].endswith((".", "!", "?", ":")):
-            out[-1] = f"{out[-1]} {pieces.pop(0)}"
-        out.extend(pieces)
+        if out and pieces and len(pieces[0].split()) < MIN_WORDS and not out[-1][0].endswith((".", "!", "?", ":")):
+            out[-1] = (f"{out[-1][0]} {pieces.pop(0)}", out[-1][1])
+        caption = False  # from a caption's label to the end of its paragraph
+        for piece in pieces:
+            caption = caption or bool(_CAPTION.match(piece))
+            out.append((piece, caption))
     return out
 
 
@@ -96,8 +107,8 @@ def number_sentences(doc: ExtractedDocument, *, title: str | None = None,
         parts.append(("Abstract", "abstract", abstract, None, 1))
     parts.extend((s.title, s.kind, s.text, s.number, s.level) for s in sections)
     for name, kind, text, number, level in parts:
-        for position, sentence in enumerate(split_sentences(text)):
-            found.append(Sentence(len(found) + 1, sentence, name, kind, position, number, level))
+        for position, (sentence, caption) in enumerate(_split(text)):
+            found.append(Sentence(len(found) + 1, sentence, name, kind, position, number, level, caption))
     return found
 
 
@@ -142,8 +153,24 @@ def states_a_limit(sentence: str) -> bool:
     return bool(_LIMIT.search(sentence))
 
 
+_TAKES_ON = re.compile(r"\b(?:address\w*|tackl\w*|focus\w* on|aim\w* (?:to|at)|goal|target\w*|investigat\w*|"
+                       r"solv\w*)\b", re.IGNORECASE)
+_RESULT = re.compile(r"\b(?:outperform\w*|state-of-the-art|surpass\w*|better than|more efficient|"
+                     r"reduc\w* (?:the )?error|improv\w* (?:\w+ ){0,3}by)\b|\d\s?%", re.IGNORECASE)
+
+
+def states_a_problem(sentence: str, names: Sequence[str] = ()) -> bool:
+    """A sentence a problems bullet can rest on: it states a limit or difficulty, or this paper says what
+    it takes on ("we address …", "this paper focuses on …"), and reports no result ("outperforms", "by
+    4%": a result's "only 1/10 of the parameters" or "error rate" is no difficulty). Field background
+    ("Semantic segmentation is a fundamental task") or a claim of novelty states no problem either."""
+    if _RESULT.search(sentence):
+        return False
+    return states_a_limit(sentence) or (is_contribution(sentence, names) and bool(_TAKES_ON.search(sentence)))
+
+
 def is_caption(sentence: str) -> bool:
-    """A figure caption ("Figure 2: Overview of …")."""
+    """The first sentence of a figure caption ("Figure 2: Overview of …"); see `Sentence.in_caption`."""
     return bool(_FIGURE.match(sentence))
 
 
@@ -194,5 +221,4 @@ def is_signpost(sentence: str) -> bool:
 
 
 __all__ = ["Sentence", "is_about_cited_work", "is_caption", "is_contribution", "is_prose", "is_signpost",
-           "method_names",
-           "number_sentences", "parse_id", "split_sentences", "states_a_limit"]
+           "method_names", "number_sentences", "parse_id", "split_sentences", "states_a_limit", "states_a_problem"]

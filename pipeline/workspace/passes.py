@@ -230,6 +230,7 @@ def steps(llm: LLM, settings: Settings, plan_: Plan, *, repair: Any, key: str = 
             dim, setting, tags, judged = mend.judgements(reply, texts)
             notes.extend(judged)
     notes.extend(mend.drop_repeats(english))
+    notes.extend(mend.drop_non_problems(english, plan_.names, chinese))
     try:
         en = EnglishSummary.model_validate(english)
     except ValidationError as exc:
