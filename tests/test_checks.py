@@ -153,3 +153,13 @@ def test_notation_left_in_a_bullet_may_be_dropped_by_its_restatement() -> None:
     sized = "Crops of 512×512 pixels are fed to the network during training."
     assert "its numbers (none) are not the bullet's (512, 512)" in checks.restatement_problems(
         "Crops of a fixed size are fed to the network while it trains.", sized, [sized])
+
+
+def test_a_pointer_into_the_paper_is_no_number_a_restatement_must_keep() -> None:
+    """"section 2" and 算法1 point into the paper; a restatement may drop them, never "300 epochs"."""
+    cited = ["MixMatch is a holistic approach which incorporates ideas and components from the dominant "
+             "paradigms for SSL discussed in section 2."]
+    new = "MixMatch is a holistic method that brings together the main ideas of earlier SSL paradigms."
+    assert checks.restatement_problems(new, cited[0], cited) == []
+    assert checks._numbers("trained for 300 epochs (Table 2, Fig. 3(a), Eq. (5), 算法1，第3行)") == ["300"]
+    assert checks._numbers("patches of 4x4 pixels") == checks._numbers("patches of 4 × 4 pixels") == ["4", "4"]

@@ -66,6 +66,11 @@ def test_the_question_given_back_before_the_answer_is_left_out() -> None:
     assert mend.strip_echoes(reply) == ["en.motivation[1]: the question's own words before the answer were left out"]
     assert [b.text for b in reply.groups()["motivation"]] == [
         "The paper focuses on the quantum rotor model because it is simple enough to solve.", own]
+    lead = model.model_validate({"en": {"motivation": [
+        {"text": "The observation or insight is that convolutional attention encodes context more cheaply than "
+                 "self-attention does.", "sentences": ["S1"]}]}})
+    assert mend.strip_echoes(lead) and lead.groups()["motivation"][0].text == \
+        "Convolutional attention encodes context more cheaply than self-attention does."
 
 
 def test_a_tag_the_text_never_says_is_left_out() -> None:

@@ -144,3 +144,11 @@ def test_the_problems_reading_shows_problems_before_background_and_no_caption() 
     reading = read_for("problems", numbered, 75)
     assert reading.ids == [1, 3, 5]  # the background sentence does not fit once the problems are in
     assert 4 not in read_for("problems", numbered, 400).ids and 4 not in read_for("motivation", numbered, 400).ids
+
+
+def test_a_contrast_word_alone_is_no_problem() -> None:
+    """"while remaining compatible" states no difficulty; "remains largely unexplored" does."""
+    assert not sentences.states_a_problem("MixMatch introduces a unified loss term that reduces entropy while "
+                                          "remaining compatible with standard regularization.", ["MixMatch"])
+    assert sentences.states_a_problem("How to use unlabelled scans for segmentation remains largely unexplored.")
+    assert sentences.states_a_limit("While effective on natural images, such methods are slow.")

@@ -225,15 +225,23 @@ def without_references(text: str) -> str:
     return _REFERENCE.sub(gap, text)
 
 
+# A pointer into the paper: "section 2", "Fig. 3(a)", "algorithm 1, line 3", "Eq. (5)"; 第3节, 图1, 算法1.
+_POINTER = re.compile(r"\b(?:sections?|sec\.|figures?|figs?\.|tables?|tab\.|algorithms?|alg\.|lines?|"
+                      r"equations?|eqs?\.|appendi(?:x|ces)|chapters?|steps?)\s*\(?\d+(?:\.\d+)*\)?"
+                      r"|(?:图|表|算法|公式|式|第)\s*\(?\d+(?:\.\d+)*\)?\s*(?:节|章|行|步)?", re.IGNORECASE)
+
+
 def without_notation(text: str) -> str:
-    """``text`` without sizes in symbols ("4×W", "H×3"): notation, often extraction debris, whose digits
-    are not numbers a bullet states (a restatement may drop them; "512×512" stays a number)."""
-    return _NOTATION.sub(" ", text)
+    """``text`` without sizes in symbols ("4×W", "H×3": notation, often extraction debris) and pointers
+    into the paper ("section 2", "Fig. 3", 算法1): their digits are not numbers a bullet states, and a
+    restatement may drop them ("512×512" stays a number)."""
+    return _POINTER.sub(" ", _NOTATION.sub(" ", text))
 
 
 def _numbers(text: str) -> list[str]:
     """The numbers a bullet states: not reference marks ([39, 13]), nor digits glued to a word (a footnote
     mark, "chains.2"; ResNet18 is a name, checked as one), nor notation ("4×W")."""
+    text = re.sub(r"(?<=\d)\s?[xX]\s?(?=\d)", "×", text)  # "4x4" is "4×4": two numbers either way
     return [w.replace(",", "") for w in re.findall(r"(?<![A-Za-z.\d])\d+(?:[.,]\d+)*",
                                                    without_notation(without_references(text)))]
 

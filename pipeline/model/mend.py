@@ -166,13 +166,14 @@ def non_answers(reply: CitedReply) -> list[str]:
 
 
 ECHO_SUPPORT = 0.8  # a lead whose terms are this much the question's is the question given back
-_LEAD = re.compile(r"^(.{12,200}?[:.])\s+(\S.*)$", re.DOTALL)
+_LEAD = re.compile(r"^(.{12,200}?(?:[:.]|\b(?:is|are) that))\s+(\S.*)$", re.DOTALL)
 
 
 def strip_echoes(reply: CitedReply) -> list[str]:
     """Drop the question's own words that a small model puts before its answer ("The paper's motivation
     and key idea: the observation or insight behind its approach and why it should work. The paper
-    focuses on …"), in place, when at least eight words of answer follow; one note per bullet."""
+    focuses on …", "The observation or insight is that …"), in place, when at least eight words of answer
+    follow; one note per bullet."""
     notes = []
     for name, bullets in reply.groups().items():
         asked = [QUESTION_DESCRIPTIONS[name]]

@@ -32,12 +32,15 @@ _CITATION = re.compile(
 )
 _OWN = re.compile(r"\b(?:we|our|ours|us|this (?:paper|work|report|study|article)|the proposed|here)\b",
                   re.IGNORECASE)
-_LIMIT = re.compile(
-    r"\b(?:however|but|although|though|while|whereas|despite|fail\w*|suffer\w*|limit\w*|lack\w*|cannot|"
-    r"can't|unable|struggl\w*|difficult\w*|expensive|costly|requir\w*|only|drawback\w*|issue\w*|problem\w*|"
-    r"bottleneck\w*|sensitive|prone|poor\w*|degrad\w*|ignor\w*|overlook\w*|neglect\w*|rel(?:y|ies|ying)|"
-    r"insufficient|inefficien\w*|remain\w*|challeng\w*|not|no|never|hard|error\w*|noisy|noise|bias\w*|"
-    r"overfit\w*|inaccura\w*|unreliable)\b", re.IGNORECASE)
+_CONTRAST = r"however|but|although|though|while|whereas|despite|only"
+_DIFFICULTY = (
+    r"fail\w*|suffer\w*|limit\w*|lack\w*|cannot|can't|unable|struggl\w*|difficult\w*|expensive|costly|requir\w*|"
+    r"drawback\w*|issue\w*|problem\w*|bottleneck\w*|sensitive|prone|poor\w*|degrad\w*|ignor\w*|overlook\w*|"
+    r"neglect\w*|rel(?:y|ies|ying)|insufficient|inefficien\w*|challeng\w*|not|no|never|hard|error\w*|noisy|noise|"
+    r"bias\w*|overfit\w*|inaccura\w*|unreliable|"
+    r"remain\w* (?:\w+ )?(?:open|unclear|unsolved|unexplored|elusive|unknown)")
+_LIMIT = re.compile(rf"\b(?:{_CONTRAST}|{_DIFFICULTY})\b", re.IGNORECASE)
+_DIFFICULT = re.compile(rf"\b(?:{_DIFFICULTY})\b", re.IGNORECASE)  # a difficulty itself, not a mere "while"
 _FIGURE = re.compile(r"^(?:Figure|Fig\.)\s*\d+", re.IGNORECASE)
 _CAPTION = re.compile(r"^(?:Figure|Fig\.|Table|Tab\.)\s*[\dIVX]+\s*[:.|]", re.IGNORECASE)  # a caption's label
 
@@ -160,13 +163,15 @@ _RESULT = re.compile(r"\b(?:outperform\w*|state-of-the-art|surpass\w*|better tha
 
 
 def states_a_problem(sentence: str, names: Sequence[str] = ()) -> bool:
-    """A sentence a problems bullet can rest on: it states a limit or difficulty, or this paper says what
-    it takes on ("we address …", "this paper focuses on …"), and reports no result ("outperforms", "by
-    4%": a result's "only 1/10 of the parameters" or "error rate" is no difficulty). Field background
-    ("Semantic segmentation is a fundamental task") or a claim of novelty states no problem either."""
+    """A sentence a problems bullet can rest on: it states a difficulty ("fail", "costly", "not"; a "while"
+    or "only" alone is none) or what this paper takes on ("we address …", "this paper focuses on …"), and
+    reports no result ("outperforms", "by 4%": a result's "only 1/10 of the parameters" or "error rate"
+    is no difficulty). Field background ("Semantic segmentation is a fundamental task") or a claim of
+    novelty states no problem either."""
     if _RESULT.search(sentence):
         return False
-    return states_a_limit(sentence) or (is_contribution(sentence, names) and bool(_TAKES_ON.search(sentence)))
+    own_aim = is_contribution(sentence, names) and bool(_TAKES_ON.search(sentence))
+    return bool(_DIFFICULT.search(sentence)) or own_aim
 
 
 def is_caption(sentence: str) -> bool:
