@@ -163,3 +163,13 @@ def test_a_pointer_into_the_paper_is_no_number_a_restatement_must_keep() -> None
     assert checks.restatement_problems(new, cited[0], cited) == []
     assert checks._numbers("trained for 300 epochs (Table 2, Fig. 3(a), Eq. (5), 算法1，第3行)") == ["300"]
     assert checks._numbers("patches of 4x4 pixels") == checks._numbers("patches of 4 × 4 pixels") == ["4", "4"]
+
+
+def test_notation_is_no_copied_words_and_names_are_listed_once() -> None:
+    cited = ["Our goal is to introduce the pyramid structure into the Transformer framework, so that it can "
+             "generate multi-scale F!: H 4×W 4×C! feature maps for dense prediction tasks."]
+    restated = ("We aim to integrate the pyramid structure into the Transformer framework so it can yield "
+                "multi-scale F!: H 4×W 4×C!")
+    assert not checks.is_copied(restated, cited)  # 0.68 with the debris counted as words
+    assert checks.is_copied(cited[0], cited)
+    assert checks.names("PVT-Tiny beats ResNet18 and a CNN; PVT-Tiny is small.") == ["PVT-Tiny", "ResNet18", "CNN"]

@@ -404,11 +404,22 @@ def test_a_copied_bullet_is_restated_from_its_chinese_without_the_paper_in_view(
     assert "Chinese: 教师网络生成的伪标签在器官边界附近不可靠。" in prompts[0]
     assert "boundaries, labels, near, network, organ, produced, pseudo, teacher, unreliable" in prompts[0]
     assert "produced by the teacher" not in prompts[0]  # no phrase of the paper to copy
+    assert "Names to keep" not in prompts[0]  # the bullet has none
     problems = drafted.summary.en.problems[0]
     assert problems.text == restated and problems.sentences == [2] and problems.support is not None
     assert not any(" repeats " in n for n in drafted.notes)
     assert "en.problems[1] said again from its Chinese (it repeated S2); check it still says what they say" \
         in drafted.notes
+
+
+def test_the_restatement_is_told_the_names_the_bullet_uses(tmp_path: Path) -> None:
+    """A Chinese that lost a name (CNN) must not lose it for good: the request names the bullet's names."""
+    en = {**COPIED_EN, "problems": [{"text": "Pseudo labels produced by the teacher network of MedNet are unreliable "
+                                             "near organ boundaries.", "sentences": ["S2"]}]}
+    drafted, _, prompts = _run_restating(tmp_path, "Near organ boundaries, the labels made by the teacher network "
+                                                      "of MedNet cannot be relied on.", en)
+    assert "Names to keep: MedNet\n" in prompts[0]
+    assert drafted.summary.en.problems[0].text.startswith("Near organ boundaries")
 
 
 def test_a_restatement_that_still_copies_or_loses_content_leaves_the_copy_and_its_warning(tmp_path: Path) -> None:

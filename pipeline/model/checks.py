@@ -92,15 +92,15 @@ def better_citation(text: str, cited: Sequence[int], shown: Mapping[int, str],
 def copied_share(text: str, cited: Sequence[str]) -> float:
     """Share of ``text``'s words that lie in runs of at least `COPY_RUN` words shared with ``cited``.
 
-    Reference marks ([39, 13]) are not words a reader counts: a bullet that keeps them is not copied
-    for that, nor one that drops them any less so.
+    Reference marks ([39, 13]), notation and pointers ("4×W", "section 2") are not words a reader counts:
+    a bullet that keeps them is not copied for that, nor one that drops them any less so.
     """
-    mine = words(without_references(text))
+    mine = words(without_notation(without_references(text)))
     if not mine:
         return 0.0
     grams: set[tuple[str, ...]] = set()
     for sentence in cited:
-        theirs = words(without_references(sentence))
+        theirs = words(without_notation(without_references(sentence)))
         grams.update(tuple(theirs[i:i + COPY_RUN]) for i in range(len(theirs) - COPY_RUN + 1))
     covered = [False] * len(mine)
     for i in range(len(mine) - COPY_RUN + 1):
@@ -173,7 +173,7 @@ def restatement_problems(new: str, old: str, cited: Sequence[str]) -> list[str]:
     if before != after:
         problems.append(f"its numbers ({', '.join(after) or 'none'}) are not the bullet's "
                         f"({', '.join(before) or 'none'})")
-    lost = [n for n in dict.fromkeys(_NAME.findall(old)) if n not in new and not _spelled_out(n, new)]
+    lost = [n for n in names(old) if n not in new and not _spelled_out(n, new)]
     if lost:
         problems.append(f"it drops the name(s) {', '.join(lost)}")
     if _negated(new) != _negated(old) and not (_negative_word(new) or _negative_word(old)):
@@ -181,6 +181,11 @@ def restatement_problems(new: str, old: str, cited: Sequence[str]) -> list[str]:
     if len(words(new)) < RESTATED_LENGTH * len(words(old)):
         problems.append("it is much shorter than the bullet")
     return problems
+
+
+def names(text: str) -> list[str]:
+    """The names ``text`` uses (SegNeXt, PVT-Tiny, CNN, ResNet18), once each, in order."""
+    return list(dict.fromkeys(_NAME.findall(text)))
 
 
 _NEGATION = frozenset(["not", "no", "never", "nor", "cannot", "neither", "unable"])

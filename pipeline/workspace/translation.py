@@ -166,7 +166,8 @@ def _restated(llm: LLM, settings: Settings, bullet: EvidencedBullet, zh: str, la
     the last one read when it said the opposite of the bullet (else None)."""
     system = render(settings.prompts_dir, TRANSLATE_PROMPTS[3])
     terms = checks.restate_terms(bullet.text, bullet.quotes, RESTATE_TERMS)
-    user = render(settings.prompts_dir, TRANSLATE_PROMPTS[4], terms=terms, zh=zh)
+    # The bullet's names (CNN, PVT-Tiny) are named: a Chinese that lost one must not lose it for good.
+    user = render(settings.prompts_dir, TRANSLATE_PROMPTS[4], terms=terms, zh=zh, names=checks.names(bullet.text))
     hashes[system.name], hashes[user.name] = system.sha256, user.sha256
     messages = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
     context = {"before": bullet.text, "cited": bullet.quotes, "zh": zh}
