@@ -450,6 +450,21 @@ def test_a_chinese_bullet_that_reads_back_as_the_opposite_is_flagged(tmp_path: P
                             "'The experiments with 20") for n in drafted.notes)
 
 
+def test_a_re_ask_given_back_is_no_evidence_of_a_reversed_chinese(tmp_path: Path) -> None:
+    """A small model answers the re-ask with its own words ("… replace the bullet …"): that reply, negated
+    or not, says nothing about the Chinese, so nothing is translated again and no reversal is claimed."""
+    en = {**COPIED_EN, "problems": [{"text": "Experiments on 20 labelled scans show a Dice gain of 3.5 points.",
+                                     "sentences": ["S4"]}]}
+    replies = iter(["Experiments on 20 labelled scans show a Dice gain of 3.5 points in total.",
+                    "The restatement of 20 labelled scans would replace the bullet and not show a Dice gain of "
+                    "3.5 points."])
+    drafted, seen = _run_small(tmp_path, en, _zh, lambda _: next(replies), restate_copies=False,
+                               restate_from_chinese=True)
+    assert seen[6:] == ["RestatedBullet"] * 2
+    assert not any("opposite" in n for n in drafted.notes)
+    assert any(n.startswith("en.problems[1] repeats S4") for n in drafted.notes)
+
+
 def test_a_chinese_bullet_that_reads_back_as_the_opposite_is_translated_again(tmp_path: Path) -> None:
     """The second translation, told what the first read back as, reads true: it replaces the first, and the
     bullet is restated from it."""

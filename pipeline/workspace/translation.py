@@ -175,10 +175,18 @@ def _restated(llm: LLM, settings: Settings, bullet: EvidencedBullet, zh: str, la
         again, _ = yield from llm.asking(messages, RestatedBullet, repair=task_repair(settings, "sentence"),
                                          label=label, context=context, max_repairs=RESTATE_REPAIRS)
     except ModelOutputError as exc:
-        errors = "; ".join(exc.attempts[-1].errors)
-        log.info("%s: the copy stays: %s", label, errors[:300])
-        reversed_ = checks.REVERSED in errors or checks.NEGATION_DROPPED in errors
-        return None, _said(exc.attempts[-1].raw) if reversed_ else None
+        log.info("%s: the copy stays: %s", label, "; ".join(exc.attempts[-1].errors)[:300])
+        # Only a reply that is a restatement testifies to a reversal, not one giving back the words of the
+        # re-ask it answered ("… will replace the bullet, which drops a negation.").
+        asked: list[str] = []
+        reversals = []
+        for attempt in exc.attempts:
+            said = _said(attempt.raw)
+            if any(checks.REVERSED in e or checks.NEGATION_DROPPED in e for e in attempt.errors) and \
+                    not _echoes(said, asked, bullet.quotes):
+                reversals.append(said)
+            asked.extend(attempt.errors)
+        return None, reversals[-1] if reversals else None
     return again.en, None
 
 
@@ -197,6 +205,13 @@ def _translate_again(llm: LLM, settings: Settings, plan_: Plan, bullet: Evidence
         log.info("%s: no new translation: %s", label, "; ".join(exc.attempts[-1].errors)[:300])
         return None
     return again.zh if again.zh != zh else None
+
+
+def _echoes(said: str, asked: list[str], cited: list[str]) -> bool:
+    """Whether ``said`` gives back words of the re-ask messages ``asked`` (two or more content words
+    that are theirs and not the paper's)."""
+    theirs = set(checks.content_words(" ".join(asked))) - set(checks.content_words(" ".join(cited)))
+    return sum(1 for w in set(checks.content_words(said)) if w in theirs) >= 2
 
 
 def _said(raw: str | None) -> str:
