@@ -465,6 +465,18 @@ def test_a_re_ask_given_back_is_no_evidence_of_a_reversed_chinese(tmp_path: Path
     assert any(n.startswith("en.problems[1] repeats S4") for n in drafted.notes)
 
 
+def test_a_restatement_that_drops_a_negation_is_refused_without_blaming_the_chinese(tmp_path: Path) -> None:
+    """Dropping a "not" mostly means the restatement dropped its clause: refused, but the Chinese is not
+    suspected (only a negation added, as 我们不知道 for "to our knowledge", points at it)."""
+    en = {**COPIED_EN, "problems": [{"text": "Pseudo labels produced by the teacher network are not reliable near "
+                                             "organ boundaries.", "sentences": ["S2"]}]}
+    drafted, seen = _run_small(tmp_path, en, _zh, lambda _: "Near organ boundaries, the teacher network gives "
+                               "pseudo labels that can be trusted.", restate_copies=False, restate_from_chinese=True)
+    assert seen[6:] == ["RestatedBullet"] * 2
+    assert drafted.summary.en.problems[0].text == en["problems"][0]["text"]
+    assert not any("opposite" in n for n in drafted.notes)
+
+
 def test_a_chinese_bullet_that_reads_back_as_the_opposite_is_translated_again(tmp_path: Path) -> None:
     """The second translation, told what the first read back as, reads true: it replaces the first, and the
     bullet is restated from it."""

@@ -176,13 +176,14 @@ def _restated(llm: LLM, settings: Settings, bullet: EvidencedBullet, zh: str, la
                                          label=label, context=context, max_repairs=RESTATE_REPAIRS)
     except ModelOutputError as exc:
         log.info("%s: the copy stays: %s", label, "; ".join(exc.attempts[-1].errors)[:300])
-        # Only a reply that is a restatement testifies to a reversal, not one giving back the words of the
-        # re-ask it answered ("… will replace the bullet, which drops a negation.").
+        # Only a reply that adds a negation testifies to a reversed Chinese (我们不知道 for "to our
+        # knowledge"); one that drops a negation mostly dropped its clause. And only a reply that is a
+        # restatement, not one giving back the re-ask's words ("… replace the bullet, which drops a negation").
         asked: list[str] = []
         reversals = []
         for attempt in exc.attempts:
             said = _said(attempt.raw)
-            if any(checks.REVERSED in e or checks.NEGATION_DROPPED in e for e in attempt.errors) and \
+            if any(checks.REVERSED in e for e in attempt.errors) and \
                     not _echoes(said, asked, bullet.quotes):
                 reversals.append(said)
             asked.extend(attempt.errors)
