@@ -107,12 +107,15 @@ def test_a_caption_s_later_sentences_are_caption_too() -> None:
         "Figure 1: Accuracy against cost on two sets. FLOPs are computed at an input of 512×512 pixels. "
         "Larger circles mean more parameters.\n"
         "Labels are costly to make. Table 2: Results on the validation set. Here, n is the number of pixels.\n"
-        "Table 3 shows that the method works on every one of the sets."))])
+        "Table 3 shows that the method works on every one of the sets.\n"
+        "Pooling loses much of the finer image structure. Figure 1. Example results of our method on two tasks."))])
     numbered = number_sentences(doc)
     assert [(s.text[:12], s.in_caption) for s in numbered[1:]] == [
         ("Segmentation", False), ("Figure 1: Ac", True),
         ("FLOPs are co", True), ("Larger circl", True), ("Labels are c", False), ("Table 2: Res", True),
-        ("Here, n is t", True), ("Table 3 show", False)]
+        ("Here, n is t", True), ("Table 3 show", False),
+        ("Pooling lose", False),  # "Figure 1." is too short to stand alone: it joins the sentence before
+        ("Example resu", True)]
 
 
 @pytest.mark.parametrize(("text", "problem"), [
@@ -123,6 +126,7 @@ def test_a_caption_s_later_sentences_are_caption_too() -> None:
     ("On CIFAR-10 with 250 labels, we reduce error rate by a factor of 4 (from 38% to 11%).", False),
     ("SegNeXt outperforms EfficientNet-L2 using only 1/10 of its parameters.", False),
     ("Although CNNs have achieved great success in vision, this work investigates a simple backbone.", True),
+    ("Unlike previous methods, SegNeXt targets all the properties at once, which brings three benefits.", False),
 ])
 def test_a_problem_is_a_limit_or_the_paper_s_aim_never_background_novelty_or_a_result(text: str,
                                                                                      problem: bool) -> None:
@@ -152,3 +156,16 @@ def test_a_contrast_word_alone_is_no_problem() -> None:
                                           "remaining compatible with standard regularization.", ["MixMatch"])
     assert sentences.states_a_problem("How to use unlabelled scans for segmentation remains largely unexplored.")
     assert sentences.states_a_limit("While effective on natural images, such methods are slow.")
+
+
+def test_a_footnote_is_read_for_no_question() -> None:
+    from pipeline.text.budget import read_for
+
+    assert sentences.is_footnote("∗This work was done when G. Lin was with The University of Adelaide.")
+    assert not sentences.is_footnote("This work was done in two stages, each trained end to end.")
+    numbered = [Sentence(1, "A network for segmentation", "", "title", 0),
+                Sentence(2, "∗This work was done when the first author was with another university.",
+                         "1 Introduction", "introduction", 0),
+                Sentence(3, "We argue that features from all levels help semantic segmentation.", "1 Introduction",
+                         "introduction", 1)]
+    assert read_for("motivation", numbered, 400).ids == [1, 3]

@@ -226,9 +226,10 @@ def _score(s: Sentence, question: str, method: frozenset[str], names: Sequence[s
     limit = sentences.states_a_limit(s.text)
     if s.kind == "title":
         return 1000.0
-    if not sentences.is_prose(s.text) or s.text.rstrip().endswith(":") or sentences.is_signpost(s.text):
-        # a figure's labels, a table row, a lead-in to a formula or list, a pointer to another part or
-        # a notation: nothing to answer from
+    if not sentences.is_prose(s.text) or s.text.rstrip().endswith(":") or sentences.is_signpost(s.text) or \
+            sentences.is_footnote(s.text):
+        # a figure's labels, a table row, a lead-in to a formula or list, a pointer to another part, a
+        # notation or a footnote: nothing to answer from
         return None
     if s.in_caption and question != "framework":
         return None  # a figure's or table's caption says what it shows, not what the paper takes on

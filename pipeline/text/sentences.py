@@ -43,6 +43,8 @@ _LIMIT = re.compile(rf"\b(?:{_CONTRAST}|{_DIFFICULTY})\b", re.IGNORECASE)
 _DIFFICULT = re.compile(rf"\b(?:{_DIFFICULTY})\b", re.IGNORECASE)  # a difficulty itself, not a mere "while"
 _FIGURE = re.compile(r"^(?:Figure|Fig\.)\s*\d+", re.IGNORECASE)
 _CAPTION = re.compile(r"^(?:Figure|Fig\.|Table|Tab\.)\s*[\dIVX]+\s*[:.|]", re.IGNORECASE)  # a caption's label
+_LABEL_AT_END = re.compile(r"\b(?:Figure|Fig\.|Table|Tab\.)\s*[\dIVX]+\s*[:.|]$", re.IGNORECASE)
+_FOOTNOTE = re.compile(r"^[∗*†‡§¶]")  # "∗This work was done when …", "†Corresponding author"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ def _split(text: str) -> list[tuple[str, bool]]:
         for piece in pieces:
             caption = caption or bool(_CAPTION.match(piece))
             out.append((piece, caption))
+            # A bare label ("Figure 1.") is too short to stand alone and joins the sentence before it.
+            caption = caption or bool(_LABEL_AT_END.search(piece))
     return out
 
 
@@ -156,7 +160,7 @@ def states_a_limit(sentence: str) -> bool:
     return bool(_LIMIT.search(sentence))
 
 
-_TAKES_ON = re.compile(r"\b(?:address\w*|tackl\w*|focus\w* on|aim\w* (?:to|at)|goal|target\w*|investigat\w*|"
+_TAKES_ON = re.compile(r"\b(?:address\w*|tackl\w*|focus\w* on|aim\w* (?:to|at)|goal|investigat\w*|"
                        r"solv\w*)\b", re.IGNORECASE)
 _RESULT = re.compile(r"\b(?:outperform\w*|state-of-the-art|surpass\w*|better than|more efficient|"
                      r"reduc\w* (?:the )?error|improv\w* (?:\w+ ){0,3}by)\b|\d\s?%", re.IGNORECASE)
@@ -215,6 +219,12 @@ _POINTER = re.compile(  # "The architecture of one RefineNet block is illustrate
 SIGNPOST_WORDS = 16  # a longer "In this section, we …" sentence usually says something of its own
 
 
+def is_footnote(sentence: str) -> bool:
+    """A footnote that extraction left among the sentences ("∗This work was done when …", "†Corresponding
+    author"): it says nothing of what the paper does."""
+    return bool(_FOOTNOTE.match(sentence.strip()))
+
+
 def is_signpost(sentence: str) -> bool:
     """A sentence that only points elsewhere or explains notation ("In this section, we describe the
     architecture in detail.", "DW-Conv denotes depth-wise convolution.", "where F is the input.", "The
@@ -225,5 +235,5 @@ def is_signpost(sentence: str) -> bool:
     return bool(_SIGNPOST.search(text)) and len(_LETTERS.findall(text)) <= SIGNPOST_WORDS
 
 
-__all__ = ["Sentence", "is_about_cited_work", "is_caption", "is_contribution", "is_prose", "is_signpost",
+__all__ = ["Sentence", "is_about_cited_work", "is_caption", "is_contribution", "is_footnote", "is_prose", "is_signpost",
            "method_names", "number_sentences", "parse_id", "split_sentences", "states_a_limit", "states_a_problem"]
