@@ -215,7 +215,7 @@ def _spelled_out(acronym: str, text: str) -> bool:
     return acronym.lower() in initials
 
 
-_REFERENCE = re.compile(r"\s*\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\](\s*)")
+_REFERENCE = re.compile(rf"\s*{sent.NUMBERED_REFERENCE}(\s*)")
 # Notation the text extraction left in a sentence: a size written with a symbol ("H 4×W 4×C", "3×3×C").
 _NOTATION = re.compile(r"\S*(?:\d\s?×\s?[A-Za-z]\b|\b[A-Za-z]\s?×\s?\d|\dx[A-Z]\b|\b[A-Z]x\d)\S*")
 

@@ -25,8 +25,9 @@ _ABBREVIATION = re.compile(r"(?:\b(?:al|e\.g|i\.e|etc|vs|cf|Fig|Figs|Eq|Eqs|Sec|
                            r"St|Ref|Refs|Eqn|Thm|Def|Alg|Ch|Vol|pp|incl)\.|\b[A-Z]\.)$")
 MIN_WORDS = 4  # a shorter piece (a label, a formula line) joins the sentence before it
 
+NUMBERED_REFERENCE = r"\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]"  # [7], [3, 12], [4-6]
 _CITATION = re.compile(
-    r"\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]"                                       # [7], [3, 12], [4-6]
+    NUMBERED_REFERENCE +
     r"|\b[A-Z][A-Za-z'-]+(?:\s+(?:and|&)\s+[A-Z][A-Za-z'-]+)?\s+et\s+al\.?"  # Li et al.
     r"|\(\s*[A-Z][A-Za-z'-]+[^()]{0,40}?,?\s+(?:19|20)\d{2}[a-z]?\s*[;)]"       # (Li, 2019) / (Li and Wu 2020;
 )
@@ -42,8 +43,9 @@ _DIFFICULTY = (
 _LIMIT = re.compile(rf"\b(?:{_CONTRAST}|{_DIFFICULTY})\b", re.IGNORECASE)
 _DIFFICULT = re.compile(rf"\b(?:{_DIFFICULTY})\b", re.IGNORECASE)  # a difficulty itself, not a mere "while"
 _FIGURE = re.compile(r"^(?:Figure|Fig\.)\s*\d+", re.IGNORECASE)
-_CAPTION = re.compile(r"^(?:Figure|Fig\.|Table|Tab\.)\s*[\dIVX]+\s*[:.|]", re.IGNORECASE)  # a caption's label
-_LABEL_AT_END = re.compile(r"\b(?:Figure|Fig\.|Table|Tab\.)\s*[\dIVX]+\s*[:.|]$", re.IGNORECASE)
+_LABEL = r"(?:Figure|Fig\.|Table|Tab\.)\s*[\dIVX]+\s*[:.|]"  # a caption's label: "Figure 2:", "Table 1."
+_CAPTION = re.compile(rf"^{_LABEL}", re.IGNORECASE)
+_LABEL_AT_END = re.compile(rf"\b{_LABEL}$", re.IGNORECASE)
 _FOOTNOTE = re.compile(r"^[∗*†‡§¶]")  # "∗This work was done when …", "†Corresponding author"
 
 
@@ -235,5 +237,6 @@ def is_signpost(sentence: str) -> bool:
     return bool(_SIGNPOST.search(text)) and len(_LETTERS.findall(text)) <= SIGNPOST_WORDS
 
 
-__all__ = ["Sentence", "is_about_cited_work", "is_caption", "is_contribution", "is_footnote", "is_prose", "is_signpost",
-           "method_names", "number_sentences", "parse_id", "split_sentences", "states_a_limit", "states_a_problem"]
+__all__ = ["NUMBERED_REFERENCE", "Sentence", "is_about_cited_work", "is_caption", "is_contribution", "is_footnote",
+           "is_prose", "is_signpost", "method_names", "number_sentences", "parse_id", "split_sentences",
+           "states_a_limit", "states_a_problem"]

@@ -50,7 +50,7 @@ from pipeline.model import checks, grounding
 from pipeline.model.backend import Backend, Profile, batch_factor, cost_usd, reading_profile, select_backend
 from pipeline.model.biblio import bibliography, find_code_url
 from pipeline.model.llm import CONTEXT_MARGIN, LLM
-from pipeline.model.prompts import Prompt, file_sha256, render
+from pipeline.model.prompts import Prompt, file_sha256
 from pipeline.model.summary import (
     ChineseBullet,
     ChinesePass,
@@ -348,10 +348,8 @@ def record_failure(settings: Settings, llm: LLM, paper: _Paper, source: str, exc
 
 
 def repair_prompt(settings: Settings) -> Any:
-    """The follow-up message of a re-ask: `prompts/repair.j2` with the errors."""
-    def message(errors: list[str], truncated: bool) -> str:
-        return render(settings.prompts_dir, "repair.j2", errors=errors, truncated=truncated, task="summary").text
-    return message
+    """The follow-up message of a summary pass's re-ask (`translation.task_repair`)."""
+    return translation.task_repair(settings, "summary")
 
 
 def copied_bullets(summary: PaperSummary) -> tuple[int, int]:

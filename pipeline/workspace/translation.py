@@ -20,7 +20,7 @@ from pipeline.core.errors import ModelOutputError
 from pipeline.core.models import FIELDS
 from pipeline.model import checks, glossary, grounding, mend
 from pipeline.model.llm import LLM, Steps
-from pipeline.model.prompts import render
+from pipeline.model.prompts import Prompt, render
 from pipeline.model.summary import ChineseBullet, ChinesePass, EnglishSummary, EvidencedBullet, RestatedBullet
 
 if TYPE_CHECKING:
@@ -35,9 +35,9 @@ RESTATE_REPAIRS = 1  # a restatement that came back too close to the paper is as
 
 
 def task_repair(settings: Settings, task: str) -> Any:
-    """The follow-up of a re-ask for a ``task`` other than the summary (``translation`` of all bullets,
-    one ``sentence``: a bullet's translation or restatement): `prompts/repair.j2` without the summary's
-    instructions on citing sentence ids, which would only confuse a small model."""
+    """The follow-up of a re-ask: `prompts/repair.j2` with the errors, for the ``summary`` or another
+    ``task`` (``translation`` of all bullets, one ``sentence``: a bullet's translation or restatement),
+    which gets no instructions on citing sentence ids: they would only confuse a small model."""
     def message(errors: list[str], truncated: bool) -> str:
         return render(settings.prompts_dir, "repair.j2", errors=errors, truncated=truncated, task=task).text
     return message
@@ -69,6 +69,7 @@ def translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, has
                      "names": plan_.names},
             counts={f: (n, n) for f, n in expected.items()})
         return {f: list(getattr(chinese.zh, f)) for f in FIELDS}, len(failed), set()
+    sentence = task_repair(settings, "sentence")
     zh: dict[str, list[str]] = {f: [] for f in FIELDS}
     dropped: set[tuple[str, int]] = set()
     total = sum(len(v) for v in plain.values())
@@ -77,11 +78,11 @@ def translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, has
         for index, text in enumerate(plain[name]):
             step += 1
             report("translate", name, step, total)
-            messages = _bullet_messages(settings, plan_, text, hashes)
+            messages = _bullet_messages(settings, plan_, t_system, text, hashes)
             label = f"zh-{name}-{len(zh[name]) + 1}"
             try:
-                one, failed = yield from llm.asking(messages, ChineseBullet, repair=task_repair(settings, "sentence"),
-                                                    label=label, context=_bullet_context(plan_, text),
+                one, failed = yield from llm.asking(messages, ChineseBullet, repair=sentence, label=label,
+                                                    context=_bullet_context(plan_, text),
                                                     max_repairs=llm.profile.translation_repairs)
             except ModelOutputError as exc:
                 # One bullet's translation is not worth the whole draft (see `mend.kept_translation`);
@@ -106,13 +107,14 @@ def translate(llm: LLM, settings: Settings, plan_: Plan, en: EnglishSummary, has
     return zh, repairs, dropped
 
 
-def _bullet_messages(settings: Settings, plan_: Plan, text: str, hashes: dict[str, str]) -> list[dict[str, Any]]:
-    """The request translating one English bullet (with the list's terms it uses, its numbers, the names)."""
-    system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0], per_bullet=True)
+def _bullet_messages(settings: Settings, plan_: Plan, system: Prompt, text: str,
+                     hashes: dict[str, str]) -> list[dict[str, Any]]:
+    """The request translating one English bullet (with the list's terms it uses, its numbers, the names),
+    under ``system`` (`translate_system.j2` for one bullet)."""
     user = render(settings.prompts_dir, TRANSLATE_PROMPTS[2], title=plan_.title, text=text,
                   terms=glossary.used(text, plan_.glossary), numbers=grounding.chinese_numbers(text),
                   names=plan_.names)
-    hashes[system.name], hashes[user.name] = system.sha256, user.sha256
+    hashes[user.name] = user.sha256
     return [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
 
 
@@ -135,15 +137,20 @@ def restate(llm: LLM, settings: Settings, plan_: Plan, english: dict[str, list[E
     """
     todo = [(name, i) for name in FIELDS for i, b in enumerate(english[name]) if checks.is_copied(b.text, b.quotes)]
     notes: list[str] = []
+    if not todo:
+        return notes
+    system = render(settings.prompts_dir, TRANSLATE_PROMPTS[3])
+    hashes[system.name] = system.sha256
     for step, (name, i) in enumerate(todo, 1):
         report("restate", name, step, len(todo))
         bullet = english[name][i]
-        said, reversal = yield from _restated(llm, settings, bullet, chinese[name][i], f"en-{name}-{i + 1}", hashes)
+        said, reversal = yield from _restated(llm, settings, system, bullet, chinese[name][i], f"en-{name}-{i + 1}",
+                                              hashes)
         if reversal is not None:
             retranslated = yield from _translate_again(llm, settings, plan_, bullet, chinese[name][i], reversal,
                                                        f"zh-{name}-{i + 1}-again", hashes)
             if retranslated is not None:
-                said, reversal_again = yield from _restated(llm, settings, bullet, retranslated,
+                said, reversal_again = yield from _restated(llm, settings, system, bullet, retranslated,
                                                             f"en-{name}-{i + 1}-again", hashes)
                 if reversal_again is None:
                     notes.append(f"zh.{name}[{i + 1}] translated again: the first translation, put back into "
@@ -160,15 +167,15 @@ def restate(llm: LLM, settings: Settings, plan_: Plan, english: dict[str, list[E
     return notes
 
 
-def _restated(llm: LLM, settings: Settings, bullet: EvidencedBullet, zh: str, label: str,
+def _restated(llm: LLM, settings: Settings, system: Prompt, bullet: EvidencedBullet, zh: str, label: str,
               hashes: dict[str, str]) -> Steps[tuple[str | None, str | None]]:
-    """``bullet`` said again from its Chinese ``zh`` (None when no restatement kept its content), and what
-    the last one read when it said the opposite of the bullet (else None)."""
-    system = render(settings.prompts_dir, TRANSLATE_PROMPTS[3])
+    """``bullet`` said again from its Chinese ``zh`` under ``system`` (`restate_system.j2`; None when no
+    restatement kept its content), and what the last one read when it said the opposite of the bullet
+    (else None)."""
     terms = checks.restate_terms(bullet.text, bullet.quotes, RESTATE_TERMS)
     # The bullet's names (CNN, PVT-Tiny) are named: a Chinese that lost one must not lose it for good.
     user = render(settings.prompts_dir, TRANSLATE_PROMPTS[4], terms=terms, zh=zh, names=checks.names(bullet.text))
-    hashes[system.name], hashes[user.name] = system.sha256, user.sha256
+    hashes[user.name] = user.sha256
     messages = [{"role": "system", "content": system.text}, {"role": "user", "content": user.text}]
     context = {"before": bullet.text, "cited": bullet.quotes, "zh": zh}
     try:
@@ -194,13 +201,15 @@ def _restated(llm: LLM, settings: Settings, bullet: EvidencedBullet, zh: str, la
 def _translate_again(llm: LLM, settings: Settings, plan_: Plan, bullet: EvidencedBullet, zh: str, reads: str,
                      label: str, hashes: dict[str, str]) -> Steps[str | None]:
     """A new Chinese for ``bullet``, whose Chinese ``zh`` reads back as ``reads`` (the opposite), or None."""
-    messages = _bullet_messages(settings, plan_, bullet.text, hashes)
+    system = render(settings.prompts_dir, TRANSLATE_PROMPTS[0], per_bullet=True)
+    messages = _bullet_messages(settings, plan_, system, bullet.text, hashes)
     slip = (f"zh: your translation {zh!r}, put back into English, reads {reads!r}: the opposite of the English "
             "sentence; translate it again so that it says what the English says")
+    sentence = task_repair(settings, "sentence")
     messages = [*messages, {"role": "assistant", "content": json.dumps({"zh": zh}, ensure_ascii=False)},
-                {"role": "user", "content": task_repair(settings, "sentence")([slip], False)}]
+                {"role": "user", "content": sentence([slip], False)}]
     try:
-        again, _ = yield from llm.asking(messages, ChineseBullet, repair=task_repair(settings, "sentence"),
+        again, _ = yield from llm.asking(messages, ChineseBullet, repair=sentence,
                                          label=label, context=_bullet_context(plan_, bullet.text), max_repairs=0)
     except ModelOutputError as exc:
         log.info("%s: no new translation: %s", label, "; ".join(exc.attempts[-1].errors)[:300])
